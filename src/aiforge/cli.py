@@ -1,0 +1,250 @@
+"""The ``aiforge`` command line: parse arguments, then hand over to the container.
+
+Heavy libraries (torch, torchmetrics) are imported only by the commands that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("aiforge")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # SUPPRESS: an option given before the command must not be reset by the command's parser.
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    common.add_argument("--debug", action="store_true", help="show DEBUG logs and tracebacks")
+    common.add_argument("--log-level", help="console log level (default: AIFORGE_LOG_LEVEL or INFO)")
+    common.add_argument("--plugins-dir", type=Path, help="folder of user plugins (AIFORGE_PLUGINS_DIR)")
+
+    experiment = argparse.ArgumentParser(add_help=False)
+    experiment.add_argument("config", nargs="?", type=Path, help="experiment file (.yaml, .json, .toml)")
+    experiment.add_argument(
+        "--example", metavar="NAME", help="a bundled example config (see `aiforge examples`)"
+    )
+    experiment.add_argument(
+        "-o",
+        "--override",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. -o training_config.epochs=30 (repeatable)",
+    )
+    experiment.add_argument("--device", help="cpu, cuda, cuda:N, mps or auto (AIFORGE_DEVICE)")
+
+    parser = argparse.ArgumentParser(
+        prog="aiforge",
+        description="AIForge: plugin-based PyTorch experiments, from one config file to a recorded run.",
+        parents=[common],
+    )
+    parser.set_defaults(debug=False, log_level=None, plugins_dir=None)
+    parser.add_argument("--version", action="version", version=f"aiforge {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run",
+        parents=[common, experiment],
+        help="train an experiment (default: the bundled digits example)",
+    )
+    run.add_argument("--results-dir", type=Path, help="root folder for run folders (AIFORGE_RESULTS_DIR)")
+    commands.add_parser(
+        "check",
+        parents=[common, experiment],
+        help="validate a config and run one batch forward/backward, without training",
+    )
+    plugins = commands.add_parser("plugins", parents=[common], help="list the plugins AIForge can find")
+    plugins.add_argument("--json", action="store_true", help="machine-readable output")
+    examples = commands.add_parser("examples", parents=[common], help="list the bundled example configs")
+    examples.add_argument("name", nargs="?", help="print this example's file")
+    config = commands.add_parser("config", parents=[common], help="config helpers")
+    config_commands = config.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)
+    config_commands.add_parser("schema", parents=[common], help="print the JSON Schema of experiment files")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command is None:
+        build_parser().print_help()
+        return EXIT_USAGE
+    debug = args.debug or os.environ.get("AIFORGE_LOG_LEVEL", "").upper() in ("DEBUG", "TRACE")
+    from aiforge.errors import AIForgeError
+
+    try:
+        return COMMANDS[args.command](args)
+    except AIForgeError as err:
+        return _fail(f"error: {err}", debug, EXIT_USAGE)
+    except KeyboardInterrupt:
+        return _fail("interrupted", debug, EXIT_INTERRUPTED)
+    except Exception as err:
+        hint = "" if debug else "\n(run again with --debug for the traceback)"
+        return _fail(f"error: the run failed: {type(err).__name__}: {err}{hint}", debug, EXIT_FAILURE)
+
+
+def _fail(message: str, debug: bool, code: int) -> int:
+    if debug:
+        traceback.print_exc()
+    print(message, file=sys.stderr)
+    return code
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from aiforge.config.settings import get_settings
+
+    overrides: dict[str, Any] = {}
+    if args.debug:
+        overrides["LOG_LEVEL"] = "DEBUG"
+    elif args.log_level:
+        overrides["LOG_LEVEL"] = args.log_level
+    for option, name in (
+        ("plugins_dir", "PLUGINS_DIR"),
+        ("device", "DEVICE"),
+        ("results_dir", "RESULTS_DIR"),
+    ):
+        if getattr(args, option, None) is not None:
+            overrides[name] = getattr(args, option)
+    settings = get_settings(**overrides)
+    from aiforge.core.logger import configure_logging
+
+    configure_logging(settings.LOG_LEVEL)
+    return settings
+
+
+def _config_path(args: argparse.Namespace) -> Path:
+    from aiforge.config.loading import example_path
+    from aiforge.errors import ConfigError
+
+    if args.config is not None and args.example is not None:
+        raise ConfigError("give either a config file or --example, not both")
+    if args.config is not None:
+        return args.config
+    return example_path(args.example) if args.example else example_path()
+
+
+def _orchestrator(args: argparse.Namespace) -> Any:
+    from aiforge.config.loading import load_experiment_config
+
+    settings = _settings(args)
+    config = load_experiment_config(_config_path(args), args.override, settings.PLUGINS_DIR)
+    from aiforge.container import Container
+
+    container = Container()
+    container.settings.override(settings)
+    container.experiment_config.override(config)
+    return container.orchestrator()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    results = _orchestrator(args).run_experiment()
+    rows = {
+        "epochs completed": f"{results['epochs_completed']} (best epoch {results['best_epoch']})",
+        "final val_loss": f"{results['final_val_loss']:.4f}",
+        **{f"final val_{name}": f"{value:.4f}" for name, value in results["final_val_metrics"].items()},
+        "results": str(Path(results["run_dir"]) / "final_results.json"),
+    }
+    width = max(map(len, rows)) + 2
+    print(f"\nRun finished: {results['run_dir']}")
+    for label, value in rows.items():
+        print(f"  {label:<{width}}{value}")
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    orchestrator = _orchestrator(args)
+    report = orchestrator.check()
+    config = orchestrator.config
+    print(
+        f"Config OK: {config.experiment_name} (model {config.model_plugin}, dataset {config.dataset_plugin})"
+    )
+    print(f"  model_config       {report['model_config']}")
+    print(f"  parameters         {report['parameters']:,}")
+    print(f"  rows               {report['train_samples']} train / {report['val_samples']} validation")
+    print(
+        f"  one batch          features {report['batch_features_shape']}, loss {report['loss']:.4f}, "
+        f"gradients {'finite' if report['gradients_finite'] else 'NOT finite'}"
+    )
+    return EXIT_OK if report["gradients_finite"] else EXIT_FAILURE
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    from aiforge.core.plugins import describe_plugins
+
+    infos = describe_plugins(settings.PLUGINS_DIR)
+    if args.json:
+        rows = [
+            {
+                "name": i.location.name,
+                "source": i.location.origin,
+                "module": i.location.module,
+                "classes": i.classes,
+                "config_fields": i.config_fields,
+                "error": i.error,
+            }
+            for i in infos
+        ]
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="AIForge plugins", show_lines=True)
+    for column in ("name", "source", "classes", "model_config fields"):
+        table.add_column(column)
+    for info in infos:
+        classes = "\n".join(f"{k}: {v}" for k, v in info.classes.items())
+        if info.error:
+            classes = f"{classes}\n[red]error: {info.error}[/red]".strip()
+        fields = ", ".join(info.config_fields) if info.config_fields else "-"
+        table.add_row(info.location.name, info.location.origin, classes, fields)
+    Console(width=max(120, Console().width)).print(table)
+    return EXIT_OK
+
+
+def cmd_examples(args: argparse.Namespace) -> int:
+    from aiforge.config.loading import example_path, list_examples
+
+    if args.name:
+        print(example_path(args.name).read_text(encoding="utf-8"), end="")
+        return EXIT_OK
+    for name, path in list_examples().items():
+        first = path.read_text(encoding="utf-8").splitlines()[0].lstrip("# ")
+        print(f"{name:<22} {first}")
+    print("\nRun one with: aiforge run --example NAME   (print it: aiforge examples NAME)")
+    return EXIT_OK
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from aiforge.config.model_configs import experiment_json_schema
+
+    print(json.dumps(experiment_json_schema(), indent=2))
+    return EXIT_OK
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "check": cmd_check,
+    "plugins": cmd_plugins,
+    "examples": cmd_examples,
+    "config": cmd_config,
+}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

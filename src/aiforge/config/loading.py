@@ -1,0 +1,209 @@
+"""Read experiment configs (YAML, JSON, TOML), apply dotted overrides, and validate them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from aiforge.config.model_configs import (
+    ExperimentConfig,
+    ModelSpecificConfig,
+    SchedulerConfig,
+    TrainingConfig,
+)
+from aiforge.errors import ConfigError, PluginError, did_you_mean
+
+SUFFIXES = {".yaml": "YAML", ".yml": "YAML", ".json": "JSON", ".toml": "TOML"}
+DEFAULT_EXAMPLE = "default"
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The file's top-level mapping; any problem is a ConfigError naming the file."""
+    path = Path(path)
+    kind = SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise ConfigError(
+            f"{path}: unsupported config format '{path.suffix}'; use .yaml, .yml, .json or .toml"
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read the config file: {err}") from None
+    data = _parse(text, kind, path)
+    if data is None:
+        raise ConfigError(f"{path}: the config file is empty")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys, not {type(data).__name__}")
+    return data
+
+
+def _parse(text: str, kind: str, path: Path) -> Any:
+    try:
+        if kind == "YAML":
+            return yaml.safe_load(text)
+        if kind == "JSON":
+            return json.loads(text)
+        try:
+            import tomllib
+        except ModuleNotFoundError:  # Python 3.10
+            import tomli as tomllib
+        return tomllib.loads(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(err, "problem", None) or str(err)
+        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
+    except json.JSONDecodeError as err:
+        raise ConfigError(
+            f"{path}: invalid JSON (line {err.lineno}, column {err.colno}): {err.msg}"
+        ) from None
+    except ValueError as err:  # tomllib.TOMLDecodeError
+        raise ConfigError(f"{path}: invalid TOML: {err}") from None
+
+
+def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    """Set ``a.b.c=value`` entries; values are parsed as YAML (``30``, ``true``, ``[1, 2]``)."""
+    result = json.loads(json.dumps(data, default=str))  # a deep copy that cannot alias
+    for override in overrides:
+        key, sep, raw = override.partition("=")
+        parts = key.strip().split(".")
+        if not sep or not all(parts):
+            raise ConfigError(
+                f"override '{override}': expected key.path=value, e.g. training_config.epochs=30"
+            )
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        node = result
+        for depth, part in enumerate(parts[:-1]):
+            child = node.setdefault(part, {})
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                where = ".".join(parts[: depth + 1])
+                raise ConfigError(f"override '{override}': '{where}' is {child!r}, not a mapping")
+            node = child
+        node[parts[-1]] = value
+    return result
+
+
+def build_experiment_config(
+    data: Mapping[str, Any], source: str = "config", plugins_dir: Path | None = None
+) -> ExperimentConfig:
+    """Validate a mapping; every problem is collected into one ConfigError naming key paths."""
+    data = dict(data)
+    model_data = data.pop("model_config", None)
+    errors: list[str] = []
+    try:
+        ExperimentConfig.model_validate({**data, "model_config": ModelSpecificConfig()})
+    except ValidationError as err:
+        errors += _describe(err, prefix=(), schema=None)
+    model_config = None
+    config_class = _plugin_config_class(data, plugins_dir, errors)
+    if config_class is not None:
+        if model_data is not None and not isinstance(model_data, dict):
+            errors.append(
+                f"  model_config: expected a mapping of {config_class.__name__} fields, got {model_data!r}"
+            )
+        else:
+            try:
+                model_config = config_class.model_validate(model_data or {})
+            except ValidationError as err:
+                errors += _describe(err, prefix=("model_config",), schema=config_class)
+    if errors:
+        raise ConfigError(f"invalid experiment config in {source}:\n" + "\n".join(errors))
+    return ExperimentConfig.model_validate({**data, "model_config": model_config})
+
+
+def _plugin_config_class(
+    data: Mapping[str, Any], plugins_dir: Path | None, errors: list[str]
+) -> type[ModelSpecificConfig] | None:
+    """Check both plugin names; return the model plugin's config class when it resolves."""
+    from aiforge.core.plugins import locate, model_config_class
+
+    config_class = None
+    for key in ("model_plugin", "dataset_plugin"):
+        name = data.get(key)
+        if not isinstance(name, str) or not name:
+            continue  # reported by the schema validation
+        try:
+            if key == "model_plugin":
+                config_class = model_config_class(name, plugins_dir)
+            else:
+                locate(name, plugins_dir)
+        except PluginError as err:
+            errors.append(f"  {key}: {err}")
+    return config_class
+
+
+_NESTED: dict[tuple[str, ...], type[BaseModel]] = {
+    (): ExperimentConfig,
+    ("training_config",): TrainingConfig,
+    ("training_config", "scheduler"): SchedulerConfig,
+}
+
+
+def _keys_of(model: type[BaseModel]) -> list[str]:
+    return [info.alias or name for name, info in model.model_fields.items()]
+
+
+def _describe(err: ValidationError, prefix: tuple[str, ...], schema: type[BaseModel] | None) -> list[str]:
+    lines = []
+    for error in err.errors():
+        loc = prefix + tuple(str(part) for part in error["loc"])
+        path = ".".join(loc)
+        if error["type"] == "extra_forbidden":
+            parent = schema if schema is not None and len(loc) == 2 else _NESTED.get(loc[:-1])
+            hint = did_you_mean(loc[-1], _keys_of(parent)) if parent else ""
+            lines.append(f"  {path}: unknown key{hint}")
+        elif error["type"] == "missing":
+            lines.append(f"  {path}: required key is missing")
+        else:
+            message = error["msg"].removeprefix("Value error, ")
+            lines.append(f"  {path}: {message} (got {error.get('input')!r})")
+    return lines
+
+
+def load_experiment_config(
+    path: str | Path, overrides: Iterable[str] = (), plugins_dir: Path | None = None
+) -> ExperimentConfig:
+    """Read, override and validate a config file.
+
+    A relative ``data_path`` that exists next to the config file (and not in the
+    working directory) is made absolute, so configs travel with their data.
+    """
+    path = Path(path)
+    data = apply_overrides(read_config_file(path), overrides)
+    data_path = data.get("data_path")
+    if isinstance(data_path, str) and data_path and not Path(data_path).expanduser().is_absolute():
+        beside = path.parent / data_path
+        if not Path(data_path).exists() and beside.exists():
+            data["data_path"] = str(beside.resolve())
+    return build_experiment_config(data, source=str(path), plugins_dir=plugins_dir)
+
+
+def examples_dir() -> Path:
+    return Path(str(resources.files("aiforge") / "examples"))
+
+
+def list_examples() -> dict[str, Path]:
+    """Bundled example configs by name (the file name without suffix)."""
+    return {p.stem: p for p in sorted(examples_dir().iterdir()) if p.suffix.lower() in SUFFIXES}
+
+
+def example_path(name: str = DEFAULT_EXAMPLE) -> Path:
+    examples = list_examples()
+    if name not in examples:
+        raise ConfigError(
+            f"unknown example '{name}'{did_you_mean(name, examples)}; available: {', '.join(examples)}"
+        )
+    return examples[name]

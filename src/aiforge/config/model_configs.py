@@ -1,0 +1,223 @@
+"""The experiment schema: the seed's field names, validated by pydantic."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    SerializeAsAny,
+    ValidationInfo,
+    field_validator,
+)
+
+EXPERIMENT_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+class _Strict(BaseModel):
+    """Unknown keys are errors: a misspelled option must never be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SchedulerConfig(_Strict):
+    """An LR scheduler from ``torch.optim.lr_scheduler``, stepped once per epoch."""
+
+    name: str = Field(..., description="Class name, e.g. StepLR, CosineAnnealingLR, ReduceLROnPlateau.")
+    args: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments for the class.")
+    monitor: str = Field("val_loss", description="Metric that ReduceLROnPlateau watches.")
+
+    @field_validator("name")
+    @classmethod
+    def _known_scheduler(cls, name: str) -> str:
+        from aiforge.core.training_setup import scheduler_class
+
+        scheduler_class(name)  # raises ValueError naming the choices
+        return name
+
+
+class TrainingConfig(_Strict):
+    """How the training loop runs (the seed's fields, plus a few that users expect)."""
+
+    epochs: PositiveInt = Field(10, description="Number of training epochs.")
+    batch_size: PositiveInt = Field(32, description="Batch size for training and validation.")
+    learning_rate: PositiveFloat = Field(0.001, description="Learning rate for the optimizer.")
+    optimizer_name: str = Field("Adam", description="Any torch.optim optimizer, e.g. Adam, AdamW, SGD.")
+    optimizer_args: dict[str, Any] = Field(
+        default_factory=dict, description="Extra keyword arguments, e.g. {weight_decay: 0.01}."
+    )
+    loss_fn_name: str = Field("CrossEntropyLoss", description="Any torch.nn loss, e.g. MSELoss.")
+    loss_fn_args: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments for the loss.")
+    gradient_clip_norm: PositiveFloat | None = Field(None, description="Clip gradients to this max norm.")
+    gradient_accumulation_steps: PositiveInt = Field(
+        1, description="Optimizer step every N batches (effective batch = N x batch_size)."
+    )
+    early_stopping_patience: PositiveInt | None = Field(
+        None,
+        description="Epochs without improvement before stopping; unset disables early stopping.",
+    )
+    early_stopping_monitor: str = Field(
+        "val_loss", description="Metric watched by early stopping and the best checkpoint."
+    )
+    early_stopping_mode: Literal["min", "max"] = Field("min", description="min for losses, max for scores.")
+    early_stopping_min_delta: NonNegativeFloat = Field(0.001, description="Smallest change that counts.")
+    scheduler: SchedulerConfig | None = Field(None, description="Optional LR scheduler.")
+
+    # The seed's distributed fields; the launcher's environment fills them in.
+    use_distributed: bool = Field(False, description="Use DistributedDataParallel (set under torchrun).")
+    local_rank: int = Field(0, ge=0, description="Local rank (set by the launcher).")
+    world_size: PositiveInt = Field(1, description="Number of processes (set by the launcher).")
+
+    @field_validator("optimizer_name")
+    @classmethod
+    def _known_optimizer(cls, name: str) -> str:
+        from aiforge.core.training_setup import optimizer_class
+
+        optimizer_class(name)
+        return name
+
+    @field_validator("loss_fn_name")
+    @classmethod
+    def _known_loss(cls, name: str) -> str:
+        from aiforge.core.training_setup import loss_class
+
+        loss_class(name)
+        return name
+
+    @field_validator("early_stopping_monitor")
+    @classmethod
+    def _monitor_name(cls, name: str) -> str:
+        return monitor_key(name)
+
+
+class ModelSpecificConfig(_Strict):
+    """Base class for a model plugin's settings; plugins subclass it and add fields.
+
+    ``input_dim`` and ``output_dim``, when a subclass declares them and leaves them
+    unset, are filled in from the data (feature count, class count).
+    """
+
+
+class SimpleNNConfig(ModelSpecificConfig):
+    """Settings of the built-in ``simple_nn`` feed-forward network."""
+
+    input_dim: PositiveInt | None = Field(
+        None, description="Number of input features (default: from the data)."
+    )
+    hidden_dim: PositiveInt = Field(128, description="Width of each hidden layer.")
+    output_dim: PositiveInt | None = Field(
+        None, description="Outputs: classes, or 1 for regression (default: from the data)."
+    )
+    num_hidden_layers: PositiveInt = Field(1, description="Number of hidden layers.")
+    dropout_rate: float = Field(0.2, ge=0.0, le=1.0, description="Dropout after each hidden layer.")
+    activation_fn: Literal["ReLU", "Sigmoid", "Tanh", "GELU", "LeakyReLU", "SiLU"] = Field(
+        "ReLU", description="Activation of the hidden layers."
+    )
+
+
+class ExperimentConfig(_Strict):
+    """One experiment: which plugins, which data, and how to train.
+
+    ``model_config`` is the public name of the model settings (in files and as a
+    keyword); in Python the value is read back as ``config.model_specific_config``
+    because pydantic reserves the attribute ``model_config``.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, protected_namespaces=(), validate_assignment=True
+    )
+
+    experiment_name: str = Field(
+        "default_experiment", description="Name of the results folder (letters, digits, . _ -)."
+    )
+    model_plugin: str = Field(
+        ..., description="Model plugin: built-in name, entry point, folder or dotted path."
+    )
+    dataset_plugin: str = Field(..., description="Dataset plugin, resolved like model_plugin.")
+    data_path: str | None = Field(None, description="Data file for the dataset plugin (if it reads one).")
+    dataset_args: dict[str, Any] = Field(
+        default_factory=dict, description="Keyword arguments for Dataset.load_data."
+    )
+    preprocess_args: dict[str, Any] = Field(
+        default_factory=dict, description="Keyword arguments for Preprocessor.fit."
+    )
+    model_specific_config: SerializeAsAny[ModelSpecificConfig] = Field(
+        None,  # type: ignore[assignment]  # replaced by the plugin's config class below
+        alias="model_config",
+        validate_default=True,
+        description="Settings of the model plugin, validated by its Model.config_class.",
+    )
+    training_config: TrainingConfig = Field(default_factory=TrainingConfig)
+    seed: int = Field(42, ge=0, description="Seed for Python, NumPy and torch, and for the split.")
+    val_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="Share of rows held out for validation.")
+    metrics: list[str] | None = Field(
+        None, description="Validation metrics by name; default chosen from the loss."
+    )
+
+    @field_validator("experiment_name")
+    @classmethod
+    def _safe_name(cls, name: str) -> str:
+        if not EXPERIMENT_NAME_PATTERN.match(name) or name in (".", ".."):
+            raise ValueError(
+                "must be 1-100 characters of letters, digits, '.', '_' or '-', starting with a "
+                "letter or digit (it becomes a folder name, so '/' and '..' are not allowed)"
+            )
+        return name
+
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, names: list[str] | None) -> list[str] | None:
+        if names is None:
+            return None
+        from aiforge.utils.metrics import METRICS
+
+        unknown = [n for n in names if n not in METRICS]
+        if unknown:
+            raise ValueError(f"unknown metric(s) {unknown}; available: {', '.join(sorted(METRICS))}")
+        return list(dict.fromkeys(names))
+
+    @field_validator("model_specific_config", mode="before")
+    @classmethod
+    def _validate_with_plugin_schema(cls, value: Any, info: ValidationInfo) -> Any:
+        """A mapping (or nothing) is validated by the model plugin's own config class."""
+        if isinstance(value, ModelSpecificConfig):
+            return value
+        plugin = info.data.get("model_plugin")
+        if plugin is None:
+            # model_plugin is missing or invalid; that error is reported, not this one.
+            return ModelSpecificConfig()
+        from aiforge.core.plugins import model_config_class
+
+        config_class = model_config_class(plugin)
+        return config_class.model_validate(value or {})
+
+
+def monitor_key(name: str) -> str:
+    """Normalise a metric name to the key used in epoch logs (``accuracy`` -> ``val_accuracy``)."""
+    if name in ("train_loss", "val_loss", "lr") or name.startswith(("val_", "train_")):
+        return name
+    return f"val_{name}"
+
+
+def experiment_json_schema() -> dict[str, Any]:
+    """JSON Schema of a config file, for editors.
+
+    ``model_config`` depends on the chosen model plugin, so it is an open mapping here;
+    ``aiforge plugins`` lists each plugin's fields.
+    """
+    schema = ExperimentConfig.model_json_schema(by_alias=True)
+    schema["properties"]["model_config"] = {
+        "type": "object",
+        "title": "Model Config",
+        "description": "Settings of the model plugin (see `aiforge plugins`); e.g. for simple_nn: "
+        + ", ".join(SimpleNNConfig.model_fields),
+        "additionalProperties": True,
+    }
+    schema.get("$defs", {}).pop("ModelSpecificConfig", None)
+    return schema

@@ -1,0 +1,64 @@
+"""Application settings from AIFORGE_* environment variables and a `.env` file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
+
+
+class AppSettings(BaseSettings):
+    """Where AIForge reads and writes, and how loud it is.
+
+    Field names are the seed's (``settings.RESULTS_DIR``); each is set by the
+    environment variable ``AIFORGE_<NAME>`` or the same line in ``.env``.
+    Relative folders are relative to the working directory, and nothing is
+    created until a run needs it.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="AIFORGE_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    LOG_LEVEL: str = Field("INFO", description="Console log level (DEBUG shows tracebacks).")
+    RESULTS_DIR: Path = Field(Path("results"), description="Root folder for run directories.")
+    DATA_DIR: Path = Field(Path("data"), description="Extra folder searched for data files.")
+    PLUGINS_DIR: Path | None = Field(None, description="Folder of user plugin packages.")
+    DEVICE: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps.")
+
+    @field_validator("LOG_LEVEL")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return level
+
+    @field_validator("DEVICE")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        device = value.strip().lower()
+        kind = device.split(":", 1)[0]
+        if kind not in ("auto", "cpu", "cuda", "mps"):
+            raise ValueError("must be auto, cpu, cuda, cuda:N or mps")
+        return device
+
+
+def get_settings(**overrides: object) -> AppSettings:
+    """Read settings now (environment and `.env` as they are at call time)."""
+    from pydantic import ValidationError
+
+    from aiforge.errors import ConfigError
+
+    try:
+        return AppSettings(**overrides)
+    except ValidationError as err:
+        lines = [f"  AIFORGE_{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors()]
+        raise ConfigError("invalid AIForge settings:\n" + "\n".join(lines)) from None

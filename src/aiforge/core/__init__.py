@@ -1,0 +1,14 @@
+"""The core: model and data contracts, plugin discovery, the training loop and the orchestrator."""
+
+from aiforge._lazy import lazy_exports
+
+_EXPORTS = {
+    "BaseModel": "aiforge.core.base_model",
+    "BaseDataset": "aiforge.core.data_pipeline",
+    "BasePreprocessor": "aiforge.core.data_pipeline",
+    "InMemoryDataset": "aiforge.core.data_pipeline",
+    "Orchestrator": "aiforge.core.orchestrator",
+    "Trainer": "aiforge.core.trainer",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

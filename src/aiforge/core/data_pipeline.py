@@ -1,0 +1,145 @@
+"""Datasets and preprocessors: the contract of dataset plugins, and the train/val split."""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from aiforge.errors import DataError
+
+Item = dict[str, Any]
+
+
+class BaseDataset(Dataset, ABC):
+    """A dataset plugin's ``Dataset``: ``load_data`` fills it, items are dicts.
+
+    Each item is ``{"features": Tensor, "labels": Tensor}``. A dataset that can
+    describe itself may also set ``class_names`` (classification) so predictions
+    can be mapped back to the original labels.
+    """
+
+    class_names: list[str] | None = None
+
+    @abstractmethod
+    def __len__(self) -> int: ...
+
+    @abstractmethod
+    def __getitem__(self, idx: int) -> Item: ...
+
+    @abstractmethod
+    def load_data(self, data_path: str | None, **dataset_args: Any) -> None:
+        """Read or generate the data; ``dataset_args`` come from the config."""
+
+    def as_tensors(self) -> dict[str, torch.Tensor] | None:
+        """All items as stacked tensors, when the data lives in memory (enables fast batching)."""
+        return None
+
+
+class InMemoryDataset(BaseDataset):
+    """A dataset held as two tensors; batches are taken by slicing, not per-item collation."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = torch.empty(0)
+        self.labels = torch.empty(0)
+
+    def set_tensors(self, features: torch.Tensor, labels: torch.Tensor) -> None:
+        if len(features) != len(labels):
+            raise DataError(f"{len(features)} feature rows but {len(labels)} labels")
+        self.features, self.labels = features, labels
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def __getitem__(self, idx: int) -> Item:
+        return {"features": self.features[idx], "labels": self.labels[idx]}
+
+    def as_tensors(self) -> dict[str, torch.Tensor]:
+        return {"features": self.features, "labels": self.labels}
+
+
+class BasePreprocessor(ABC):
+    """A dataset plugin's ``Preprocessor``: fitted on the training split only.
+
+    ``transform`` must return a new item and leave its input untouched; the
+    stored dataset is never changed. State is saved as tensors (safetensors)
+    and JSON, never pickle: keep fitted values in tensor or JSON-able attributes,
+    or override ``state_dict``/``load_state_dict``.
+    """
+
+    @abstractmethod
+    def fit(self, features: torch.Tensor, **preprocess_args: Any) -> None:
+        """Learn from the training split's features, stacked as one tensor ``[N, ...]``."""
+
+    @abstractmethod
+    def transform(self, data_item: Item) -> Item:
+        """Return a transformed copy of one item."""
+
+    def inverse_transform(self, data_item: Item) -> Item:
+        """Undo ``transform`` where that is possible."""
+        raise NotImplementedError(f"{type(self).__name__} has no inverse_transform")
+
+    def transform_batch(self, batch: Item) -> Item:
+        """Transform a batch of stacked items; override with a vectorised version."""
+        count = len(batch["features"])
+        items = [self.transform({k: v[i] for k, v in batch.items()}) for i in range(count)]
+        return {key: torch.stack([item[key] for item in items]) for key in items[0]} if items else batch
+
+    def state_dict(self) -> dict[str, Any]:
+        """Fitted state: tensor and JSON-able attributes."""
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for key, value in state.items():
+            setattr(self, key, value)
+
+    def save(self, path: str | Path) -> None:
+        """Write the state as safetensors, non-tensor values as JSON metadata (no pickle)."""
+        from safetensors.torch import save_file
+
+        from aiforge.core.run_files import atomic_path
+
+        state = self.state_dict()
+        tensors = {k: v.contiguous() for k, v in state.items() if isinstance(v, torch.Tensor)}
+        others = {k: v for k, v in state.items() if not isinstance(v, torch.Tensor)}
+        try:
+            metadata = {"json": json.dumps(others), "class": type(self).__qualname__}
+        except TypeError as err:
+            raise TypeError(
+                f"{type(self).__name__} state must be tensors or JSON-able values: {err}"
+            ) from None
+        with atomic_path(path) as tmp:
+            save_file(tensors, str(tmp), metadata=metadata)
+
+    def load(self, path: str | Path) -> None:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as handle:
+            state: dict[str, Any] = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+            state.update(json.loads((handle.metadata() or {}).get("json", "{}")))
+        self.load_state_dict(state)
+
+
+def split_indices(count: int, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A seeded random train/validation split of ``range(count)``."""
+    val_count = round(count * val_fraction)
+    if count < 2 or val_count < 1 or val_count >= count:
+        raise DataError(
+            f"the dataset has {count} rows: val_fraction={val_fraction} leaves "
+            f"{count - val_count} for training and {val_count} for validation; both need at least 1"
+        )
+    order = torch.randperm(count, generator=torch.Generator().manual_seed(seed))
+    return order[val_count:], order[:val_count]
+
+
+def stack_features(dataset: BaseDataset, indices: torch.Tensor) -> torch.Tensor:
+    """The features of the given rows as one tensor, for fitting a preprocessor."""
+    tensors = dataset.as_tensors()
+    if tensors is not None:
+        return tensors["features"][indices]
+    return torch.stack([torch.as_tensor(dataset[int(i)]["features"]) for i in indices])

@@ -1,0 +1,383 @@
+"""The experiment lifecycle: data, preprocessing, model, training, results."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from aiforge.config.model_configs import ExperimentConfig
+from aiforge.config.settings import AppSettings, get_settings
+from aiforge.core import run_files
+from aiforge.core.base_model import BaseModel
+from aiforge.core.batching import first_batch, make_batches, to_device
+from aiforge.core.data_pipeline import BaseDataset, BasePreprocessor, split_indices, stack_features
+from aiforge.core.device import resolve_device
+from aiforge.core.environment import environment_record
+from aiforge.core.logger import (
+    add_run_log,
+    configure_logging,
+    console_configured,
+    logger,
+    remove_run_log,
+)
+from aiforge.core.plugins import load_class
+from aiforge.core.seeding import seed_everything
+from aiforge.core.trainer import Trainer
+from aiforge.core.training_setup import task_for_loss
+from aiforge.errors import ConfigError, DataError, PluginError
+from aiforge.utils.callbacks import (
+    Callback,
+    EarlyStopping,
+    LRSchedulerCallback,
+    MetricsHistory,
+    ModelCheckpoint,
+)
+from aiforge.utils.metrics import MetricSet, default_metrics
+
+# Mistakes in a plugin's arguments surface as these; they are the user's to fix (exit code 2).
+_ARGUMENT_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError)
+
+
+class Orchestrator:
+    """Runs one experiment from a validated config.
+
+    Plugin classes not passed in are resolved from the config's plugin names; when
+    ``DatasetClass`` is passed, ``PreprocessorClass`` is used as given (None: no
+    preprocessing).
+    """
+
+    def __init__(
+        self,
+        experiment_config: ExperimentConfig,
+        ModelClass: type[BaseModel] | None = None,
+        DatasetClass: type[BaseDataset] | None = None,
+        PreprocessorClass: type[BasePreprocessor] | None = None,
+        settings: AppSettings | None = None,
+        callbacks: list[Callback] | None = None,
+    ) -> None:
+        self.config = experiment_config.model_copy(deep=True)
+        self.settings = settings or get_settings()
+        plugins_dir = self.settings.PLUGINS_DIR
+        self.ModelClass = ModelClass or load_class(self.config.model_plugin, "model", plugins_dir)
+        if DatasetClass is None:
+            DatasetClass = load_class(self.config.dataset_plugin, "dataset", plugins_dir)
+            PreprocessorClass = PreprocessorClass or load_class(
+                self.config.dataset_plugin, "preprocessor", plugins_dir, required=False
+            )
+        self.DatasetClass = DatasetClass
+        self.PreprocessorClass = PreprocessorClass
+        self.device = resolve_device(self.settings.DEVICE)
+        self.task = task_for_loss(self.config.training_config.loss_fn_name)
+        self.extra_callbacks = list(callbacks or [])
+
+        self.run_dir: Path | None = None
+        self.dataset: BaseDataset | None = None
+        self.preprocessor: BasePreprocessor | None = None
+        self.model: BaseModel | None = None
+        self.trainer: Trainer | None = None
+        self.train_dataloader: Any = None
+        self.val_dataloader: Any = None
+
+    # -- the lifecycle -------------------------------------------------------------------
+    def run_experiment(self) -> dict[str, Any]:
+        """Run everything and return what ``final_results.json`` holds."""
+        if not console_configured():
+            configure_logging(self.settings.LOG_LEVEL)
+        started = time.perf_counter()
+        self.run_dir = run_files.create_run_dir(self.settings.RESULTS_DIR, self.config.experiment_name)
+        log_sink = add_run_log(self.run_dir / run_files.LOG_FILE)
+        try:
+            logger.info(f"Experiment '{self.config.experiment_name}' -> {self.run_dir}")
+            seed_everything(self.config.seed)
+            self.save_environment()
+            self.prepare_data()
+            self.save_config()
+            self.build_model()
+            self.train()
+            results = self.finish(time.perf_counter() - started)
+            logger.info(f"Results are in {self.run_dir}")
+            return results
+        except Exception as err:
+            logger.opt(exception=err).debug("Run failed")
+            raise
+        finally:
+            remove_run_log(log_sink)
+
+    def check(self) -> dict[str, Any]:
+        """Load data, build the model, run one batch forward and backward; write nothing."""
+        seed_everything(self.config.seed)
+        self.prepare_data()
+        self.build_model()
+        assert self.model is not None
+        self.model.train()
+        batch = to_device(first_batch(self.train_dataloader), self.device)
+        outputs = self._call_plugin(self.config.model_plugin, self.model.training_step, batch, 0)
+        outputs["loss"].backward()
+        grads = [p.grad for p in self.model.parameters() if p.requires_grad]
+        return {
+            "parameters": self.model.num_parameters(),
+            "loss": float(outputs["loss"]),
+            "batch_features_shape": list(batch["features"].shape),
+            "gradients_finite": all(g is None or bool(torch.isfinite(g).all()) for g in grads),
+            "train_samples": len(self.train_indices),
+            "val_samples": len(self.val_indices),
+            "model_config": self.config.model_specific_config.model_dump(),
+        }
+
+    # -- steps ---------------------------------------------------------------------------
+    def prepare_data(self) -> None:
+        """Load, split, fit the preprocessor on the training rows only, and batch."""
+        cfg = self.config
+        self.dataset = self.DatasetClass()
+        data_path = self._resolve_data_path()
+        logger.info(f"Loading data with {self.DatasetClass.__name__} ({cfg.dataset_plugin})")
+        self._call_plugin(cfg.dataset_plugin, self.dataset.load_data, data_path, **cfg.dataset_args)
+        if len(self.dataset) == 0:
+            raise DataError(f"dataset plugin '{cfg.dataset_plugin}' loaded no rows")
+        self.train_indices, self.val_indices = split_indices(len(self.dataset), cfg.val_fraction, cfg.seed)
+        if self.PreprocessorClass is not None:
+            self.preprocessor = self.PreprocessorClass()
+            train_features = stack_features(self.dataset, self.train_indices)
+            self._call_plugin(
+                cfg.dataset_plugin, self.preprocessor.fit, train_features, **cfg.preprocess_args
+            )
+        self._fill_model_dims()
+        batch_size = cfg.training_config.batch_size
+        self.train_dataloader = make_batches(
+            self.dataset,
+            self.train_indices,
+            self.preprocessor,
+            batch_size,
+            shuffle=True,
+            seed=cfg.seed,
+        )
+        self.val_dataloader = make_batches(
+            self.dataset,
+            self.val_indices,
+            self.preprocessor,
+            batch_size,
+            shuffle=False,
+            seed=cfg.seed,
+        )
+        logger.info(f"Data: {len(self.train_indices)} training rows, {len(self.val_indices)} validation rows")
+
+    def build_model(self) -> None:
+        """Model, loss and optimizer from the plugin and the training config."""
+        cfg, tcfg = self.config, self.config.training_config
+        model = self._call_plugin(cfg.model_plugin, self.ModelClass, cfg.model_specific_config)
+        model.device = self.device
+        self.model = model.to(self.device)
+        self.model.loss_fn = self._call_plugin(
+            cfg.model_plugin, self.model.configure_loss_fn, tcfg.loss_fn_name, **tcfg.loss_fn_args
+        )
+        self.model.optimizer = self._call_plugin(
+            cfg.model_plugin,
+            self.model.configure_optimizer,
+            tcfg.optimizer_name,
+            tcfg.learning_rate,
+            **tcfg.optimizer_args,
+        )
+        logger.info(
+            f"Model {self.ModelClass.__name__}: {self.model.num_parameters():,} parameters on {self.device}"
+        )
+
+    def train(self) -> list[dict[str, float]]:
+        """The training loop with early stopping, checkpoints and the LR schedule."""
+        assert self.model is not None and self.model.optimizer is not None
+        metrics = self._metric_set()
+        callbacks = self._callbacks(metric_keys=[f"val_{name}" for name in metrics.names])
+        self.trainer = Trainer(
+            self.model,
+            self.model.optimizer,
+            self.config.training_config,
+            self.device,
+            metrics,
+            callbacks,
+        )
+        epochs = self.config.training_config.epochs
+        logger.info(f"Training for up to {epochs} epochs")
+        return self.trainer.fit(self.train_dataloader, self.val_dataloader, epochs)
+
+    def evaluate(self, dataloader: Any = None) -> tuple[float, dict[str, float]]:
+        """Loss and metrics of the current weights on ``dataloader`` (default: validation)."""
+        assert self.trainer is not None, "train() first"
+        return self.trainer.evaluate(dataloader if dataloader is not None else self.val_dataloader)
+
+    def finish(self, duration: float) -> dict[str, Any]:
+        """Final evaluation with the restored best weights, and the files that record it."""
+        assert self.run_dir is not None and self.model is not None and self.trainer is not None
+        val_loss, val_metrics = self.evaluate()
+        logger.info(f"Final validation loss {val_loss:.4f} | metrics {_fmt(val_metrics)}")
+        model_path = self.run_dir / run_files.FINAL_MODEL_FILE
+        run_files.save_state(model_path, self.trainer.model_state())
+        if self.preprocessor is not None:
+            self.preprocessor.save(self.run_dir / run_files.PREPROCESSOR_FILE)
+        checkpoint = next(cb for cb in self.trainer.callbacks if isinstance(cb, ModelCheckpoint))
+        early_stop = any(cb.stop_training for cb in self.trainer.callbacks)
+        results = {
+            "experiment_name": self.config.experiment_name,
+            "run_dir": str(self.run_dir),
+            "task": self.task,
+            "final_val_loss": val_loss,
+            "final_val_metrics": val_metrics,
+            "best_epoch": checkpoint.best_epoch,
+            "monitor": checkpoint.monitor,
+            "best_monitor_value": checkpoint.best_value if checkpoint.best_epoch else None,
+            "epochs_completed": len(self.trainer.history),
+            "stopped_early": early_stop,
+            "num_parameters": self.model.num_parameters(),
+            "train_samples": len(self.train_indices),
+            "val_samples": len(self.val_indices),
+            "duration_seconds": round(duration, 3),
+            "model_path": str(model_path),
+            "config_path": str(self.run_dir / run_files.CONFIG_FILE),
+        }
+        run_files.write_json(self.run_dir / run_files.RESULTS_FILE, results)
+        return results
+
+    # -- records -------------------------------------------------------------------------
+    def save_config(self) -> None:
+        """The resolved config, enough to rerun: ``aiforge run <run_dir>/config.yaml``."""
+        assert self.run_dir is not None
+        data = self.config.model_dump(mode="json", by_alias=True)
+        text = "# Resolved configuration of this run.\n" + yaml.safe_dump(data, sort_keys=False)
+        run_files.write_text(self.run_dir / run_files.CONFIG_FILE, text)
+        if self.dataset is not None and self.dataset.class_names is not None:
+            labels = {"task": self.task, "classes": list(self.dataset.class_names)}
+            run_files.write_json(self.run_dir / run_files.LABELS_FILE, labels)
+
+    def save_environment(self) -> None:
+        assert self.run_dir is not None
+        record = environment_record(self.config.seed, str(self.device))
+        run_files.write_json(self.run_dir / run_files.ENVIRONMENT_FILE, record)
+
+    # -- helpers -------------------------------------------------------------------------
+    def _resolve_data_path(self) -> str | None:
+        """As given (absolute or from the working directory), else under AIFORGE_DATA_DIR."""
+        if self.config.data_path is None:
+            return None
+        path = Path(self.config.data_path).expanduser()
+        if not path.is_absolute() and not path.exists() and (self.settings.DATA_DIR / path).exists():
+            path = self.settings.DATA_DIR / path
+        if path.exists():
+            self.config.data_path = str(path.resolve())
+        return str(path)
+
+    def _fill_model_dims(self) -> None:
+        """Fill ``input_dim``/``output_dim`` from the data when the config leaves them out."""
+        assert self.dataset is not None
+        features = stack_features(self.dataset, self.train_indices[:1])
+        found = {"input_dim": math.prod(features.shape[1:]), "output_dim": self._output_dim()}
+        model_config = self.config.model_specific_config
+        updates = {}
+        for name, value in found.items():
+            if name not in type(model_config).model_fields or value is None:
+                continue
+            current = getattr(model_config, name)
+            if current is None:
+                updates[name] = value
+            elif current != value:
+                raise DataError(
+                    f"model_config.{name}={current}, but the data has {value} "
+                    f"({'features' if name == 'input_dim' else 'outputs for this task and loss'}); "
+                    f"remove {name} from the config to have it filled in"
+                )
+        if updates:
+            logger.info(f"From the data: {_fmt(updates)}")
+            self.config.model_specific_config = model_config.model_copy(update=updates)
+
+    def _output_dim(self) -> int | None:
+        assert self.dataset is not None
+        if self.task == "regression":
+            return 1
+        if self.config.training_config.loss_fn_name in ("BCELoss", "BCEWithLogitsLoss"):
+            return 1
+        if self.dataset.class_names is not None:
+            return len(self.dataset.class_names)
+        tensors = self.dataset.as_tensors()
+        labels = (
+            tensors["labels"]
+            if tensors
+            else torch.stack([torch.as_tensor(self.dataset[i]["labels"]) for i in range(len(self.dataset))])
+        )
+        return int(labels.max()) + 1 if labels.dtype not in (torch.float32, torch.float64) else None
+
+    def _metric_set(self) -> MetricSet:
+        names = self.config.metrics or default_metrics(self.task)
+        assert self.model is not None
+        self.model.eval()
+        with torch.no_grad():
+            batch = to_device(first_batch(self.val_dataloader), self.device)
+            predictions = self.model.validation_step(batch, 0).get("predictions")
+        outputs = predictions.shape[-1] if predictions is not None and predictions.dim() > 1 else 1
+        logits = self.config.training_config.loss_fn_name != "BCELoss"
+        try:
+            return MetricSet(names, self.task, outputs, logits=logits).to(self.device)
+        except ValueError as err:
+            raise ConfigError(f"metrics: {err}") from None
+
+    def _callbacks(self, metric_keys: list[str]) -> list[Callback]:
+        tcfg = self.config.training_config
+        assert self.run_dir is not None and self.model is not None
+        known = ["train_loss", "val_loss", "lr", *metric_keys]
+        self._require_logged("training_config.early_stopping_monitor", tcfg.early_stopping_monitor, known)
+        callbacks: list[Callback] = [MetricsHistory(self.run_dir / run_files.HISTORY_FILE)]
+        if tcfg.early_stopping_patience:
+            callbacks.append(
+                EarlyStopping(
+                    tcfg.early_stopping_patience,
+                    tcfg.early_stopping_min_delta,
+                    tcfg.early_stopping_monitor,
+                    tcfg.early_stopping_mode,
+                )
+            )
+        if tcfg.scheduler is not None:
+            callbacks.append(LRSchedulerCallback(self._build_scheduler(known), tcfg.scheduler.monitor))
+        callbacks.extend(self.extra_callbacks)
+        # Last, so that last.pt holds the other callbacks' state after this epoch.
+        callbacks.append(
+            ModelCheckpoint(
+                self.run_dir / run_files.CHECKPOINT_DIR,
+                tcfg.early_stopping_monitor,
+                tcfg.early_stopping_mode,
+            )
+        )
+        return callbacks
+
+    def _build_scheduler(self, known: list[str]) -> Any:
+        from aiforge.core.training_setup import scheduler_class
+
+        scfg = self.config.training_config.scheduler
+        assert scfg is not None and self.model is not None
+        self._require_logged("training_config.scheduler.monitor", scfg.monitor, known)
+        try:
+            return scheduler_class(scfg.name)(self.model.optimizer, **scfg.args)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(
+                f"training_config.scheduler: {scfg.name}({_fmt(scfg.args)}) failed: {err}"
+            ) from None
+
+    @staticmethod
+    def _require_logged(key: str, name: str, known: list[str]) -> None:
+        if name not in known:
+            raise ConfigError(f"{key}: '{name}' is not logged by this run; choose from {', '.join(known)}")
+
+    @staticmethod
+    def _call_plugin(plugin: str, function: Any, *args: Any, **kwargs: Any) -> Any:
+        """Call plugin code; argument mistakes become a clear error naming the plugin."""
+        try:
+            return function(*args, **kwargs)
+        except (ConfigError, DataError, PluginError):
+            raise
+        except _ARGUMENT_ERRORS as err:
+            name = getattr(function, "__qualname__", repr(function))
+            raise DataError(f"plugin '{plugin}': {name} failed: {type(err).__name__}: {err}") from err
+
+
+def _fmt(values: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())

@@ -1,0 +1,233 @@
+"""Plugin discovery: built-in, entry point, user folder, or dotted import path, in that order."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import pkgutil
+import sys
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Literal
+
+from aiforge.errors import PluginError, did_you_mean
+
+ENTRY_POINT_GROUP = "aiforge.plugins"
+BUILTIN_PACKAGE = "aiforge.plugins"
+Kind = Literal["model", "dataset", "preprocessor"]
+CLASS_NAMES: dict[str, str] = {
+    "model": "Model",
+    "dataset": "Dataset",
+    "preprocessor": "Preprocessor",
+}
+
+
+@dataclass(frozen=True)
+class PluginLocation:
+    """Where a plugin name resolved to."""
+
+    name: str
+    module: str
+    origin: str  # "built-in", "entry point (dist)", "folder PATH", "import path"
+
+
+@dataclass
+class PluginInfo:
+    """What ``aiforge plugins`` shows about one plugin."""
+
+    location: PluginLocation
+    classes: dict[str, str] = field(default_factory=dict)
+    config_fields: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+
+
+def _plugins_dir(plugins_dir: Path | None) -> Path | None:
+    if plugins_dir is not None:
+        return plugins_dir
+    from aiforge.config.settings import get_settings
+
+    return get_settings().PLUGINS_DIR
+
+
+def _entry_points() -> dict[str, metadata.EntryPoint]:
+    found: dict[str, metadata.EntryPoint] = {}
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in found and found[ep.name].value != ep.value:
+            first, second = found[ep.name], ep
+            raise PluginError(
+                f"plugin name '{ep.name}' is registered twice in entry-point group "
+                f"'{ENTRY_POINT_GROUP}': {first.value} ({_dist_name(first)}) and "
+                f"{second.value} ({_dist_name(second)}); uninstall one of them"
+            )
+        found[ep.name] = ep
+    return found
+
+
+def _dist_name(ep: metadata.EntryPoint) -> str:
+    dist = getattr(ep, "dist", None)
+    return f"{dist.metadata['Name']} {dist.version}" if dist else "unknown distribution"
+
+
+def _is_builtin(name: str) -> bool:
+    if not name.isidentifier() or name.startswith("_"):
+        return False
+    return importlib.util.find_spec(f"{BUILTIN_PACKAGE}.{name}") is not None
+
+
+def _folder_plugins(plugins_dir: Path | None) -> dict[str, Path]:
+    if plugins_dir is None or not plugins_dir.is_dir():
+        return {}
+    return {
+        p.name: p
+        for p in sorted(plugins_dir.iterdir())
+        if p.is_dir() and (p / "__init__.py").is_file() and p.name.isidentifier()
+    }
+
+
+def builtin_names() -> list[str]:
+    package = importlib.import_module(BUILTIN_PACKAGE)
+    return sorted(m.name for m in pkgutil.iter_modules(package.__path__) if not m.name.startswith("_"))
+
+
+def available_names(plugins_dir: Path | None = None) -> list[str]:
+    names = set(builtin_names()) | set(_entry_points()) | set(_folder_plugins(_plugins_dir(plugins_dir)))
+    return sorted(names)
+
+
+def locate(name: str, plugins_dir: Path | None = None) -> PluginLocation:
+    """Resolve a plugin name to an importable module, in the documented order."""
+    if not name or not isinstance(name, str):
+        raise PluginError("a plugin name must be a non-empty string")
+    if _is_builtin(name):
+        return PluginLocation(name, f"{BUILTIN_PACKAGE}.{name}", "built-in")
+    entry_points = _entry_points()
+    if name in entry_points:
+        ep = entry_points[name]
+        return PluginLocation(name, ep.value.split(":", 1)[0], f"entry point ({_dist_name(ep)})")
+    folder = _plugins_dir(plugins_dir)
+    folders = _folder_plugins(folder)
+    if name in folders:
+        return PluginLocation(name, _import_folder_plugin(name, folders[name]), f"folder {folders[name]}")
+    if "." in name and importlib.util.find_spec(name.split(".", 1)[0]) is not None:
+        return PluginLocation(name, name, "import path")
+    choices = available_names(folder)
+    raise PluginError(
+        f"unknown plugin '{name}'{did_you_mean(name, choices)}. Available: {', '.join(choices)}. "
+        "A plugin is a built-in name, an installed entry point in group "
+        f"'{ENTRY_POINT_GROUP}', a package folder in AIFORGE_PLUGINS_DIR"
+        f"{f' ({folder})' if folder else ' (not set)'}, or a dotted import path"
+    )
+
+
+def _import_folder_plugin(name: str, folder: Path) -> str:
+    """Import ``folder`` as a package under a private name, so relative imports work inside it."""
+    module_name = f"_aiforge_user_plugin_{name}"
+    if module_name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            module_name, folder / "__init__.py", submodule_search_locations=[str(folder)]
+        )
+        if spec is None or spec.loader is None:
+            raise PluginError(f"plugin '{name}': cannot import the folder {folder}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception as err:
+            del sys.modules[module_name]
+            raise PluginError(f"plugin '{name}' ({folder}) failed to import: {_describe(err)}") from err
+    return module_name
+
+
+def _describe(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}"
+
+
+def _import(module: str, plugin: str) -> ModuleType | None:
+    """Import ``module``; None when it does not exist, a PluginError when it is broken."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as err:
+        if err.name is not None and (module == err.name or module.startswith(f"{err.name}.")):
+            return None
+        raise PluginError(f"plugin '{plugin}' failed to import ({module}): {_describe(err)}") from err
+    except Exception as err:
+        raise PluginError(f"plugin '{plugin}' failed to import ({module}): {_describe(err)}") from err
+
+
+def load_class(name: str, kind: Kind, plugins_dir: Path | None = None, required: bool = True) -> Any:
+    """The ``Model``, ``Dataset`` or ``Preprocessor`` class of a plugin, checked against its base."""
+    location = locate(name, plugins_dir)
+    class_name = CLASS_NAMES[kind]
+    package = _import(location.module, name)
+    if package is None:
+        raise PluginError(f"plugin '{name}' ({location.origin}): module {location.module} not found")
+    submodule = _import(f"{location.module}.{kind}", name) if hasattr(package, "__path__") else None
+    cls = getattr(submodule, class_name, None) if submodule else getattr(package, class_name, None)
+    if cls is None:
+        if not required:
+            return None
+        raise PluginError(
+            f"plugin '{name}' ({location.origin}) has no {class_name} class: expected "
+            f"{location.module}.{kind}.{class_name} (a {kind}.py module defining class {class_name})"
+        )
+    base = _base_class(kind)
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise PluginError(
+            f"plugin '{name}': {class_name} ({getattr(cls, '__module__', '?')}."
+            f"{getattr(cls, '__qualname__', cls)}) must be a subclass of {base.__module__}."
+            f"{base.__name__}"
+        )
+    return cls
+
+
+def _base_class(kind: Kind) -> type:
+    if kind == "model":
+        from aiforge.core.base_model import BaseModel
+
+        return BaseModel
+    from aiforge.core.data_pipeline import BaseDataset, BasePreprocessor
+
+    return BaseDataset if kind == "dataset" else BasePreprocessor
+
+
+def model_config_class(name: str, plugins_dir: Path | None = None) -> type:
+    """The ``ModelSpecificConfig`` subclass a model plugin declares in ``Model.config_class``."""
+    from aiforge.config.model_configs import ModelSpecificConfig
+
+    model_class = load_class(name, "model", plugins_dir)
+    config_class = getattr(model_class, "config_class", None)
+    if not (isinstance(config_class, type) and issubclass(config_class, ModelSpecificConfig)):
+        raise PluginError(
+            f"plugin '{name}': Model.config_class must be a subclass of ModelSpecificConfig, "
+            f"got {config_class!r}"
+        )
+    return config_class
+
+
+def describe_plugins(plugins_dir: Path | None = None) -> list[PluginInfo]:
+    """Every plugin that can be found, with its classes and config fields (errors included)."""
+    folder = _plugins_dir(plugins_dir)
+    infos = []
+    for name in available_names(folder):
+        try:
+            info = PluginInfo(location=locate(name, folder))
+        except PluginError as err:
+            infos.append(PluginInfo(PluginLocation(name, "?", "?"), error=str(err)))
+            continue
+        try:
+            for kind, class_name in CLASS_NAMES.items():
+                cls = load_class(name, kind, folder, required=False)  # type: ignore[arg-type]
+                if cls is not None:
+                    info.classes[class_name] = f"{cls.__module__}.{cls.__qualname__}"
+            if "Model" in info.classes:
+                config_class = model_config_class(name, folder)
+                info.config_fields = {
+                    field_name: str(field_info.annotation).replace("typing.", "")
+                    for field_name, field_info in config_class.model_fields.items()
+                }
+        except PluginError as err:
+            info.error = str(err)
+        infos.append(info)
+    return infos

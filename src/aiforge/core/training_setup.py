@@ -1,0 +1,83 @@
+"""Optimizers, losses and LR schedulers looked up by name in torch."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from aiforge.errors import did_you_mean
+
+
+def _lookup(namespace: Any, name: str, bases: tuple[type, ...], what: str) -> type:
+    """The public subclass of ``bases`` called ``name`` in ``namespace`` (bases[0] itself excluded)."""
+
+    def usable(obj: Any) -> bool:
+        return inspect.isclass(obj) and issubclass(obj, bases) and obj is not bases[0]
+
+    found = getattr(namespace, name, None)
+    if name.startswith("_") or not usable(found):
+        choices = sorted(n for n, obj in vars(namespace).items() if not n.startswith("_") and usable(obj))
+        raise ValueError(
+            f"unknown {what} '{name}'{did_you_mean(name, choices)}; available: {', '.join(choices)}"
+        )
+    return found
+
+
+def optimizer_class(name: str) -> type:
+    """A ``torch.optim`` optimizer class by name."""
+    import torch
+
+    return _lookup(torch.optim, name, (torch.optim.Optimizer,), "optimizer")
+
+
+def loss_class(name: str) -> type:
+    """A ``torch.nn`` loss class by name."""
+    from torch import nn
+    from torch.nn.modules.loss import _Loss
+
+    return _lookup(nn, name, (_Loss,), "loss function")
+
+
+def scheduler_class(name: str) -> type:
+    """A ``torch.optim.lr_scheduler`` class by name (ReduceLROnPlateau included)."""
+    from torch.optim import lr_scheduler
+
+    bases = (lr_scheduler.LRScheduler, lr_scheduler.ReduceLROnPlateau)
+    return _lookup(lr_scheduler, name, bases, "LR scheduler")
+
+
+CLASSIFICATION_LOSSES = frozenset(
+    {
+        "CrossEntropyLoss",
+        "NLLLoss",
+        "BCELoss",
+        "BCEWithLogitsLoss",
+        "MultiMarginLoss",
+        "MultiLabelSoftMarginLoss",
+        "MultiLabelMarginLoss",
+        "SoftMarginLoss",
+        "HingeEmbeddingLoss",
+    }
+)
+
+
+def task_for_loss(loss_name: str) -> str:
+    """'classification' or 'regression', inferred from the loss, which fixes label dtype and metrics."""
+    return "classification" if loss_name in CLASSIFICATION_LOSSES else "regression"
+
+
+def build_optimizer(parameters: Any, name: str, learning_rate: float, **kwargs: Any) -> Any:
+    """Instantiate an optimizer; bad keyword arguments become a clear ValueError."""
+    cls = optimizer_class(name)
+    try:
+        return cls(parameters, lr=learning_rate, **kwargs)
+    except TypeError as err:
+        raise ValueError(f"optimizer {name} does not accept {kwargs}: {err}") from None
+
+
+def build_loss(name: str, **kwargs: Any) -> Any:
+    cls = loss_class(name)
+    try:
+        return cls(**kwargs)
+    except TypeError as err:
+        raise ValueError(f"loss {name} does not accept {kwargs}: {err}") from None

@@ -1,0 +1,1 @@
+"""Built-in plugins. Each subpackage is one plugin; ``_``-prefixed modules are shared helpers."""

@@ -1,0 +1,1 @@
+"""scikit-learn's Diabetes progression (442 rows, 10 features, regression target)."""

@@ -1,0 +1,1 @@
+"""The seed's feed-forward network, and its synthetic (learnable) classification set."""

@@ -1,0 +1,278 @@
+"""Read a user's CSV/TSV or Parquet table into tensors, with errors that point at the bad cell."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from pandas.api.types import is_bool_dtype, is_float_dtype, is_integer_dtype, is_numeric_dtype
+
+from aiforge.core.data_pipeline import InMemoryDataset
+from aiforge.core.logger import logger
+from aiforge.errors import DataError, did_you_mean
+
+# Default delimiter per text suffix; ``delimiter`` overrides it.
+_TEXT_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": ","}
+_PARQUET_SUFFIXES = (".parquet", ".pq")
+_TASKS = ("auto", "classification", "regression")
+
+
+class Dataset(InMemoryDataset):
+    """Your own table: a CSV/TSV or Parquet file with a header, one row per sample.
+
+    ``data_path`` is the file (``.csv``, ``.tsv``, ``.txt``, ``.parquet``, ``.pq``).
+    ``dataset_args``:
+
+    - ``target_column``: the column to predict (default: the last column).
+    - ``feature_columns``: list of input columns (default: every other column).
+      Features must be numbers (``true``/``false`` count as 1/0); a missing or
+      non-numeric cell is an error naming its column and row, never silently dropped.
+    - ``task``: ``auto`` (default), ``classification`` or ``regression``. ``auto``
+      picks classification for a text/bool target, or a whole-number target with at
+      most ``classification_max_classes`` distinct values; otherwise regression.
+    - ``classification_max_classes``: the ``auto`` threshold above (default 20).
+    - ``delimiter`` (alias ``sep``): the field separator of a text file
+      (default ``,``; ``\\t`` for ``.tsv``).
+
+    Classification labels become indices ``0..K-1`` in sorted order of the
+    original values, which are kept as ``class_names``. After loading,
+    ``feature_names``, ``target_name`` and ``task`` describe the table.
+    Parquet needs pyarrow: ``pip install "aiforge[parquet]"``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.feature_names: list[str] = []
+        self.target_name: str | None = None
+        self.task: str | None = None
+
+    def load_data(
+        self,
+        data_path: str | None,
+        target_column: str | None = None,
+        feature_columns: Sequence[str] | str | None = None,
+        task: str = "auto",
+        delimiter: str | None = None,
+        classification_max_classes: int = 20,
+        sep: str | None = None,
+        **_: Any,
+    ) -> None:
+        if task not in _TASKS:
+            raise DataError(f"tabular: task must be one of {', '.join(_TASKS)}, not {task!r}")
+        if delimiter is not None and sep is not None and delimiter != sep:
+            raise DataError(f"tabular: delimiter={delimiter!r} and sep={sep!r} disagree; give one")
+        path = _existing_file(data_path)
+        frame = _read_table(path, delimiter if delimiter is not None else sep)
+        frame.columns = [str(c) for c in frame.columns]
+        if len(frame) == 0:
+            raise DataError(f"{path} has no data rows (only a header)")
+        source = _Source(path.name, has_header_line=path.suffix.lower() in _TEXT_SUFFIXES)
+        target, features = _pick_columns(list(frame.columns), source, target_column, feature_columns)
+
+        matrix = _feature_matrix(frame, features, source)
+        column = frame[target]
+        _reject_missing(column, target, source)
+        self.task = task if task != "auto" else _infer_task(column, classification_max_classes)
+        if self.task == "classification":
+            labels, self.class_names = _class_labels(column, target, source)
+        else:
+            labels, self.class_names = _regression_labels(column, target, source), None
+        self.feature_names, self.target_name = features, target
+        self.set_tensors(torch.from_numpy(matrix), labels)
+        classes = f", {len(self.class_names)} classes" if self.class_names else ""
+        logger.debug(
+            f"tabular: {path.name}: {len(matrix)} rows, {len(features)} features, "
+            f"target {target!r} ({self.task}{classes})"
+        )
+
+
+@dataclass(frozen=True)
+class _Source:
+    """The file's name, and how to say where a row is so the user can find it in the file."""
+
+    name: str
+    has_header_line: bool
+
+    def at(self, pos: int) -> str:
+        row = pos + 1
+        return f"row {row} (line {row + 1} of the file)" if self.has_header_line else f"row {row}"
+
+
+def _existing_file(data_path: str | None) -> Path:
+    if data_path is None or not str(data_path).strip():
+        raise DataError("the tabular dataset needs data_path: the CSV or Parquet file to read")
+    path = Path(data_path).expanduser()
+    if not path.exists():
+        raise DataError(f"data file not found: {path} (looked for {path.resolve()})")
+    if path.is_dir():
+        raise DataError(f"data_path {path} is a directory; the tabular dataset reads one file")
+    return path
+
+
+def _read_table(path: Path, delimiter: str | None) -> pd.DataFrame:
+    suffix = path.suffix.lower()
+    if suffix in _TEXT_SUFFIXES:
+        sep = delimiter if delimiter is not None else _TEXT_SUFFIXES[suffix]
+        try:
+            # skipinitialspace: "a, b" is read as "b", not " b" (hand-written files).
+            return pd.read_csv(path, sep=sep, skipinitialspace=True)
+        except pd.errors.EmptyDataError:
+            raise DataError(f"{path} is empty: expected a header line and data rows") from None
+        except pd.errors.ParserError as err:
+            raise DataError(f"{path} could not be parsed (delimiter {sep!r}): {_oneline(err)}") from None
+        except UnicodeDecodeError as err:
+            raise DataError(f"{path} is not UTF-8 text: {err}") from None
+        except (OSError, ValueError) as err:
+            raise DataError(f"{path} could not be read: {_oneline(err)}") from None
+    if suffix in _PARQUET_SUFFIXES:
+        try:
+            return pd.read_parquet(path)
+        except ImportError:
+            raise DataError(f'reading {path} needs pyarrow: pip install "aiforge[parquet]"') from None
+        except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
+            raise DataError(f"{path} could not be read as Parquet: {_oneline(err)}") from None
+    known = ", ".join([*_TEXT_SUFFIXES, *_PARQUET_SUFFIXES])
+    raise DataError(f"{path}: unsupported file type {suffix or '(no suffix)'!r}; use one of {known}")
+
+
+def _oneline(err: Exception) -> str:
+    return " ".join(str(err).split())
+
+
+def _pick_columns(
+    columns: list[str],
+    source: _Source,
+    target_column: str | None,
+    feature_columns: Sequence[str] | str | None,
+) -> tuple[str, list[str]]:
+    def check(name: str, role: str) -> None:
+        if name not in columns:
+            known = ", ".join(repr(c) for c in columns)
+            raise DataError(
+                f"{source.name}: {role} column {name!r} not found{did_you_mean(name, columns)}; "
+                f"the file's columns are {known}"
+            )
+
+    target = columns[-1] if target_column is None else str(target_column)
+    check(target, "target")
+    if feature_columns is None:
+        features = [c for c in columns if c != target]
+    else:
+        names = [feature_columns] if isinstance(feature_columns, str) else feature_columns
+        features = [str(c) for c in names]
+        for name in features:
+            check(name, "feature")
+        if target in features:
+            raise DataError(f"{source.name}: the target column {target!r} is also a feature column")
+        if len(set(features)) != len(features):
+            raise DataError(f"{source.name}: feature_columns lists a column twice: {features}")
+    if not features:
+        hint = ""
+        if len(columns) == 1:
+            hint = f"; only one column ({columns[0]!r}) was read: is the delimiter right?"
+        raise DataError(f"{source.name}: no feature columns besides the target {target!r}{hint}")
+    return target, features
+
+
+def _reject_missing(column: pd.Series, name: str, source: _Source) -> None:
+    missing = column.isna().to_numpy()
+    if missing.any():
+        at = source.at(int(missing.argmax()))
+        raise DataError(f"{source.name}: missing value in column {name!r} at {at}")
+
+
+def _as_numbers(column: pd.Series, name: str, source: _Source, hint: str = "") -> pd.Series:
+    """The column as numbers (bool as 0/1); the first cell that is not one is an error."""
+    if is_bool_dtype(column):
+        return column.astype(np.int8)
+    if is_numeric_dtype(column):
+        return column
+    numbers = pd.to_numeric(column, errors="coerce")
+    bad = numbers.isna().to_numpy() & ~column.isna().to_numpy()
+    if bad.any():
+        pos = int(bad.argmax())
+        raise DataError(
+            f"{source.name}: column {name!r} {source.at(pos)}: "
+            f"{_show(column.iloc[pos])} is not a number{hint}"
+        )
+    return numbers
+
+
+def _show(value: object) -> str:
+    """A cell as the user wrote it: text quoted, numbers plain (not ``np.float64(inf)``)."""
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _reject_infinite(values: np.ndarray, names: list[str], frame: pd.DataFrame, source: _Source) -> None:
+    bad = ~np.isfinite(values.reshape(len(values), -1))
+    if bad.any():
+        pos = int(bad.any(axis=1).argmax())
+        name = names[int(bad[pos].argmax())]
+        raise DataError(
+            f"{source.name}: column {name!r} {source.at(pos)}: "
+            f"{_show(frame[name].iloc[pos])} is not a finite float32 number"
+        )
+
+
+def _feature_matrix(frame: pd.DataFrame, names: list[str], source: _Source) -> np.ndarray:
+    numbers = {}
+    for name in names:  # per column, not per row: each check is one vectorised pass
+        _reject_missing(frame[name], name, source)
+        numbers[name] = _as_numbers(frame[name], name, source)
+    with np.errstate(over="ignore"):  # too big for float32 becomes inf, reported just below
+        matrix = pd.DataFrame(numbers).to_numpy(dtype=np.float32)
+    _reject_infinite(matrix, names, frame, source)
+    return _writable(matrix)
+
+
+def _whole_numbers(column: pd.Series) -> np.ndarray | None:
+    """The values as int64 when every one is a whole number that int64 holds exactly."""
+    if is_integer_dtype(column):
+        return column.to_numpy(dtype=np.int64)
+    if is_float_dtype(column):
+        values = column.to_numpy(dtype=np.float64)
+        if np.all(np.isfinite(values) & (np.mod(values, 1) == 0) & (np.abs(values) < 2**53)):
+            return values.astype(np.int64)
+    return None
+
+
+def _infer_task(column: pd.Series, max_classes: int) -> str:
+    if is_bool_dtype(column) or not is_numeric_dtype(column):
+        return "classification"
+    whole = _whole_numbers(column)
+    if whole is not None and len(np.unique(whole)) <= max_classes:
+        return "classification"
+    return "regression"
+
+
+def _class_labels(column: pd.Series, name: str, source: _Source) -> tuple[torch.Tensor, list[str]]:
+    whole = None if is_bool_dtype(column) else _whole_numbers(column)
+    values = whole if whole is not None else column.to_numpy()
+    try:
+        classes, codes = np.unique(values, return_inverse=True)
+    except TypeError:  # mixed types (say 3 and "a") have no order; compare them as text
+        classes, codes = np.unique(values.astype(str), return_inverse=True)
+    if len(classes) < 2:
+        raise DataError(
+            f"{source.name}: target column {name!r} has a single class {str(classes[0])!r}; "
+            "classification needs at least 2"
+        )
+    return torch.from_numpy(codes.reshape(-1).astype(np.int64)), [str(c) for c in classes]
+
+
+def _regression_labels(column: pd.Series, name: str, source: _Source) -> torch.Tensor:
+    hint = " (for class labels, set dataset_args: {task: classification})"
+    with np.errstate(over="ignore"):
+        values = _as_numbers(column, name, source, hint).to_numpy(dtype=np.float32)
+    _reject_infinite(values, [name], column.to_frame(), source)
+    return torch.from_numpy(_writable(values))
+
+
+def _writable(values: np.ndarray) -> np.ndarray:
+    """Pandas may hand back a read-only view of its data; torch tensors must own theirs."""
+    return np.require(values, requirements=["C", "W"])

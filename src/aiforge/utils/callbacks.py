@@ -1,0 +1,198 @@
+"""Training callbacks: small classes with named hooks and a resumable state."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from aiforge.core.logger import logger
+
+if TYPE_CHECKING:
+    from aiforge.core.trainer import Trainer
+
+
+class Callback:
+    """Hooks the trainer calls; override the ones you need. Epochs are 0-based here."""
+
+    stop_training: bool = False
+
+    def on_train_start(self, trainer: Trainer) -> None: ...
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None: ...
+
+    def on_train_end(self, trainer: Trainer) -> None: ...
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+def _improved(value: float, best: float, mode: str, min_delta: float) -> bool:
+    return value < best - min_delta if mode == "min" else value > best + min_delta
+
+
+def _initial_best(mode: str) -> float:
+    return math.inf if mode == "min" else -math.inf
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs (the seed's rule)."""
+
+    def __init__(
+        self,
+        patience: int,
+        min_delta: float = 0.001,
+        monitor: str = "val_loss",
+        mode: Literal["min", "max"] = "min",
+    ) -> None:
+        if not isinstance(patience, int) or patience < 1:
+            raise ValueError("Argument patience should be positive integer.")
+        if mode not in ("min", "max"):
+            raise ValueError("EarlyStopping mode must be 'min' or 'max'.")
+        self.patience = patience
+        self.min_delta = abs(min_delta)
+        self.monitor = monitor
+        self.mode = mode
+        self.best_value = _initial_best(mode)
+        self.epochs_no_improve = 0
+        self.stop_training = False
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        value = logs.get(self.monitor)
+        if value is None:
+            logger.warning(f"EarlyStopping: '{self.monitor}' not in logs at epoch {epoch + 1}; skipped")
+            return
+        if _improved(value, self.best_value, self.mode, self.min_delta):
+            self.best_value = value
+            self.epochs_no_improve = 0
+        else:
+            self.epochs_no_improve += 1
+        if self.epochs_no_improve >= self.patience:
+            self.stop_training = True
+            logger.info(
+                f"Early stopping after epoch {epoch + 1}: {self.monitor} has not improved "
+                f"for {self.patience} epoch(s) (best {self.best_value:.4f})"
+            )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "best_value": self.best_value,
+            "epochs_no_improve": self.epochs_no_improve,
+            "stop_training": self.stop_training,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best_value = state["best_value"]
+        self.epochs_no_improve = state["epochs_no_improve"]
+        self.stop_training = state["stop_training"]
+
+
+class ModelCheckpoint(Callback):
+    """Keep ``best.pt`` (by ``monitor``) and ``last.pt``; restore the best weights at the end."""
+
+    def __init__(
+        self,
+        directory: Path,
+        monitor: str = "val_loss",
+        mode: Literal["min", "max"] = "min",
+        restore_best: bool = True,
+    ) -> None:
+        self.directory = Path(directory)
+        self.monitor = monitor
+        self.mode = mode
+        self.restore_best = restore_best
+        self.best_value = _initial_best(mode)
+        self.best_epoch: int | None = None
+        self._trainer: Trainer | None = None
+
+    @property
+    def best_path(self) -> Path:
+        return self.directory / "best.pt"
+
+    @property
+    def last_path(self) -> Path:
+        return self.directory / "last.pt"
+
+    def on_train_start(self, trainer: Trainer) -> None:
+        self._trainer = trainer
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        from aiforge.core.run_files import save_state
+
+        assert self._trainer is not None, "on_train_start was not called"
+        value = logs.get(self.monitor)
+        if value is not None and math.isfinite(value) and _improved(value, self.best_value, self.mode, 0.0):
+            self.best_value, self.best_epoch = value, epoch + 1
+            save_state(
+                self.best_path,
+                {"model": self._trainer.model_state(), "epoch": epoch + 1, self.monitor: value},
+            )
+            logger.debug(f"New best {self.monitor}={value:.4f} at epoch {epoch + 1}")
+        save_state(self.last_path, self._trainer.full_state(epoch + 1))
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        from aiforge.core.run_files import load_state
+
+        if self.restore_best and self.best_path.exists():
+            trainer.load_model_state(load_state(self.best_path)["model"])
+            logger.info(
+                f"Restored the best weights (epoch {self.best_epoch}, {self.monitor}={self.best_value:.4f})"
+            )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best_value": self.best_value, "best_epoch": self.best_epoch}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best_value, self.best_epoch = state["best_value"], state["best_epoch"]
+
+
+class LRSchedulerCallback(Callback):
+    """Step an LR scheduler once per epoch; ReduceLROnPlateau gets the monitored value."""
+
+    def __init__(self, scheduler: Any, monitor: str = "val_loss") -> None:
+        self.scheduler = scheduler
+        self.monitor = monitor
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        from torch.optim.lr_scheduler import ReduceLROnPlateau
+
+        if isinstance(self.scheduler, ReduceLROnPlateau):
+            self.scheduler.step(logs[self.monitor])
+        else:
+            self.scheduler.step()
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.scheduler.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.scheduler.load_state_dict(state)
+
+
+class MetricsHistory(Callback):
+    """Rewrite ``metrics.csv`` after each epoch, so the history survives a crash."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.rows: list[dict[str, float]] = []
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        import csv
+        import io
+
+        from aiforge.core.run_files import write_text
+
+        self.rows.append(dict(logs))
+        columns = list(dict.fromkeys(key for row in self.rows for key in row))
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        write_text(self.path, buffer.getvalue())
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rows = list(state["rows"])
