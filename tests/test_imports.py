@@ -17,7 +17,8 @@ def run_python(code: str, cwd) -> str:
 def test_import_creates_nothing_and_skips_heavy_libraries(tmp_path):
     out = run_python(
         "import sys, aiforge, aiforge.config, aiforge.core, aiforge.utils, aiforge.cli\n"
-        "print(sorted(m for m in ('torch', 'torchmetrics', 'mlflow', 'sklearn', 'matplotlib') if m in sys.modules))",
+        "heavy = ('torch', 'torchmetrics', 'mlflow', 'sklearn', 'matplotlib')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))",
         tmp_path,
     )
     assert out == "[]"

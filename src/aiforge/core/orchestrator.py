@@ -121,7 +121,7 @@ class Orchestrator:
         grads = [p.grad for p in self.model.parameters() if p.requires_grad]
         return {
             "parameters": self.model.num_parameters(),
-            "loss": float(outputs["loss"]),
+            "loss": float(outputs["loss"].detach()),
             "batch_features_shape": list(batch["features"].shape),
             "gradients_finite": all(g is None or bool(torch.isfinite(g).all()) for g in grads),
             "train_samples": len(self.train_indices),
@@ -292,20 +292,35 @@ class Orchestrator:
             self.config.model_specific_config = model_config.model_copy(update=updates)
 
     def _output_dim(self) -> int | None:
+        """Model outputs the data and loss call for: classes, or 1 (regression, binary BCE)."""
         assert self.dataset is not None
+        loss_name = self.config.training_config.loss_fn_name
         if self.task == "regression":
+            if self.dataset.class_names is not None:
+                logger.warning(
+                    f"{loss_name} makes this a regression task, but the dataset has classes "
+                    f"{self.dataset.class_names}; for classification use CrossEntropyLoss"
+                )
             return 1
-        if self.config.training_config.loss_fn_name in ("BCELoss", "BCEWithLogitsLoss"):
+        if loss_name in ("BCELoss", "BCEWithLogitsLoss"):
             return 1
         if self.dataset.class_names is not None:
             return len(self.dataset.class_names)
+        labels = self._all_labels()
+        if (labels.is_floating_point() and not torch.equal(labels, labels.round())) or labels.min() < 0:
+            raise DataError(
+                f"{loss_name} makes this a classification task, but the labels of dataset plugin "
+                f"'{self.config.dataset_plugin}' are not class indices 0..K-1; for regression "
+                "use a regression loss such as MSELoss"
+            )
+        return int(labels.max()) + 1
+
+    def _all_labels(self) -> torch.Tensor:
+        assert self.dataset is not None
         tensors = self.dataset.as_tensors()
-        labels = (
-            tensors["labels"]
-            if tensors
-            else torch.stack([torch.as_tensor(self.dataset[i]["labels"]) for i in range(len(self.dataset))])
-        )
-        return int(labels.max()) + 1 if labels.dtype not in (torch.float32, torch.float64) else None
+        if tensors is not None:
+            return tensors["labels"]
+        return torch.stack([torch.as_tensor(self.dataset[i]["labels"]) for i in range(len(self.dataset))])
 
     def _metric_set(self) -> MetricSet:
         names = self.config.metrics or default_metrics(self.task)
