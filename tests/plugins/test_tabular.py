@@ -90,9 +90,7 @@ def test_explicit_target_and_feature_columns(tmp_path: Path) -> None:
 
 def test_unknown_column_suggests_a_close_name(tmp_path: Path) -> None:
     path = write(tmp_path, "age,income,label\n1,2,a\n3,4,b\n")
-    with pytest.raises(
-        DataError, match=r"target column 'lable' not found \(did you mean 'label'\?\)"
-    ):
+    with pytest.raises(DataError, match=r"target column 'lable' not found \(did you mean 'label'\?\)"):
         load(path, target_column="lable")
     with pytest.raises(DataError, match=r"feature column 'incme'.*'age', 'income', 'label'"):
         load(path, feature_columns=["age", "incme"])
@@ -111,9 +109,7 @@ def test_missing_value_names_column_and_row(tmp_path: Path) -> None:
 
 def test_non_numeric_value_names_column_row_and_value(tmp_path: Path) -> None:
     path = write(tmp_path, "age,y\n1,a\n2,b\nabc,a\n4,b\n")
-    with pytest.raises(
-        DataError, match=r"column 'age' row 3 \(line 4 of the file\): 'abc' is not a number"
-    ):
+    with pytest.raises(DataError, match=r"column 'age' row 3 \(line 4 of the file\): 'abc' is not a number"):
         load(path)
 
 
@@ -148,9 +144,7 @@ def test_missing_file_directory_and_bad_suffix(tmp_path: Path) -> None:
 
 def test_single_class_is_an_error(tmp_path: Path) -> None:
     path = write(tmp_path, "x,y\n1,a\n2,a\n")
-    with pytest.raises(
-        DataError, match="target column 'y' has a single class 'a'; classification needs"
-    ):
+    with pytest.raises(DataError, match="target column 'y' has a single class 'a'; classification needs"):
         load(path)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
@@ -18,6 +19,27 @@ from aiforge.config.model_configs import (
     TrainingConfig,
 )
 from aiforge.errors import ConfigError, PluginError, did_you_mean
+
+
+class _YAMLLoader(yaml.SafeLoader):
+    """SafeLoader that also reads ``1e-3`` and ``1.0e5`` as floats.
+
+    PyYAML follows YAML 1.1, where a float needs a dot and a signed exponent, so
+    ``weight_decay: 1e-4`` (or ``-o training_config.optimizer_args.weight_decay=1e-4``)
+    would arrive as the string ``'1e-4'``; YAML 1.2, JSON and TOML read it as a number.
+    """
+
+
+_YAMLLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def _load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_YAMLLoader)  # a SafeLoader subclass: builds no objects
+
 
 SUFFIXES = {".yaml": "YAML", ".yml": "YAML", ".json": "JSON", ".toml": "TOML"}
 DEFAULT_EXAMPLE = "default"
@@ -37,7 +59,9 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: config file not found") from None
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"{path}: cannot read the config file: {err}") from None
-    data = _parse(text, kind, path)
+    # Checked before parsing so that an empty .json or .toml file says so too
+    # (JSON would report "Expecting value", TOML an empty mapping).
+    data = None if not text.strip() else _parse(text, kind, path)
     if data is None:
         raise ConfigError(f"{path}: the config file is empty")
     if not isinstance(data, dict):
@@ -48,7 +72,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
 def _parse(text: str, kind: str, path: Path) -> Any:
     try:
         if kind == "YAML":
-            return yaml.safe_load(text)
+            return _load_yaml(text)
         if kind == "JSON":
             return json.loads(text)
         try:
@@ -80,7 +104,7 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
                 f"override '{override}': expected key.path=value, e.g. training_config.epochs=30"
             )
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
+            value = _load_yaml(raw) if raw.strip() else ""
         except yaml.YAMLError:
             value = raw
         node = result

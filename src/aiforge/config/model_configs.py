@@ -41,6 +41,11 @@ class SchedulerConfig(_Strict):
         scheduler_class(name)  # raises ValueError naming the choices
         return name
 
+    @field_validator("monitor")
+    @classmethod
+    def _monitor_name(cls, name: str) -> str:
+        return monitor_key(name)  # 'accuracy' -> 'val_accuracy', as for early_stopping_monitor
+
 
 class TrainingConfig(_Strict):
     """How the training loop runs (the seed's fields, plus a few that users expect)."""
@@ -163,7 +168,8 @@ class ExperimentConfig(_Strict):
     @field_validator("experiment_name")
     @classmethod
     def _safe_name(cls, name: str) -> str:
-        if not EXPERIMENT_NAME_PATTERN.match(name) or name in (".", ".."):
+        # fullmatch: with match, '$' also accepts a trailing newline ('exp\n').
+        if not EXPERIMENT_NAME_PATTERN.fullmatch(name) or name in (".", ".."):
             raise ValueError(
                 "must be 1-100 characters of letters, digits, '.', '_' or '-', starting with a "
                 "letter or digit (it becomes a folder name, so '/' and '..' are not allowed)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from pydantic import Field, field_validator
@@ -45,10 +46,16 @@ class AppSettings(BaseSettings):
     @classmethod
     def _known_device(cls, value: str) -> str:
         device = value.strip().lower()
-        kind = device.split(":", 1)[0]
-        if kind not in ("auto", "cpu", "cuda", "mps"):
+        # Checked in full here: torch.device('cuda:x') would fail later with a bare RuntimeError.
+        if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", device):
             raise ValueError("must be auto, cpu, cuda, cuda:N or mps")
         return device
+
+    @field_validator("PLUGINS_DIR", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # AIFORGE_PLUGINS_DIR= (empty) means "no plugin folder", not the working directory.
+        return None if isinstance(value, str) and not value.strip() else value
 
 
 def get_settings(**overrides: object) -> AppSettings:
@@ -62,3 +69,10 @@ def get_settings(**overrides: object) -> AppSettings:
     except ValidationError as err:
         lines = [f"  AIFORGE_{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors()]
         raise ConfigError("invalid AIForge settings:\n" + "\n".join(lines)) from None
+
+
+def __getattr__(name: str) -> AppSettings:
+    """``from aiforge.config.settings import settings`` (the seed's global), read on first use."""
+    if name == "settings":
+        return get_settings()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from aiforge.config.settings import AppSettings, get_settings
 from aiforge.core import run_files
 from aiforge.core.base_model import BaseModel
 from aiforge.core.batching import first_batch, make_batches, to_device
+from aiforge.core.data_fit import dims_from_data, fill_model_dims
 from aiforge.core.data_pipeline import BaseDataset, BasePreprocessor, split_indices, stack_features
 from aiforge.core.device import resolve_device
 from aiforge.core.environment import environment_record
@@ -74,6 +74,8 @@ class Orchestrator:
         self.device = resolve_device(self.settings.DEVICE)
         self.task = task_for_loss(self.config.training_config.loss_fn_name)
         self.extra_callbacks = list(callbacks or [])
+        self.metric_names = self.config.metrics or default_metrics(self.task)
+        self._check_metrics_and_monitors()
 
         self.run_dir: Path | None = None
         self.dataset: BaseDataset | None = None
@@ -147,24 +149,14 @@ class Orchestrator:
                 cfg.dataset_plugin, self.preprocessor.fit, train_features, **cfg.preprocess_args
             )
         self._fill_model_dims()
-        batch_size = cfg.training_config.batch_size
-        self.train_dataloader = make_batches(
-            self.dataset,
-            self.train_indices,
-            self.preprocessor,
-            batch_size,
-            shuffle=True,
-            seed=cfg.seed,
-        )
-        self.val_dataloader = make_batches(
-            self.dataset,
-            self.val_indices,
-            self.preprocessor,
-            batch_size,
-            shuffle=False,
-            seed=cfg.seed,
-        )
+        self.train_dataloader = self._batches(self.train_indices, shuffle=True)
+        self.val_dataloader = self._batches(self.val_indices, shuffle=False)
         logger.info(f"Data: {len(self.train_indices)} training rows, {len(self.val_indices)} validation rows")
+
+    def _batches(self, indices: torch.Tensor, shuffle: bool) -> Any:
+        assert self.dataset is not None
+        batch_size = self.config.training_config.batch_size
+        return make_batches(self.dataset, indices, self.preprocessor, batch_size, shuffle, self.config.seed)
 
     def build_model(self) -> None:
         """Model, loss and optimizer from the plugin and the training config."""
@@ -190,7 +182,7 @@ class Orchestrator:
         """The training loop with early stopping, checkpoints and the LR schedule."""
         assert self.model is not None and self.model.optimizer is not None
         metrics = self._metric_set()
-        callbacks = self._callbacks(metric_keys=[f"val_{name}" for name in metrics.names])
+        callbacks = self._callbacks()
         self.trainer = Trainer(
             self.model,
             self.model.optimizer,
@@ -271,59 +263,20 @@ class Orchestrator:
     def _fill_model_dims(self) -> None:
         """Fill ``input_dim``/``output_dim`` from the data when the config leaves them out."""
         assert self.dataset is not None
-        features = stack_features(self.dataset, self.train_indices[:1])
-        found = {"input_dim": math.prod(features.shape[1:]), "output_dim": self._output_dim()}
-        model_config = self.config.model_specific_config
-        updates = {}
-        for name, value in found.items():
-            if name not in type(model_config).model_fields or value is None:
-                continue
-            current = getattr(model_config, name)
-            if current is None:
-                updates[name] = value
-            elif current != value:
-                raise DataError(
-                    f"model_config.{name}={current}, but the data has {value} "
-                    f"({'features' if name == 'input_dim' else 'outputs for this task and loss'}); "
-                    f"remove {name} from the config to have it filled in"
-                )
+        found = dims_from_data(
+            self.dataset,
+            self.train_indices,
+            self.task,
+            self.config.training_config.loss_fn_name,
+            self.config.dataset_plugin,
+        )
+        model_config, updates = fill_model_dims(self.config.model_specific_config, found)
         if updates:
             logger.info(f"From the data: {_fmt(updates)}")
-            self.config.model_specific_config = model_config.model_copy(update=updates)
-
-    def _output_dim(self) -> int | None:
-        """Model outputs the data and loss call for: classes, or 1 (regression, binary BCE)."""
-        assert self.dataset is not None
-        loss_name = self.config.training_config.loss_fn_name
-        if self.task == "regression":
-            if self.dataset.class_names is not None:
-                logger.warning(
-                    f"{loss_name} makes this a regression task, but the dataset has classes "
-                    f"{self.dataset.class_names}; for classification use CrossEntropyLoss"
-                )
-            return 1
-        if loss_name in ("BCELoss", "BCEWithLogitsLoss"):
-            return 1
-        if self.dataset.class_names is not None:
-            return len(self.dataset.class_names)
-        labels = self._all_labels()
-        if (labels.is_floating_point() and not torch.equal(labels, labels.round())) or labels.min() < 0:
-            raise DataError(
-                f"{loss_name} makes this a classification task, but the labels of dataset plugin "
-                f"'{self.config.dataset_plugin}' are not class indices 0..K-1; for regression "
-                "use a regression loss such as MSELoss"
-            )
-        return int(labels.max()) + 1
-
-    def _all_labels(self) -> torch.Tensor:
-        assert self.dataset is not None
-        tensors = self.dataset.as_tensors()
-        if tensors is not None:
-            return tensors["labels"]
-        return torch.stack([torch.as_tensor(self.dataset[i]["labels"]) for i in range(len(self.dataset))])
+            self.config.model_specific_config = model_config
 
     def _metric_set(self) -> MetricSet:
-        names = self.config.metrics or default_metrics(self.task)
+        names = self.metric_names
         assert self.model is not None
         self.model.eval()
         with torch.no_grad():
@@ -336,11 +289,23 @@ class Orchestrator:
         except ValueError as err:
             raise ConfigError(f"metrics: {err}") from None
 
-    def _callbacks(self, metric_keys: list[str]) -> list[Callback]:
+    def _check_metrics_and_monitors(self) -> None:
+        """Fail before any folder is made when a metric or a monitored name cannot work."""
+        from aiforge.utils.metrics import check_metrics_fit_task
+
+        try:
+            check_metrics_fit_task(self.metric_names, self.task)
+        except ValueError as err:
+            raise ConfigError(f"metrics: {err}") from None
+        tcfg = self.config.training_config
+        known = ["train_loss", "val_loss", "lr", *(f"val_{name}" for name in self.metric_names)]
+        self._require_logged("training_config.early_stopping_monitor", tcfg.early_stopping_monitor, known)
+        if tcfg.scheduler is not None:
+            self._require_logged("training_config.scheduler.monitor", tcfg.scheduler.monitor, known)
+
+    def _callbacks(self) -> list[Callback]:
         tcfg = self.config.training_config
         assert self.run_dir is not None and self.model is not None
-        known = ["train_loss", "val_loss", "lr", *metric_keys]
-        self._require_logged("training_config.early_stopping_monitor", tcfg.early_stopping_monitor, known)
         callbacks: list[Callback] = [MetricsHistory(self.run_dir / run_files.HISTORY_FILE)]
         if tcfg.early_stopping_patience:
             callbacks.append(
@@ -352,7 +317,7 @@ class Orchestrator:
                 )
             )
         if tcfg.scheduler is not None:
-            callbacks.append(LRSchedulerCallback(self._build_scheduler(known), tcfg.scheduler.monitor))
+            callbacks.append(LRSchedulerCallback(self._build_scheduler(), tcfg.scheduler.monitor))
         callbacks.extend(self.extra_callbacks)
         # Last, so that last.pt holds the other callbacks' state after this epoch.
         callbacks.append(
@@ -364,14 +329,19 @@ class Orchestrator:
         )
         return callbacks
 
-    def _build_scheduler(self, known: list[str]) -> Any:
+    def _build_scheduler(self) -> Any:
+        from torch.optim.lr_scheduler import ReduceLROnPlateau
+
         from aiforge.core.training_setup import scheduler_class
 
         scfg = self.config.training_config.scheduler
         assert scfg is not None and self.model is not None
-        self._require_logged("training_config.scheduler.monitor", scfg.monitor, known)
+        cls = scheduler_class(scfg.name)
+        args = dict(scfg.args)
+        if issubclass(cls, ReduceLROnPlateau) and "mode" not in args:
+            args["mode"] = monitor_mode(scfg.monitor)  # a score must rise, a loss must fall
         try:
-            return scheduler_class(scfg.name)(self.model.optimizer, **scfg.args)
+            return cls(self.model.optimizer, **args)
         except (TypeError, ValueError) as err:
             raise ConfigError(
                 f"training_config.scheduler: {scfg.name}({_fmt(scfg.args)}) failed: {err}"
@@ -392,6 +362,11 @@ class Orchestrator:
         except _ARGUMENT_ERRORS as err:
             name = getattr(function, "__qualname__", repr(function))
             raise DataError(f"plugin '{plugin}': {name} failed: {type(err).__name__}: {err}") from err
+
+
+def monitor_mode(monitor: str) -> str:
+    """``min`` for losses and errors, ``max`` for scores such as accuracy or r2."""
+    return "min" if monitor.endswith(("loss", "mse", "mae", "rmse")) else "max"
 
 
 def _fmt(values: dict[str, Any]) -> str:

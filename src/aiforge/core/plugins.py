@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import pkgutil
@@ -51,18 +52,25 @@ def _plugins_dir(plugins_dir: Path | None) -> Path | None:
     return get_settings().PLUGINS_DIR
 
 
-def _entry_points() -> dict[str, metadata.EntryPoint]:
-    found: dict[str, metadata.EntryPoint] = {}
+def _entry_points() -> dict[str, list[metadata.EntryPoint]]:
+    """Entry points by plugin name; a name with several distinct targets keeps them all."""
+    found: dict[str, list[metadata.EntryPoint]] = {}
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name in found and found[ep.name].value != ep.value:
-            first, second = found[ep.name], ep
-            raise PluginError(
-                f"plugin name '{ep.name}' is registered twice in entry-point group "
-                f"'{ENTRY_POINT_GROUP}': {first.value} ({_dist_name(first)}) and "
-                f"{second.value} ({_dist_name(second)}); uninstall one of them"
-            )
-        found[ep.name] = ep
+        same_name = found.setdefault(ep.name, [])
+        if all(other.value != ep.value for other in same_name):
+            same_name.append(ep)
     return found
+
+
+def _entry_point(name: str, candidates: list[metadata.EntryPoint]) -> metadata.EntryPoint:
+    """The one entry point registered under ``name``; ambiguity is an error naming every provider."""
+    if len(candidates) > 1:
+        providers = " and ".join(f"{ep.value} ({_dist_name(ep)})" for ep in candidates)
+        raise PluginError(
+            f"plugin name '{name}' is registered twice in entry-point group "
+            f"'{ENTRY_POINT_GROUP}': {providers}; uninstall one of them"
+        )
+    return candidates[0]
 
 
 def _dist_name(ep: metadata.EntryPoint) -> str:
@@ -104,13 +112,13 @@ def locate(name: str, plugins_dir: Path | None = None) -> PluginLocation:
         return PluginLocation(name, f"{BUILTIN_PACKAGE}.{name}", "built-in")
     entry_points = _entry_points()
     if name in entry_points:
-        ep = entry_points[name]
+        ep = _entry_point(name, entry_points[name])
         return PluginLocation(name, ep.value.split(":", 1)[0], f"entry point ({_dist_name(ep)})")
     folder = _plugins_dir(plugins_dir)
     folders = _folder_plugins(folder)
     if name in folders:
         return PluginLocation(name, _import_folder_plugin(name, folders[name]), f"folder {folders[name]}")
-    if "." in name and importlib.util.find_spec(name.split(".", 1)[0]) is not None:
+    if _is_import_path(name) and importlib.util.find_spec(name.split(".", 1)[0]) is not None:
         return PluginLocation(name, name, "import path")
     choices = available_names(folder)
     raise PluginError(
@@ -121,9 +129,17 @@ def locate(name: str, plugins_dir: Path | None = None) -> PluginLocation:
     )
 
 
+def _is_import_path(name: str) -> bool:
+    """``a.b.c`` with identifier parts (find_spec('') raises in some import hooks)."""
+    return "." in name and all(part.isidentifier() for part in name.split("."))
+
+
 def _import_folder_plugin(name: str, folder: Path) -> str:
     """Import ``folder`` as a package under a private name, so relative imports work inside it."""
-    module_name = f"_aiforge_user_plugin_{name}"
+    # The folder's path is part of the name: two plugin folders that both hold a ``name``
+    # package (another AIFORGE_PLUGINS_DIR, a test's tmp dir) must not share one module.
+    digest = hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:10]
+    module_name = f"_aiforge_user_plugin_{name}_{digest}"
     if module_name not in sys.modules:
         spec = importlib.util.spec_from_file_location(
             module_name, folder / "__init__.py", submodule_search_locations=[str(folder)]
@@ -224,10 +240,17 @@ def describe_plugins(plugins_dir: Path | None = None) -> list[PluginInfo]:
             if "Model" in info.classes:
                 config_class = model_config_class(name, folder)
                 info.config_fields = {
-                    field_name: str(field_info.annotation).replace("typing.", "")
+                    field_name: _type_name(field_info.annotation)
                     for field_name, field_info in config_class.model_fields.items()
                 }
         except PluginError as err:
             info.error = str(err)
         infos.append(info)
     return infos
+
+
+def _type_name(annotation: Any) -> str:
+    """``int`` rather than ``<class 'int'>``; generic annotations as written, without ``typing.``."""
+    if isinstance(annotation, type) and not getattr(annotation, "__args__", None):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "")

@@ -76,18 +76,20 @@ class Trainer:
         seen = 0
         self.optimizer.zero_grad(set_to_none=True)
         batch_count = len(batches) if hasattr(batches, "__len__") else None
-        index = -1
+        in_group = 0  # batches whose gradients wait for the next optimizer step
         for index, raw_batch in enumerate(batches):
             batch = to_device(raw_batch, self.device)
             loss = self.model.training_step(batch, index)["loss"]
             (loss / accumulate).backward()
+            in_group += 1
             size = len(batch["labels"]) if "labels" in batch else 1
             total += loss.detach() * size
             seen += size
-            if (index + 1) % accumulate == 0 or index + 1 == batch_count:
-                self._optimizer_step()
-        if batch_count is None and (index + 1) % accumulate:
-            self._optimizer_step()  # the last partial accumulation of an unsized loader
+            if in_group == accumulate or index + 1 == batch_count:
+                self._optimizer_step(in_group)
+                in_group = 0
+        if in_group:
+            self._optimizer_step(in_group)  # the last partial accumulation of an unsized loader
         mean_loss = (total / max(seen, 1)).item()
         if not math.isfinite(mean_loss):
             raise TrainingError(
@@ -96,7 +98,15 @@ class Trainer:
             )
         return mean_loss
 
-    def _optimizer_step(self) -> None:
+    def _optimizer_step(self, batches: int) -> None:
+        """Step on the gradients of ``batches`` accumulated batches."""
+        accumulate = self.config.gradient_accumulation_steps
+        if batches < accumulate:
+            # A short last group: each loss was divided by `accumulate`; average over the
+            # batches it really has, or the epoch's last update would shrink.
+            for parameter in self.model.parameters():
+                if parameter.grad is not None:
+                    parameter.grad.mul_(accumulate / batches)
         if self.config.gradient_clip_norm:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.gradient_clip_norm)
         self.optimizer.step()

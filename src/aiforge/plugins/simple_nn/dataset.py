@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 from aiforge.core.data_pipeline import InMemoryDataset
@@ -16,6 +14,7 @@ class Dataset(InMemoryDataset):
     ``data_path`` is accepted and ignored. ``dataset_args``: ``num_samples`` (1000),
     ``input_dim`` (10), ``num_classes`` (2), ``noise`` (0.1, std of label noise in
     the scores) and ``seed`` (42) make it reproducible without touching global RNGs.
+    An unknown argument is an error, so a misspelled one is never silently ignored.
     """
 
     def load_data(
@@ -26,7 +25,6 @@ class Dataset(InMemoryDataset):
         num_classes: int = 2,
         noise: float = 0.1,
         seed: int = 42,
-        **_: Any,
     ) -> None:
         if num_samples < 1 or input_dim < 1 or num_classes < 2:
             raise ValueError("simple_nn needs num_samples >= 1, input_dim >= 1 and num_classes >= 2")

@@ -1,0 +1,86 @@
+"""What the data says about the model: input width, output width, and whether the task fits."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from aiforge.config.model_configs import ModelSpecificConfig
+from aiforge.core.data_pipeline import BaseDataset, stack_features
+from aiforge.core.logger import logger
+from aiforge.errors import DataError
+
+BINARY_LOSSES = ("BCELoss", "BCEWithLogitsLoss")
+
+
+def all_labels(dataset: BaseDataset) -> torch.Tensor:
+    tensors = dataset.as_tensors()
+    if tensors is not None:
+        return tensors["labels"]
+    return torch.stack([torch.as_tensor(dataset[i]["labels"]) for i in range(len(dataset))])
+
+
+def dims_from_data(
+    dataset: BaseDataset, train_indices: torch.Tensor, task: str, loss_name: str, plugin: str
+) -> dict[str, int]:
+    """``input_dim`` (features per row) and ``output_dim`` (classes, or 1) the data calls for."""
+    features = stack_features(dataset, train_indices[:1])
+    return {
+        "input_dim": math.prod(features.shape[1:]),
+        "output_dim": output_dim(dataset, task, loss_name, plugin),
+    }
+
+
+def output_dim(dataset: BaseDataset, task: str, loss_name: str, plugin: str) -> int:
+    """Classes for class-index losses; 1 for regression and binary BCE. Mismatches are DataErrors."""
+    data_task = getattr(dataset, "task", None)
+    if task == "regression":
+        if data_task == "classification" or dataset.class_names is not None:
+            logger.warning(
+                f"{loss_name} makes this a regression task, but the dataset has classes; "
+                "for classification use CrossEntropyLoss"
+            )
+        return 1
+    if data_task == "regression":
+        raise DataError(
+            f"{loss_name} makes this a classification task, but dataset plugin '{plugin}' holds a "
+            "regression target; use a regression loss such as MSELoss, or a classification dataset"
+        )
+    if loss_name in BINARY_LOSSES:
+        labels = all_labels(dataset)
+        if not bool(((labels == 0) | (labels == 1)).all()):
+            raise DataError(
+                f"{loss_name} needs binary labels 0/1, but dataset plugin '{plugin}' has "
+                f"{int(labels.max()) + 1} classes; use CrossEntropyLoss for more than two classes"
+            )
+        return 1
+    if dataset.class_names is not None:
+        return len(dataset.class_names)
+    labels = all_labels(dataset)
+    if (labels.is_floating_point() and not torch.equal(labels, labels.round())) or labels.min() < 0:
+        raise DataError(
+            f"{loss_name} makes this a classification task, but the labels of dataset plugin "
+            f"'{plugin}' are not class indices 0..K-1; for regression use a regression loss such as MSELoss"
+        )
+    return int(labels.max()) + 1
+
+
+def fill_model_dims(
+    model_config: ModelSpecificConfig, found: dict[str, int]
+) -> tuple[ModelSpecificConfig, dict[str, int]]:
+    """Set the dims a config declares and leaves as None; a set value that disagrees is an error."""
+    updates = {}
+    for name, value in found.items():
+        if name not in type(model_config).model_fields:
+            continue
+        current = getattr(model_config, name)
+        if current is None:
+            updates[name] = value
+        elif current != value:
+            what = "features" if name == "input_dim" else "outputs for this task and loss"
+            raise DataError(
+                f"model_config.{name}={current}, but the data has {value} ({what}); "
+                f"remove {name} from the config to have it filled in"
+            )
+    return (model_config.model_copy(update=updates) if updates else model_config), updates
