@@ -262,3 +262,48 @@ def test_failure_inside_a_plugin_exits_1(tmp_path):
     assert result.returncode == 1
     assert "kaboom in forward" in result.stderr
     assert "--debug" in result.stderr
+
+
+def test_options_before_the_command_are_kept():
+    from aiforge.cli import build_parser, main  # noqa: F401  (main normalises the defaults)
+
+    args = build_parser().parse_args(["--debug", "--plugins-dir", "x", "run"])
+    assert args.debug is True and str(args.plugins_dir) == "x"
+    args = build_parser().parse_args(["run", "--log-level", "WARNING"])
+    assert args.log_level == "WARNING"
+
+
+def test_plugins_dir_before_the_command_finds_folder_plugins(tmp_path):
+    from conftest import make_folder_plugin
+
+    make_folder_plugin(tmp_path / "plugins", "earlyopt")
+    result = run_cli("--plugins-dir", str(tmp_path / "plugins"), "plugins", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "earlyopt" in {row["name"] for row in json.loads(result.stdout)}
+
+
+def test_check_catches_bad_scheduler_arguments(tmp_path):
+    config = {**SEED_CONFIG, "training_config": {"scheduler": {"name": "StepLR", "args": {"step_sise": 2}}}}
+    write_yaml(tmp_path / "exp.yaml", config)
+    result = run_cli("check", "exp.yaml", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "StepLR(step_sise=2) failed" in result.stderr
+
+
+def test_user_error_before_training_leaves_no_run_folder(tmp_path):
+    (tmp_path / "exp.yaml").write_text(
+        "experiment_name: nofolder\nmodel_plugin: simple_nn\ndataset_plugin: tabular\ndata_path: gone.csv\n"
+    )
+    result = run_cli("run", "exp.yaml", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "data_path 'gone.csv' was looked for in the working directory" in result.stderr
+    assert not (tmp_path / "results" / "nofolder").exists()
+
+
+def test_bad_optimizer_argument_names_the_config_key(tmp_path):
+    write_yaml(tmp_path / "exp.yaml", SEED_CONFIG)
+    result = run_cli(
+        "check", "exp.yaml", "-o", "training_config.optimizer_args.weight_decayy=0.1", cwd=tmp_path
+    )
+    assert result.returncode == 2
+    assert "check training_config.optimizer_args in the config" in result.stderr

@@ -53,7 +53,6 @@ def build_parser() -> argparse.ArgumentParser:
         description="AIForge: plugin-based PyTorch experiments, from one config file to a recorded run.",
         parents=[common],
     )
-    parser.set_defaults(debug=False, log_level=None, plugins_dir=None)
     parser.add_argument("--version", action="version", version=f"aiforge {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -80,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Defaults are filled here, not by the parsers: their actions are shared, so a default
+    # set on one parser would overwrite a value given before the command.
+    for name, default in (("debug", False), ("log_level", None), ("plugins_dir", None)):
+        if not hasattr(args, name):
+            setattr(args, name, default)
     if args.command is None:
         build_parser().print_help()
         return EXIT_USAGE

@@ -376,6 +376,13 @@ def test_unknown_early_stopping_monitor_is_a_config_error(tmp_path: Path) -> Non
     assert not (tmp_path / "results").exists()  # refused before any run folder is made
 
 
+def test_a_run_that_uses_every_epoch_did_not_stop_early(
+    basic_run: tuple[Orchestrator, dict[str, Any], Path],
+) -> None:
+    _, results, _ = basic_run
+    assert results["epochs_completed"] == 3 and results["stopped_early"] is False
+
+
 def test_reduce_on_plateau_follows_a_score_monitor_upwards(tmp_path: Path) -> None:
     scheduler = SchedulerConfig(name="ReduceLROnPlateau", monitor="val_accuracy", args={"patience": 0})
     orchestrator, _, _ = run(make_config(training={"epochs": 1, "scheduler": scheduler}), tmp_path)

@@ -67,8 +67,15 @@ def get_settings(**overrides: object) -> AppSettings:
     try:
         return AppSettings(**overrides)
     except ValidationError as err:
-        lines = [f"  AIFORGE_{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors()]
-        raise ConfigError("invalid AIForge settings:\n" + "\n".join(lines)) from None
+        lines = [
+            f"  AIFORGE_{'.'.join(map(str, e['loc']))}: "
+            f"{e['msg'].removeprefix('Value error, ')} (got {e.get('input')!r})"
+            for e in err.errors()
+        ]
+        raise ConfigError(
+            "invalid AIForge settings (AIFORGE_* variables, .env, or command-line options):\n"
+            + "\n".join(lines)
+        ) from None
 
 
 def __getattr__(name: str) -> AppSettings:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,7 @@ from aiforge.core.plugins import load_class
 from aiforge.core.seeding import seed_everything
 from aiforge.core.trainer import Trainer
 from aiforge.core.training_setup import task_for_loss
-from aiforge.errors import ConfigError, DataError, PluginError
+from aiforge.errors import AIForgeError, ConfigError, DataError, PluginError
 from aiforge.utils.callbacks import (
     Callback,
     EarlyStopping,
@@ -93,6 +95,7 @@ class Orchestrator:
         started = time.perf_counter()
         self.run_dir = run_files.create_run_dir(self.settings.RESULTS_DIR, self.config.experiment_name)
         log_sink = add_run_log(self.run_dir / run_files.LOG_FILE)
+        self.trainer = None
         try:
             logger.info(f"Experiment '{self.config.experiment_name}' -> {self.run_dir}")
             seed_everything(self.config.seed)
@@ -106,9 +109,24 @@ class Orchestrator:
             return results
         except Exception as err:
             logger.opt(exception=err).debug("Run failed")
+            remove_run_log(log_sink)
+            log_sink = None
+            if isinstance(err, AIForgeError) and self.trainer is None:
+                self._discard_unused_run_dir()
             raise
         finally:
-            remove_run_log(log_sink)
+            if log_sink is not None:
+                remove_run_log(log_sink)
+
+    def _discard_unused_run_dir(self) -> None:
+        """A user error before training: the folder holds no results, so leave no clutter behind."""
+        assert self.run_dir is not None
+        if any((self.run_dir / run_files.CHECKPOINT_DIR).iterdir()):
+            return  # never delete anything a run produced
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            self.run_dir.parent.rmdir()  # only succeeds when empty
+        self.run_dir = None
 
     def check(self) -> dict[str, Any]:
         """Load data, build the model, run one batch forward and backward; write nothing."""
@@ -116,9 +134,12 @@ class Orchestrator:
         self.prepare_data()
         self.build_model()
         assert self.model is not None
+        self._metric_set()
+        if self.config.training_config.scheduler is not None:
+            self._build_scheduler()
         self.model.train()
         batch = to_device(first_batch(self.train_dataloader), self.device)
-        outputs = self._call_plugin(self.config.model_plugin, self.model.training_step, batch, 0)
+        outputs = self._call_plugin(self.config.model_plugin, None, self.model.training_step, batch, 0)
         outputs["loss"].backward()
         grads = [p.grad for p in self.model.parameters() if p.requires_grad]
         return {
@@ -138,7 +159,15 @@ class Orchestrator:
         self.dataset = self.DatasetClass()
         data_path = self._resolve_data_path()
         logger.info(f"Loading data with {self.DatasetClass.__name__} ({cfg.dataset_plugin})")
-        self._call_plugin(cfg.dataset_plugin, self.dataset.load_data, data_path, **cfg.dataset_args)
+        try:
+            self._call_plugin(
+                cfg.dataset_plugin, "dataset_args", self.dataset.load_data, data_path, **cfg.dataset_args
+            )
+        except DataError as err:
+            if data_path is None or Path(data_path).exists():
+                raise
+            places = f"the working directory ({Path.cwd()}) and AIFORGE_DATA_DIR ({self.settings.DATA_DIR})"
+            raise DataError(f"{err}\n  data_path {cfg.data_path!r} was looked for in {places}") from err
         if len(self.dataset) == 0:
             raise DataError(f"dataset plugin '{cfg.dataset_plugin}' loaded no rows")
         self.train_indices, self.val_indices = split_indices(len(self.dataset), cfg.val_fraction, cfg.seed)
@@ -146,7 +175,11 @@ class Orchestrator:
             self.preprocessor = self.PreprocessorClass()
             train_features = stack_features(self.dataset, self.train_indices)
             self._call_plugin(
-                cfg.dataset_plugin, self.preprocessor.fit, train_features, **cfg.preprocess_args
+                cfg.dataset_plugin,
+                "preprocess_args",
+                self.preprocessor.fit,
+                train_features,
+                **cfg.preprocess_args,
             )
         self._fill_model_dims()
         self.train_dataloader = self._batches(self.train_indices, shuffle=True)
@@ -161,14 +194,21 @@ class Orchestrator:
     def build_model(self) -> None:
         """Model, loss and optimizer from the plugin and the training config."""
         cfg, tcfg = self.config, self.config.training_config
-        model = self._call_plugin(cfg.model_plugin, self.ModelClass, cfg.model_specific_config)
+        model = self._call_plugin(
+            cfg.model_plugin, "model_config", self.ModelClass, cfg.model_specific_config
+        )
         model.device = self.device
         self.model = model.to(self.device)
         self.model.loss_fn = self._call_plugin(
-            cfg.model_plugin, self.model.configure_loss_fn, tcfg.loss_fn_name, **tcfg.loss_fn_args
+            cfg.model_plugin,
+            "training_config.loss_fn_args",
+            self.model.configure_loss_fn,
+            tcfg.loss_fn_name,
+            **tcfg.loss_fn_args,
         )
         self.model.optimizer = self._call_plugin(
             cfg.model_plugin,
+            "training_config.optimizer_args",
             self.model.configure_optimizer,
             tcfg.optimizer_name,
             tcfg.learning_rate,
@@ -210,7 +250,8 @@ class Orchestrator:
         if self.preprocessor is not None:
             self.preprocessor.save(self.run_dir / run_files.PREPROCESSOR_FILE)
         checkpoint = next(cb for cb in self.trainer.callbacks if isinstance(cb, ModelCheckpoint))
-        early_stop = any(cb.stop_training for cb in self.trainer.callbacks)
+        epochs_run = len(self.trainer.history)
+        early_stop = epochs_run < self.config.training_config.epochs
         results = {
             "experiment_name": self.config.experiment_name,
             "run_dir": str(self.run_dir),
@@ -220,7 +261,7 @@ class Orchestrator:
             "best_epoch": checkpoint.best_epoch,
             "monitor": checkpoint.monitor,
             "best_monitor_value": checkpoint.best_value if checkpoint.best_epoch else None,
-            "epochs_completed": len(self.trainer.history),
+            "epochs_completed": epochs_run,
             "stopped_early": early_stop,
             "num_parameters": self.model.num_parameters(),
             "train_samples": len(self.train_indices),
@@ -353,15 +394,16 @@ class Orchestrator:
             raise ConfigError(f"{key}: '{name}' is not logged by this run; choose from {', '.join(known)}")
 
     @staticmethod
-    def _call_plugin(plugin: str, function: Any, *args: Any, **kwargs: Any) -> Any:
-        """Call plugin code; argument mistakes become a clear error naming the plugin."""
+    def _call_plugin(plugin: str, config_key: str | None, function: Any, *args: Any, **kwargs: Any) -> Any:
+        """Call plugin code; argument mistakes become a clear error naming the plugin and config key."""
         try:
             return function(*args, **kwargs)
         except (ConfigError, DataError, PluginError):
             raise
         except _ARGUMENT_ERRORS as err:
             name = getattr(function, "__qualname__", repr(function))
-            raise DataError(f"plugin '{plugin}': {name} failed: {type(err).__name__}: {err}") from err
+            where = f" (check {config_key} in the config)" if config_key else ""
+            raise DataError(f"plugin '{plugin}': {name} failed: {type(err).__name__}: {err}{where}") from err
 
 
 def monitor_mode(monitor: str) -> str:

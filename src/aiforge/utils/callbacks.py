@@ -72,8 +72,8 @@ class EarlyStopping(Callback):
         if self.epochs_no_improve >= self.patience:
             self.stop_training = True
             logger.info(
-                f"Early stopping after epoch {epoch + 1}: {self.monitor} has not improved "
-                f"for {self.patience} epoch(s) (best {self.best_value:.4f})"
+                f"Early stopping after epoch {epoch + 1}: {self.monitor} has not improved by more "
+                f"than {self.min_delta:g} for {self.patience} epoch(s)"
             )
 
     def state_dict(self) -> dict[str, Any]:
