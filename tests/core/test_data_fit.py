@@ -40,7 +40,8 @@ def tensor_dataset(labels: torch.Tensor, class_names=None) -> InMemoryDataset:
 
 def test_dims_count_flattened_features_and_classes():
     data = ListDataset([0, 2, 1, 2])
-    found = dims_from_data(data, torch.arange(4), "classification", "CrossEntropyLoss", "p")
+    sample = torch.ones(4, 2, 3)  # a batch as the model sees it
+    found = dims_from_data(data, sample, "classification", "CrossEntropyLoss", "p")
     assert found == {"input_dim": 6, "output_dim": 3}
 
 

@@ -214,9 +214,12 @@ def test_model_dims_that_contradict_the_data_raise(
     assert not list((tmp_path / "results").rglob("metrics.csv"))  # failed before training
 
 
-def test_misspelled_dataset_argument_is_a_data_error(tmp_path: Path) -> None:
+def test_misspelled_dataset_argument_is_a_config_error(tmp_path: Path) -> None:
     config = make_config(dataset_args={"num_sample": 50})
-    with pytest.raises(DataError, match=r"plugin 'simple_nn': .*unexpected keyword argument 'num_sample'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"plugin 'simple_nn': .*'num_sample' \(did you mean 'num_samples'\?\)",
+    ):
         run(config, tmp_path)
 
 

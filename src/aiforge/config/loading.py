@@ -17,6 +17,7 @@ from aiforge.config.model_configs import (
     ModelSpecificConfig,
     SchedulerConfig,
     TrainingConfig,
+    logged_name_problems,
 )
 from aiforge.errors import ConfigError, PluginError, did_you_mean
 
@@ -145,7 +146,11 @@ def build_experiment_config(
                 errors += _describe(err, prefix=("model_config",), schema=config_class)
     if errors:
         raise ConfigError(f"invalid experiment config in {source}:\n" + "\n".join(errors))
-    return ExperimentConfig.model_validate({**data, "model_config": model_config})
+    config = ExperimentConfig.model_validate({**data, "model_config": model_config})
+    problems = logged_name_problems(config)
+    if problems:
+        raise ConfigError(f"invalid experiment config in {source}:\n" + "\n".join(f"  {p}" for p in problems))
+    return config
 
 
 def _plugin_config_class(
@@ -188,6 +193,8 @@ def _describe(err: ValidationError, prefix: tuple[str, ...], schema: type[BaseMo
         if error["type"] == "extra_forbidden":
             parent = schema if schema is not None and len(loc) == 2 else _NESTED.get(loc[:-1])
             hint = did_you_mean(loc[-1], _keys_of(parent)) if parent else ""
+            if parent is ModelSpecificConfig:
+                hint += " (the model plugin's Model does not set config_class, so it takes no settings)"
             lines.append(f"  {path}: unknown key{hint}")
         elif error["type"] == "missing":
             lines.append(f"  {path}: required key is missing")

@@ -15,6 +15,7 @@ from pydantic import (
     SerializeAsAny,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 EXPERIMENT_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -70,7 +71,10 @@ class TrainingConfig(_Strict):
     early_stopping_monitor: str = Field(
         "val_loss", description="Metric watched by early stopping and the best checkpoint."
     )
-    early_stopping_mode: Literal["min", "max"] = Field("min", description="min for losses, max for scores.")
+    early_stopping_mode: Literal["min", "max"] = Field(
+        None,  # type: ignore[assignment]  # filled from the monitor below
+        description="min for losses, max for scores; default: follows the monitor (max for val_accuracy).",
+    )
     early_stopping_min_delta: NonNegativeFloat = Field(0.001, description="Smallest change that counts.")
     scheduler: SchedulerConfig | None = Field(None, description="Optional LR scheduler.")
 
@@ -95,10 +99,35 @@ class TrainingConfig(_Strict):
         loss_class(name)
         return name
 
+    @field_validator("loss_fn_args")
+    @classmethod
+    def _mean_reduction(cls, args: dict[str, Any]) -> dict[str, Any]:
+        if args.get("reduction", "mean") != "mean":
+            raise ValueError(
+                "reduction must be 'mean': the loop averages per batch and weights by batch size"
+            )
+        return args
+
     @field_validator("early_stopping_monitor")
     @classmethod
     def _monitor_name(cls, name: str) -> str:
         return monitor_key(name)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mode_follows_monitor(cls, data: Any) -> Any:
+        """An unset mode is ``max`` for a score (val_accuracy) and ``min`` for a loss or error."""
+        if isinstance(data, dict) and data.get("early_stopping_mode") is None:
+            from aiforge.utils.metrics import monitor_mode
+
+            monitor = data.get("early_stopping_monitor", "val_loss")
+            data = {
+                **data,
+                "early_stopping_mode": monitor_mode(
+                    monitor_key(monitor) if isinstance(monitor, str) else "val_loss"
+                ),
+            }
+        return data
 
 
 class ModelSpecificConfig(_Strict):
@@ -159,7 +188,9 @@ class ExperimentConfig(_Strict):
         description="Settings of the model plugin, validated by its Model.config_class.",
     )
     training_config: TrainingConfig = Field(default_factory=TrainingConfig)
-    seed: int = Field(42, ge=0, description="Seed for Python, NumPy and torch, and for the split.")
+    seed: int = Field(
+        42, ge=0, le=2**32 - 1, description="Seed for Python, NumPy and torch, and for the split."
+    )
     val_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="Share of rows held out for validation.")
     metrics: list[str] | None = Field(
         None, description="Validation metrics by name; default chosen from the loss."
@@ -181,6 +212,8 @@ class ExperimentConfig(_Strict):
     def _known_metrics(cls, names: list[str] | None) -> list[str] | None:
         if names is None:
             return None
+        if not names:
+            raise ValueError("name at least one metric, or leave metrics out for the default set")
         from aiforge.utils.metrics import METRICS
 
         unknown = [n for n in names if n not in METRICS]
@@ -202,6 +235,32 @@ class ExperimentConfig(_Strict):
 
         config_class = model_config_class(plugin)
         return config_class.model_validate(value or {})
+
+
+def logged_name_problems(config: ExperimentConfig) -> list[str]:
+    """Metrics that do not fit the task, and monitors that the run will not log.
+
+    Both depend on several fields at once (the loss decides the task), so they are
+    checked on a whole config, before any folder is made.
+    """
+    from aiforge.core.training_setup import task_for_loss
+    from aiforge.utils.metrics import METRICS, default_metrics
+
+    tcfg = config.training_config
+    task = task_for_loss(tcfg.loss_fn_name)
+    names = config.metrics if config.metrics is not None else default_metrics(task)
+    problems = []
+    wrong = [name for name in names if METRICS[name] != task]
+    if wrong:
+        problems.append(f"metrics: {wrong} do not apply to a {task} task ({tcfg.loss_fn_name})")
+    known = ["train_loss", "val_loss", "lr", *(f"val_{name}" for name in names)]
+    monitors = {"training_config.early_stopping_monitor": tcfg.early_stopping_monitor}
+    if tcfg.scheduler is not None:
+        monitors["training_config.scheduler.monitor"] = tcfg.scheduler.monitor
+    for key, monitor in monitors.items():
+        if monitor not in known:
+            problems.append(f"{key}: '{monitor}' is not logged by this run; choose from {', '.join(known)}")
+    return problems
 
 
 def monitor_key(name: str) -> str:

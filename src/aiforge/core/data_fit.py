@@ -7,7 +7,7 @@ import math
 import torch
 
 from aiforge.config.model_configs import ModelSpecificConfig
-from aiforge.core.data_pipeline import BaseDataset, stack_features
+from aiforge.core.data_pipeline import BaseDataset
 from aiforge.core.logger import logger
 from aiforge.errors import DataError
 
@@ -22,14 +22,15 @@ def all_labels(dataset: BaseDataset) -> torch.Tensor:
 
 
 def dims_from_data(
-    dataset: BaseDataset, train_indices: torch.Tensor, task: str, loss_name: str, plugin: str
+    dataset: BaseDataset, sample_features: torch.Tensor, task: str, loss_name: str, plugin: str
 ) -> dict[str, int]:
-    """``input_dim`` (features per row) and ``output_dim`` (classes, or 1) the data calls for."""
-    features = stack_features(dataset, train_indices[:1])
-    return {
-        "input_dim": math.prod(features.shape[1:]),
-        "output_dim": output_dim(dataset, task, loss_name, plugin),
-    }
+    """``input_dim`` (features per row, after preprocessing) and ``output_dim`` (classes, or 1).
+
+    ``sample_features`` is a batch as the model will see it, so a preprocessor that
+    changes the width (PCA, one-hot) is accounted for.
+    """
+    outputs = output_dim(dataset, task, loss_name, plugin)
+    return {"input_dim": math.prod(sample_features.shape[1:]), "output_dim": outputs}
 
 
 def output_dim(dataset: BaseDataset, task: str, loss_name: str, plugin: str) -> int:
@@ -55,9 +56,16 @@ def output_dim(dataset: BaseDataset, task: str, loss_name: str, plugin: str) -> 
                 f"{int(labels.max()) + 1} classes; use CrossEntropyLoss for more than two classes"
             )
         return 1
-    if dataset.class_names is not None:
-        return len(dataset.class_names)
     labels = all_labels(dataset)
+    if dataset.class_names is not None:
+        count = len(dataset.class_names)
+        if labels.is_floating_point() or labels.min() < 0 or labels.max() >= count:
+            raise DataError(
+                f"dataset plugin '{plugin}' has {count} class_names, so labels must be integers "
+                f"0..{count - 1}; found {labels.dtype} values "
+                f"from {labels.min().item()} to {labels.max().item()}"
+            )
+        return count
     if (labels.is_floating_point() and not torch.equal(labels, labels.round())) or labels.min() < 0:
         raise DataError(
             f"{loss_name} makes this a classification task, but the labels of dataset plugin "
@@ -79,8 +87,10 @@ def fill_model_dims(
             updates[name] = value
         elif current != value:
             what = "features" if name == "input_dim" else "outputs for this task and loss"
-            raise DataError(
-                f"model_config.{name}={current}, but the data has {value} ({what}); "
+            remedy = (
                 f"remove {name} from the config to have it filled in"
+                if name in model_config.model_fields_set
+                else f"it is the default of {type(model_config).__name__}; set model_config.{name}: {value}"
             )
+            raise DataError(f"model_config.{name}={current}, but the data has {value} ({what}); {remedy}")
     return (model_config.model_copy(update=updates) if updates else model_config), updates

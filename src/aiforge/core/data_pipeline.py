@@ -48,9 +48,16 @@ class InMemoryDataset(BaseDataset):
         self.features = torch.empty(0)
         self.labels = torch.empty(0)
 
-    def set_tensors(self, features: torch.Tensor, labels: torch.Tensor) -> None:
+    def set_tensors(self, features: Any, labels: Any) -> None:
+        """Store the data; floating features become torch's default dtype (float32), as models expect.
+
+        Integer features (token ids, say) are kept as they are.
+        """
+        features, labels = torch.as_tensor(features), torch.as_tensor(labels)
         if len(features) != len(labels):
             raise DataError(f"{len(features)} feature rows but {len(labels)} labels")
+        if features.is_floating_point():
+            features = features.to(torch.get_default_dtype())
         self.features, self.labels = features, labels
 
     def __len__(self) -> int:
@@ -104,17 +111,25 @@ class BasePreprocessor(ABC):
 
         from aiforge.core.run_files import atomic_path
 
+        tensors, metadata = self.serialisable_state()
+        with atomic_path(path) as tmp:
+            save_file(tensors, str(tmp), metadata=metadata)
+
+    def serialisable_state(self) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+        """The state split into tensors and JSON metadata; TypeError names what cannot be saved."""
         state = self.state_dict()
-        tensors = {k: v.contiguous() for k, v in state.items() if isinstance(v, torch.Tensor)}
+        # Cloned: safetensors refuses tensors that share memory (views of one another).
+        tensors = {k: v.detach().clone() for k, v in state.items() if isinstance(v, torch.Tensor)}
         others = {k: v for k, v in state.items() if not isinstance(v, torch.Tensor)}
         try:
             metadata = {"json": json.dumps(others), "class": type(self).__qualname__}
         except TypeError as err:
+            bad = [k for k, v in others.items() if not _json_able(v)]
             raise TypeError(
-                f"{type(self).__name__} state must be tensors or JSON-able values: {err}"
+                f"{type(self).__name__} state must be tensors or JSON-able values; "
+                f"cannot save attribute(s) {bad}: {err}"
             ) from None
-        with atomic_path(path) as tmp:
-            save_file(tensors, str(tmp), metadata=metadata)
+        return tensors, metadata
 
     def load(self, path: str | Path) -> None:
         from safetensors import safe_open
@@ -123,6 +138,14 @@ class BasePreprocessor(ABC):
             state: dict[str, Any] = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
             state.update(json.loads((handle.metadata() or {}).get("json", "{}")))
         self.load_state_dict(state)
+
+
+def _json_able(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except TypeError:
+        return False
+    return True
 
 
 def split_indices(count: int, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

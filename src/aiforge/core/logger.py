@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -15,10 +16,11 @@ __all__ = ["add_run_log", "configure_logging", "logger", "remove_run_log"]
 def configure_logging(level: str = "INFO") -> None:
     """Replace Loguru's default handler with one console sink at ``level`` (idempotent)."""
     global _console_sink
-    if _console_sink is None:
-        logger.remove()
-    else:
-        logger.remove(_console_sink)
+    with contextlib.suppress(ValueError):  # Loguru's default stderr handler, if still there
+        logger.remove(0)
+    if _console_sink is not None:
+        with contextlib.suppress(ValueError):
+            logger.remove(_console_sink)
     fmt = "<green>{time:HH:mm:ss}</green> | <level>{level: <7}</level> | {message}"
     _console_sink = logger.add(sys.stderr, level=level.upper(), format=fmt)
 

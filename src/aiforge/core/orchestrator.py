@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import shutil
 import time
 from pathlib import Path
@@ -10,8 +11,9 @@ from typing import Any
 
 import torch
 import yaml
+from pydantic import ValidationError
 
-from aiforge.config.model_configs import ExperimentConfig
+from aiforge.config.model_configs import ExperimentConfig, ModelSpecificConfig, logged_name_problems
 from aiforge.config.settings import AppSettings, get_settings
 from aiforge.core import run_files
 from aiforge.core.base_model import BaseModel
@@ -31,7 +33,7 @@ from aiforge.core.plugins import load_class
 from aiforge.core.seeding import seed_everything
 from aiforge.core.trainer import Trainer
 from aiforge.core.training_setup import task_for_loss
-from aiforge.errors import AIForgeError, ConfigError, DataError, PluginError
+from aiforge.errors import AIForgeError, ConfigError, DataError, PluginError, did_you_mean
 from aiforge.utils.callbacks import (
     Callback,
     EarlyStopping,
@@ -39,10 +41,10 @@ from aiforge.utils.callbacks import (
     MetricsHistory,
     ModelCheckpoint,
 )
-from aiforge.utils.metrics import MetricSet, default_metrics
+from aiforge.utils.metrics import MetricSet, default_metrics, monitor_mode
 
-# Mistakes in a plugin's arguments surface as these; they are the user's to fix (exit code 2).
-_ARGUMENT_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError)
+# What a plugin raises to say the user's input is wrong (exit code 2); anything else is a bug.
+_USER_INPUT_ERRORS = (ValueError, FileNotFoundError)
 
 
 class Orchestrator:
@@ -77,7 +79,7 @@ class Orchestrator:
         self.task = task_for_loss(self.config.training_config.loss_fn_name)
         self.extra_callbacks = list(callbacks or [])
         self.metric_names = self.config.metrics or default_metrics(self.task)
-        self._check_metrics_and_monitors()
+        self._check_config_fits_plugins()
 
         self.run_dir: Path | None = None
         self.dataset: BaseDataset | None = None
@@ -102,6 +104,7 @@ class Orchestrator:
             self.save_environment()
             self.prepare_data()
             self.save_config()
+            self.save_preprocessor()
             self.build_model()
             self.train()
             results = self.finish(time.perf_counter() - started)
@@ -181,9 +184,13 @@ class Orchestrator:
                 train_features,
                 **cfg.preprocess_args,
             )
-        self._fill_model_dims()
+            try:
+                self.preprocessor.serialisable_state()  # fail now, not after training
+            except TypeError as err:
+                raise PluginError(f"plugin '{cfg.dataset_plugin}': {err}") from None
         self.train_dataloader = self._batches(self.train_indices, shuffle=True)
         self.val_dataloader = self._batches(self.val_indices, shuffle=False)
+        self._fill_model_dims()
         logger.info(f"Data: {len(self.train_indices)} training rows, {len(self.val_indices)} validation rows")
 
     def _batches(self, indices: torch.Tensor, shuffle: bool) -> Any:
@@ -247,9 +254,7 @@ class Orchestrator:
         logger.info(f"Final validation loss {val_loss:.4f} | metrics {_fmt(val_metrics)}")
         model_path = self.run_dir / run_files.FINAL_MODEL_FILE
         run_files.save_state(model_path, self.trainer.model_state())
-        if self.preprocessor is not None:
-            self.preprocessor.save(self.run_dir / run_files.PREPROCESSOR_FILE)
-        checkpoint = next(cb for cb in self.trainer.callbacks if isinstance(cb, ModelCheckpoint))
+        checkpoint = self.checkpoint
         epochs_run = len(self.trainer.history)
         early_stop = epochs_run < self.config.training_config.epochs
         results = {
@@ -284,6 +289,12 @@ class Orchestrator:
             labels = {"task": self.task, "classes": list(self.dataset.class_names)}
             run_files.write_json(self.run_dir / run_files.LABELS_FILE, labels)
 
+    def save_preprocessor(self) -> None:
+        """Saved as soon as it is fitted, so every checkpoint has its preprocessor beside it."""
+        assert self.run_dir is not None
+        if self.preprocessor is not None:
+            self.preprocessor.save(self.run_dir / run_files.PREPROCESSOR_FILE)
+
     def save_environment(self) -> None:
         assert self.run_dir is not None
         record = environment_record(self.config.seed, str(self.device))
@@ -304,9 +315,10 @@ class Orchestrator:
     def _fill_model_dims(self) -> None:
         """Fill ``input_dim``/``output_dim`` from the data when the config leaves them out."""
         assert self.dataset is not None
+        sample = first_batch(self.train_dataloader)["features"]  # after preprocessing
         found = dims_from_data(
             self.dataset,
-            self.train_indices,
+            sample,
             self.task,
             self.config.training_config.loss_fn_name,
             self.config.dataset_plugin,
@@ -330,19 +342,23 @@ class Orchestrator:
         except ValueError as err:
             raise ConfigError(f"metrics: {err}") from None
 
-    def _check_metrics_and_monitors(self) -> None:
-        """Fail before any folder is made when a metric or a monitored name cannot work."""
-        from aiforge.utils.metrics import check_metrics_fit_task
-
-        try:
-            check_metrics_fit_task(self.metric_names, self.task)
-        except ValueError as err:
-            raise ConfigError(f"metrics: {err}") from None
-        tcfg = self.config.training_config
-        known = ["train_loss", "val_loss", "lr", *(f"val_{name}" for name in self.metric_names)]
-        self._require_logged("training_config.early_stopping_monitor", tcfg.early_stopping_monitor, known)
-        if tcfg.scheduler is not None:
-            self._require_logged("training_config.scheduler.monitor", tcfg.scheduler.monitor, known)
+    def _check_config_fits_plugins(self) -> None:
+        """Fail before any folder is made: metrics, monitors, and the model config's class."""
+        problems = logged_name_problems(self.config)
+        if problems:
+            raise ConfigError("invalid experiment config:\n" + "\n".join(f"  {p}" for p in problems))
+        expected = getattr(self.ModelClass, "config_class", ModelSpecificConfig)
+        given = self.config.model_specific_config
+        if not isinstance(given, expected):
+            try:  # e.g. a SimpleNNConfig for a plugin whose config has the same fields
+                self.config.model_specific_config = expected.model_validate(
+                    given.model_dump(exclude_unset=True)
+                )
+            except ValidationError as err:
+                raise ConfigError(
+                    f"model_config is a {type(given).__name__}, but {self.ModelClass.__name__} of plugin "
+                    f"'{self.config.model_plugin}' expects {expected.__name__}: {err}"
+                ) from None
 
     def _callbacks(self) -> list[Callback]:
         tcfg = self.config.training_config
@@ -361,13 +377,10 @@ class Orchestrator:
             callbacks.append(LRSchedulerCallback(self._build_scheduler(), tcfg.scheduler.monitor))
         callbacks.extend(self.extra_callbacks)
         # Last, so that last.pt holds the other callbacks' state after this epoch.
-        callbacks.append(
-            ModelCheckpoint(
-                self.run_dir / run_files.CHECKPOINT_DIR,
-                tcfg.early_stopping_monitor,
-                tcfg.early_stopping_mode,
-            )
+        self.checkpoint = ModelCheckpoint(
+            self.run_dir / run_files.CHECKPOINT_DIR, tcfg.early_stopping_monitor, tcfg.early_stopping_mode
         )
+        callbacks.append(self.checkpoint)
         return callbacks
 
     def _build_scheduler(self) -> Any:
@@ -389,26 +402,35 @@ class Orchestrator:
             ) from None
 
     @staticmethod
-    def _require_logged(key: str, name: str, known: list[str]) -> None:
-        if name not in known:
-            raise ConfigError(f"{key}: '{name}' is not logged by this run; choose from {', '.join(known)}")
-
-    @staticmethod
     def _call_plugin(plugin: str, config_key: str | None, function: Any, *args: Any, **kwargs: Any) -> Any:
-        """Call plugin code; argument mistakes become a clear error naming the plugin and config key."""
+        """Call plugin code with config arguments.
+
+        Arguments the function does not take are a ConfigError naming the config key;
+        a ValueError or FileNotFoundError from the plugin is the plugin telling the user
+        their input is wrong (exit 2). Anything else is a bug and propagates (exit 1).
+        """
+        name = getattr(function, "__qualname__", repr(function))
+        where = f" (check {config_key} in the config)" if config_key else ""
+        try:
+            signature = inspect.signature(function)
+        except (TypeError, ValueError):
+            signature = None
+        if signature is not None:
+            try:
+                signature.bind(*args, **kwargs)
+            except TypeError as err:
+                accepted = [p for p in signature.parameters if p != "self"]
+                unknown = [k for k in kwargs if k not in signature.parameters]
+                hint = did_you_mean(unknown[0], accepted) if unknown else ""
+                raise ConfigError(
+                    f"plugin '{plugin}': {name}: {err}{hint}{where}; it accepts {', '.join(accepted)}"
+                ) from None
         try:
             return function(*args, **kwargs)
         except (ConfigError, DataError, PluginError):
             raise
-        except _ARGUMENT_ERRORS as err:
-            name = getattr(function, "__qualname__", repr(function))
-            where = f" (check {config_key} in the config)" if config_key else ""
+        except _USER_INPUT_ERRORS as err:
             raise DataError(f"plugin '{plugin}': {name} failed: {type(err).__name__}: {err}{where}") from err
-
-
-def monitor_mode(monitor: str) -> str:
-    """``min`` for losses and errors, ``max`` for scores such as accuracy or r2."""
-    return "min" if monitor.endswith(("loss", "mse", "mae", "rmse")) else "max"
 
 
 def _fmt(values: dict[str, Any]) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 
@@ -22,7 +22,7 @@ class FeatureScaler(BasePreprocessor):
         self.shift: torch.Tensor | None = None
         self.scale: torch.Tensor | None = None
 
-    def fit(self, features: torch.Tensor, scaler_type: ScalerType = "standard", **_: Any) -> None:
+    def fit(self, features: torch.Tensor, scaler_type: ScalerType = "standard") -> None:
         if scaler_type not in ("standard", "minmax", "none"):
             raise ValueError(f"scaler_type must be standard, minmax or none, not {scaler_type!r}")
         features = torch.as_tensor(features, dtype=torch.float32)
@@ -46,7 +46,8 @@ class FeatureScaler(BasePreprocessor):
 
     def transform(self, data_item: Item) -> Item:
         shift, scale = self._fitted()
-        return {**data_item, "features": (data_item["features"] - shift) / scale}
+        features = torch.as_tensor(data_item["features"]).to(shift.dtype)
+        return {**data_item, "features": (features - shift) / scale}
 
     def transform_batch(self, batch: Item) -> Item:
         return self.transform(batch)  # broadcasting makes the item form work on batches

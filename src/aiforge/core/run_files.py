@@ -44,6 +44,12 @@ def create_run_dir(results_root: Path, experiment_name: str) -> Path:
     raise AIForgeError(f"could not create a new run folder under {experiment_dir}")
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success, fsync it and rename it into place.
@@ -58,6 +64,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb+") as written:
             os.fsync(written.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results are meant to be shared
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)

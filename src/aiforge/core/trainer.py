@@ -146,5 +146,15 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "epoch": epoch,
             "global_step": self.global_step,
-            "callbacks": {type(cb).__name__: cb.state_dict() for cb in self.callbacks},
+            "callbacks": _callback_states(self.callbacks),
         }
+
+
+def _callback_states(callbacks: list[Callback]) -> dict[str, dict[str, Any]]:
+    """Each callback's state, keyed by class name (``Name#1`` for a second of one class)."""
+    states: dict[str, dict[str, Any]] = {}
+    for callback in callbacks:
+        key = type(callback).__name__
+        count = sum(1 for existing in states if existing.split("#")[0] == key)
+        states[f"{key}#{count}" if count else key] = callback.state_dict()
+    return states

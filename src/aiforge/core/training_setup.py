@@ -75,8 +75,18 @@ def build_optimizer(parameters: Any, name: str, learning_rate: float, **kwargs: 
         raise ValueError(f"optimizer {name} does not accept {kwargs}: {err}") from None
 
 
+_TENSOR_LOSS_ARGS = ("weight", "pos_weight")
+
+
 def build_loss(name: str, **kwargs: Any) -> Any:
+    """Instantiate a loss; class weights given as lists (from YAML) become tensors."""
+    import torch
+
     cls = loss_class(name)
+    kwargs = {
+        k: torch.as_tensor(v, dtype=torch.float32) if k in _TENSOR_LOSS_ARGS and isinstance(v, list) else v
+        for k, v in kwargs.items()
+    }
     try:
         return cls(**kwargs)
     except TypeError as err:

@@ -13,7 +13,11 @@ if TYPE_CHECKING:
 
 
 class Callback:
-    """Hooks the trainer calls; override the ones you need. Epochs are 0-based here."""
+    """Hooks the trainer calls; override the ones you need.
+
+    ``on_epoch_end`` gets the 0-based epoch index (the seed's convention); ``logs["epoch"]``
+    is the 1-based epoch number shown in logs and ``metrics.csv``.
+    """
 
     stop_training: bool = False
 

@@ -22,6 +22,11 @@ DEFAULT_METRICS: dict[str, list[str]] = {
 }
 
 
+def monitor_mode(monitor: str) -> str:
+    """``min`` for losses and errors, ``max`` for scores such as accuracy or r2."""
+    return "min" if monitor.endswith(("loss", "mse", "mae", "rmse")) else "max"
+
+
 def default_metrics(task: str) -> list[str]:
     return list(DEFAULT_METRICS[task])
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -60,7 +59,6 @@ class Dataset(InMemoryDataset):
         delimiter: str | None = None,
         classification_max_classes: int = 20,
         sep: str | None = None,
-        **_: Any,
     ) -> None:
         if task not in _TASKS:
             raise DataError(f"tabular: task must be one of {', '.join(_TASKS)}, not {task!r}")
@@ -120,7 +118,7 @@ def _read_table(path: Path, delimiter: str | None) -> pd.DataFrame:
         sep = delimiter if delimiter is not None else _TEXT_SUFFIXES[suffix]
         try:
             # skipinitialspace: "a, b" is read as "b", not " b" (hand-written files).
-            return pd.read_csv(path, sep=sep, skipinitialspace=True)
+            return pd.read_csv(path, sep=sep, skipinitialspace=True, keep_default_na=False, na_values=[""])
         except pd.errors.EmptyDataError:
             raise DataError(f"{path} is empty: expected a header line and data rows") from None
         except pd.errors.ParserError as err:
