@@ -12,6 +12,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import pytest
+
 _CONFIG_AND_MODEL = """
 from pydantic import Field, PositiveInt
 from torch import nn
@@ -103,3 +105,12 @@ def make_folder_plugin(plugins_dir: Path, name: str) -> None:
     )
     _write(pkg / "model.py", "from .layers import make_layers\n" + textwrap.dedent(model))
     _write(pkg / "dataset.py", _DATASET)
+
+
+@pytest.fixture(autouse=True)
+def _no_tracking_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tracking is on by default for users; tests turn it on only where they test it.
+
+    Set in the environment, so CLI subprocesses started by tests inherit it too.
+    """
+    monkeypatch.setenv("AIFORGE_TRACKING", "false")

@@ -307,3 +307,13 @@ def test_bad_optimizer_argument_names_the_config_key(tmp_path):
     )
     assert result.returncode == 2
     assert "check training_config.optimizer_args in the config" in result.stderr
+
+
+def test_check_with_a_misspelled_dataset_argument_exits_2(tmp_path):
+    # Regression: the tabular plugin ignored unknown arguments, so check passed and used the last column.
+    result = run_cli(
+        "check", "--example", "tabular_csv", "-o", "dataset_args.target_colum=segment", cwd=tmp_path
+    )
+    assert result.returncode == 2, result.stderr
+    assert "did you mean 'target_column'" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -420,3 +420,60 @@ def test_unknown_example() -> None:
         example_path("defualt")
     with pytest.raises(ConfigError, match=r"^unknown example 'nope'; available: "):
         example_path("nope")
+
+
+# --- regressions from the review fixes --------------------------------------------------------
+
+
+def test_monitor_that_the_metrics_do_not_log_is_refused_on_load(tmp_path: Path) -> None:
+    # Regression: the file loaded, and the run failed later without naming the file.
+    path = write(
+        tmp_path,
+        "monitor.yaml",
+        "model_plugin: simple_nn\ndataset_plugin: simple_nn\nmetrics: [accuracy]\n"
+        "training_config: {early_stopping_monitor: val_auroc}\n",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_experiment_config(path)
+    message = str(info.value)
+    assert str(path) in message
+    assert "training_config.early_stopping_monitor: 'val_auroc' is not logged by this run" in message
+
+
+def test_metric_of_the_wrong_task_is_refused_on_load(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "mse.yaml",
+        "model_plugin: simple_nn\ndataset_plugin: simple_nn\nmetrics: [mse]\n"
+        "training_config: {loss_fn_name: CrossEntropyLoss}\n",
+    )
+    with pytest.raises(
+        ConfigError, match=r"mse\.yaml(.|\n)*metrics: \['mse'\] do not apply to a classification"
+    ):
+        load_experiment_config(path)
+
+
+def test_model_config_for_a_model_without_config_class_says_why(tmp_path: Path) -> None:
+    # Regression: the error was only "unknown key", with no hint that the plugin takes no settings.
+    plugin = tmp_path / "plugins" / "no_config_class_model"
+    plugin.mkdir(parents=True)
+    (plugin / "__init__.py").write_text("")
+    (plugin / "model.py").write_text(
+        "from torch import nn\n\nfrom aiforge.core.base_model import BaseModel\n\n\n"
+        "class Model(BaseModel):\n"
+        "    def __init__(self, model_config=None):\n"
+        "        super().__init__(model_config)\n"
+        "        self.net = nn.LazyLinear(3)\n\n"
+        "    def forward(self, x):\n"
+        "        return self.net(x)\n"
+    )
+    path = write(
+        tmp_path,
+        "exp.yaml",
+        "model_plugin: no_config_class_model\ndataset_plugin: iris\nmodel_config: {hidden_dim: 8}\n",
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"model_config\.hidden_dim: unknown key \(the model plugin's Model does not set config_class",
+    ):
+        load_experiment_config(path, plugins_dir=tmp_path / "plugins")

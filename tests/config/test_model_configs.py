@@ -349,3 +349,55 @@ def test_json_schema_covers_the_seed_fields_and_is_serialisable() -> None:
     text = json.dumps(schema)
     assert json.loads(text) == schema
     assert "#/$defs/ModelSpecificConfig" not in text  # no dangling reference
+
+
+# --- regressions from the review fixes --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("monitor", "mode"),
+    [
+        ("val_accuracy", "max"),
+        ("accuracy", "max"),
+        ("val_r2", "max"),
+        ("val_f1", "max"),
+        ("val_loss", "min"),
+        ("loss", "min"),
+        ("val_mse", "min"),
+        ("train_loss", "min"),
+    ],
+)
+def test_unset_early_stopping_mode_follows_the_monitor(monitor: str, mode: str) -> None:
+    # Regression: the mode was always 'min', so monitoring val_accuracy kept the worst epoch.
+    assert TrainingConfig(early_stopping_monitor=monitor).early_stopping_mode == mode
+    from_file = minimal(training_config={"early_stopping_monitor": monitor})
+    assert from_file.training_config.early_stopping_mode == mode
+
+
+def test_explicit_early_stopping_mode_is_kept() -> None:
+    assert TrainingConfig().early_stopping_mode == "min"
+    config = TrainingConfig(early_stopping_monitor="val_accuracy", early_stopping_mode="min")
+    assert config.early_stopping_mode == "min"
+    config = TrainingConfig(early_stopping_monitor="val_loss", early_stopping_mode="max")
+    assert config.early_stopping_mode == "max"
+
+
+@pytest.mark.parametrize("reduction", ["sum", "none"])
+def test_loss_reduction_other_than_mean_is_rejected(reduction: str) -> None:
+    # Regression: a summed loss was averaged per batch again by the loop, silently scaling it.
+    with pytest.raises(ValidationError, match=r"loss_fn_args\n.*reduction must be 'mean'"):
+        TrainingConfig(loss_fn_args={"reduction": reduction})
+    assert TrainingConfig(loss_fn_args={"reduction": "mean"}).loss_fn_args == {"reduction": "mean"}
+
+
+def test_seed_must_fit_in_32_bits() -> None:
+    # Regression: numpy's seed accepts at most 2**32 - 1, so a larger seed crashed the run.
+    with pytest.raises(ValidationError, match=r"seed\n.*less than or equal to 4294967295"):
+        minimal(seed=2**32)
+    assert minimal(seed=2**32 - 1).seed == 2**32 - 1
+
+
+def test_empty_metrics_list_is_rejected() -> None:
+    # Regression: metrics: [] was accepted and then silently replaced by the default set.
+    with pytest.raises(ValidationError, match=r"metrics\n.*name at least one metric"):
+        minimal(metrics=[])

@@ -50,6 +50,18 @@ def test_class_names_decide_the_class_count():
     assert output_dim(data, "classification", "CrossEntropyLoss", "p") == 3
 
 
+def test_labels_outside_the_class_names_range_are_refused():
+    # Regression: 3 class_names with labels 1..3 gave output_dim 3, and label 3 crashed the loss later.
+    data = tensor_dataset(torch.tensor([1, 2, 3, 1]), class_names=["a", "b", "c"])
+    with pytest.raises(
+        DataError, match=r"has 3 class_names, so labels must be integers 0\.\.2; .*from 1 to 3"
+    ):
+        output_dim(data, "classification", "CrossEntropyLoss", "p")
+    data = tensor_dataset(torch.tensor([0.0, 1.5]), class_names=["a", "b", "c"])
+    with pytest.raises(DataError, match=r"labels must be integers 0\.\.2"):
+        output_dim(data, "classification", "CrossEntropyLoss", "p")
+
+
 def test_regression_and_binary_losses_get_one_output():
     data = tensor_dataset(torch.tensor([0.0, 1.0, 1.0]))
     assert output_dim(data, "regression", "MSELoss", "p") == 1

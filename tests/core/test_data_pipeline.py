@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
@@ -87,6 +88,20 @@ def test_in_memory_dataset_items_and_tensors() -> None:
 def test_set_tensors_rejects_mismatched_lengths() -> None:
     with pytest.raises(DataError, match="5 feature rows but 4 labels"):
         Tensors().set_tensors(torch.zeros(5, 2), torch.zeros(4))
+
+
+def test_set_tensors_makes_float_features_float32_and_keeps_integer_features() -> None:
+    # Regression: float64 features (numpy, pandas) were stored as is, and float32 models failed on them.
+    dataset = Tensors()
+    dataset.set_tensors(torch.rand(4, 2, dtype=torch.float64), torch.tensor([0, 1, 0, 1]))
+    assert dataset.features.dtype == torch.float32
+    assert dataset.labels.dtype == torch.int64
+    dataset.set_tensors(np.linspace(0.0, 1.0, 8).reshape(4, 2), np.array([0, 1, 1, 0]))
+    assert dataset.features.dtype == torch.float32 and dataset.features[3, 1].item() == 1.0
+    assert isinstance(dataset.labels, torch.Tensor) and dataset.labels.tolist() == [0, 1, 1, 0]
+    token_ids = torch.tensor([[3, 1], [2, 7], [5, 5], [0, 4]])
+    dataset.set_tensors(token_ids, torch.tensor([0, 1, 0, 1]))
+    assert dataset.features.dtype == torch.int64 and torch.equal(dataset.features, token_ids)
 
 
 def test_base_dataset_needs_the_abstract_methods() -> None:

@@ -11,19 +11,27 @@ from typing import Any
 
 import pytest
 import torch
+from pydantic import PositiveInt
 from safetensors.torch import load_file
 from torch.utils.data import DataLoader
 
 from aiforge.config.loading import load_experiment_config
-from aiforge.config.model_configs import ExperimentConfig, SchedulerConfig, SimpleNNConfig, TrainingConfig
+from aiforge.config.model_configs import (
+    ExperimentConfig,
+    ModelSpecificConfig,
+    SchedulerConfig,
+    SimpleNNConfig,
+    TrainingConfig,
+)
 from aiforge.config.settings import AppSettings
 from aiforge.core.batching import TensorBatches
-from aiforge.core.data_pipeline import BaseDataset
+from aiforge.core.data_pipeline import BaseDataset, BasePreprocessor, InMemoryDataset, Item
 from aiforge.core.orchestrator import Orchestrator
 from aiforge.core.preprocessing import FeatureScaler
-from aiforge.errors import ConfigError, DataError
+from aiforge.errors import ConfigError, DataError, PluginError
 from aiforge.plugins.simple_nn.dataset import Dataset as SimpleDataset
 from aiforge.plugins.simple_nn.model import Model as SimpleModel
+from aiforge.utils.callbacks import Callback
 
 ROWS = 200  # 160 training rows, 40 validation rows with the default val_fraction
 
@@ -483,3 +491,202 @@ class NaNModel(SimpleModel):
 def test_check_reports_non_finite_gradients(tmp_path: Path) -> None:
     report = Orchestrator(make_config(), ModelClass=NaNModel, settings=settings_for(tmp_path)).check()
     assert report["gradients_finite"] is False
+
+
+# -- regressions from the review fixes ----------------------------------------------------------------
+def test_val_accuracy_monitor_without_a_mode_keeps_the_highest_accuracy(tmp_path: Path) -> None:
+    # Regression: the mode defaulted to 'min', so the "best" checkpoint was the least accurate epoch.
+    config = make_config(training={"epochs": 2, "early_stopping_monitor": "val_accuracy"})
+    orchestrator, results, run_dir = run(config, tmp_path)
+    accuracies = [row["val_accuracy"] for row in history(run_dir)]
+    assert max(accuracies) > min(accuracies)  # otherwise min and max would pick the same epoch
+    assert orchestrator.config.training_config.early_stopping_mode == "max"
+    assert results["best_epoch"] == accuracies.index(max(accuracies)) + 1
+    assert results["best_monitor_value"] == pytest.approx(max(accuracies))
+    assert results["final_val_metrics"]["accuracy"] == pytest.approx(max(accuracies))  # best restored
+
+
+def test_misspelled_feature_scaler_argument_is_a_config_error(tmp_path: Path) -> None:
+    # Regression: FeatureScaler.fit took **_, so scalar_type was ignored and standard scaling used.
+    config = make_config(preprocess_args={"scalar_type": "minmax"})
+    with pytest.raises(
+        ConfigError,
+        match=r"'scalar_type' \(did you mean 'scaler_type'\?\) \(check preprocess_args in the config\)",
+    ):
+        run(config, tmp_path)
+    assert not (tmp_path / "results" / "orch_test").exists()
+
+
+class FirstTwoFeatures(BasePreprocessor):
+    """Keeps the first two features: the model sees a narrower input than the dataset stores."""
+
+    def __init__(self) -> None:
+        self.keep = 0
+
+    def fit(self, features: torch.Tensor, **preprocess_args: Any) -> None:
+        self.keep = 2
+
+    def transform(self, data_item: Item) -> Item:
+        return {**data_item, "features": data_item["features"][: self.keep]}
+
+    def transform_batch(self, batch: Item) -> Item:
+        return {**batch, "features": batch["features"][:, : self.keep]}
+
+
+def test_input_dim_is_the_width_after_preprocessing(tmp_path: Path) -> None:
+    # Regression: input_dim was read from the raw features (10), so the model did not fit the batches.
+    orchestrator, results, _ = run(
+        make_config(),
+        tmp_path,
+        DatasetClass=SimpleDataset,
+        ModelClass=SimpleModel,
+        PreprocessorClass=FirstTwoFeatures,
+    )
+    assert orchestrator.dataset.features.shape[1] == 10
+    assert orchestrator.config.model_specific_config.input_dim == 2
+    assert orchestrator.model.layers[0].weight.shape == (16, 2)
+    assert results["epochs_completed"] == 2 and math.isfinite(results["final_val_loss"])
+
+
+class NumpyStatePreprocessor(BasePreprocessor):
+    """Fitted state that safetensors/JSON cannot hold."""
+
+    def fit(self, features: torch.Tensor, **preprocess_args: Any) -> None:
+        self.centre = features.mean(dim=0).numpy()
+
+    def transform(self, data_item: Item) -> Item:
+        return data_item
+
+
+def test_unsaveable_preprocessor_state_is_a_plugin_error_before_training(tmp_path: Path) -> None:
+    # Regression: the preprocessor was saved after training, so the run trained and then crashed.
+    with pytest.raises(PluginError, match=r"cannot save attribute\(s\) \['centre'\]"):
+        run(
+            make_config(),
+            tmp_path,
+            DatasetClass=SimpleDataset,
+            ModelClass=SimpleModel,
+            PreprocessorClass=NumpyStatePreprocessor,
+        )
+    assert not list(tmp_path.rglob("metrics.csv"))
+
+
+class PreprocessorFileAtTrainStart(Callback):
+    def __init__(self) -> None:
+        self.orchestrator: Orchestrator | None = None
+        self.state_at_start: dict[str, torch.Tensor] | None = None
+
+    def on_train_start(self, trainer: Any) -> None:
+        assert self.orchestrator is not None and self.orchestrator.run_dir is not None
+        path = self.orchestrator.run_dir / "preprocessor.safetensors"
+        self.state_at_start = load_file(path) if path.exists() else None
+
+
+def test_preprocessor_is_saved_before_training_starts(tmp_path: Path) -> None:
+    # Regression: it was written in finish(), so a crash mid-training left checkpoints without it.
+    watcher = PreprocessorFileAtTrainStart()
+    orchestrator = Orchestrator(
+        make_config(training={"epochs": 1}), settings=settings_for(tmp_path), callbacks=[watcher]
+    )
+    watcher.orchestrator = orchestrator
+    orchestrator.run_experiment()
+    assert watcher.state_at_start is not None, "preprocessor.safetensors did not exist at on_train_start"
+    assert torch.equal(watcher.state_at_start["shift"], orchestrator.preprocessor.shift)
+
+
+class FailingDataset(InMemoryDataset):
+    error: type[Exception] = KeyError
+
+    def load_data(self, data_path: str | None = None, **dataset_args: Any) -> None:
+        raise self.error("column lookup inside the plugin")
+
+
+@pytest.mark.parametrize("error", [KeyError, TypeError])
+def test_a_bug_in_load_data_propagates_unchanged(tmp_path: Path, error: type[Exception]) -> None:
+    # Regression: KeyError/TypeError from plugin code became DataError (exit 2, "your input is wrong").
+    dataset_class = type("Buggy", (FailingDataset,), {"error": error})
+    orchestrator = Orchestrator(
+        make_config(),
+        ModelClass=SimpleModel,
+        DatasetClass=dataset_class,
+        PreprocessorClass=None,
+        settings=settings_for(tmp_path),
+    )
+    with pytest.raises(error, match="column lookup inside the plugin") as info:
+        orchestrator.run_experiment()
+    assert type(info.value) is error
+
+
+def test_a_value_error_from_load_data_is_still_a_data_error(tmp_path: Path) -> None:
+    dataset_class = type("Rejecting", (FailingDataset,), {"error": ValueError})
+    orchestrator = Orchestrator(
+        make_config(),
+        ModelClass=SimpleModel,
+        DatasetClass=dataset_class,
+        PreprocessorClass=None,
+        settings=settings_for(tmp_path),
+    )
+    with pytest.raises(DataError, match=r"load_data failed: ValueError: column lookup inside the plugin"):
+        orchestrator.run_experiment()
+
+
+class NeedsDepthConfig(ModelSpecificConfig):
+    input_dim: PositiveInt | None = None
+    output_dim: PositiveInt | None = None
+    hidden_dim: PositiveInt = 8
+    dropout_rate: float = 0.0
+    depth: PositiveInt  # required, and not in SimpleNNConfig
+
+
+class NeedsDepthModel(SimpleModel):
+    config_class = NeedsDepthConfig  # type: ignore[assignment]
+
+
+class TwinConfig(ModelSpecificConfig):
+    """The same fields as SimpleNNConfig, but another class."""
+
+    input_dim: PositiveInt | None = None
+    hidden_dim: PositiveInt = 128
+    output_dim: PositiveInt | None = None
+    num_hidden_layers: PositiveInt = 1
+    dropout_rate: float = 0.2
+    activation_fn: str = "ReLU"
+
+
+class TwinModel(SimpleModel):
+    config_class = TwinConfig  # type: ignore[assignment]
+
+
+def test_model_config_of_another_class_is_refused_or_revalidated(tmp_path: Path) -> None:
+    # Regression: a SimpleNNConfig instance reached any model plugin unchecked.
+    with pytest.raises(
+        ConfigError,
+        match=r"model_config is a SimpleNNConfig, but NeedsDepthModel of plugin 'simple_nn' "
+        r"expects NeedsDepthConfig(.|\n)*depth",
+    ):
+        Orchestrator(make_config(), ModelClass=NeedsDepthModel, settings=settings_for(tmp_path))
+
+    orchestrator = Orchestrator(
+        make_config(model={"hidden_dim": 12}), ModelClass=TwinModel, settings=settings_for(tmp_path)
+    )
+    model_config = orchestrator.config.model_specific_config
+    assert type(model_config) is TwinConfig
+    assert (model_config.hidden_dim, model_config.dropout_rate) == (12, 0.0)
+    assert orchestrator.check()["model_config"]["hidden_dim"] == 12
+    assert not (tmp_path / "results").exists()
+
+
+class DefaultOutputConfig(SimpleNNConfig):
+    output_dim: PositiveInt = 1  # type: ignore[assignment]  # a default that is not "from the data"
+
+
+def test_a_contradicting_default_dim_says_it_is_the_default(tmp_path: Path) -> None:
+    # Regression: the message said "remove output_dim from the config", which the user never set.
+    config = make_config(model_config=DefaultOutputConfig(hidden_dim=16, dropout_rate=0.0))
+    assert "output_dim" not in config.model_specific_config.model_fields_set
+    with pytest.raises(
+        DataError,
+        match=r"model_config\.output_dim=1, but the data has 2 .*; it is the default of DefaultOutputConfig; "
+        r"set model_config\.output_dim: 2",
+    ):
+        run(config, tmp_path)

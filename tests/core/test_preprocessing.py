@@ -124,3 +124,15 @@ def test_saved_state_is_safetensors_not_pickle(features: torch.Tensor, tmp_path:
     assert json.loads(header["__metadata__"]["json"]) == {"scaler_type": "standard"}
     with pytest.raises(Exception):  # noqa: B017 - any unpickling failure will do
         pickle.loads(raw)
+
+
+def test_transform_of_float64_input_returns_float32(features: torch.Tensor) -> None:
+    # Regression: float64 input minus float32 state promoted the result to float64.
+    scaler = fitted(features)
+    expected = scaler.transform({"features": features})["features"]
+    item = scaler.transform({"features": features[0].double()})
+    assert item["features"].dtype == torch.float32
+    assert torch.allclose(item["features"], expected[0], atol=1e-6)
+    batch = scaler.transform_batch({"features": features.double(), "labels": torch.zeros(len(features))})
+    assert batch["features"].dtype == torch.float32
+    assert torch.allclose(batch["features"], expected, atol=1e-6)

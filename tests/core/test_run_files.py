@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import re
+import stat
 from pathlib import Path
 
 import pytest
@@ -68,3 +70,22 @@ def test_load_state_refuses_arbitrary_pickled_objects(tmp_path: Path) -> None:
     torch.save({"payload": Arbitrary()}, path)
     with pytest.raises(pickle.UnpicklingError):
         run_files.load_state(path)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+@pytest.mark.parametrize("umask", [0o022, 0o002], ids=["umask022", "umask002"])
+def test_written_files_follow_the_umask_not_0600(tmp_path: Path, umask: int) -> None:
+    # Regression: files went through mkstemp and kept its 0600, so results were private to one user.
+    previous = os.umask(umask)
+    try:
+        run_files.write_text(tmp_path / "config.yaml", "a: 1\n")
+        run_files.write_json(tmp_path / "final_results.json", {"a": 1})
+        run_files.save_state(tmp_path / "final_model.pt", {"epoch": 1})
+        with run_files.atomic_path(tmp_path / "preprocessor.safetensors") as tmp:
+            tmp.write_bytes(b"data")
+    finally:
+        os.umask(previous)
+    modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in tmp_path.iterdir()}
+    assert modes == dict.fromkeys(
+        ["config.yaml", "final_results.json", "final_model.pt", "preprocessor.safetensors"], 0o666 & ~umask
+    )

@@ -217,3 +217,22 @@ def test_states_are_copies_and_full_state_has_everything() -> None:
     full = trainer.full_state(epoch=4)
     assert set(full) == {"model", "optimizer", "epoch", "global_step", "callbacks"}
     assert full["epoch"] == 4 and full["callbacks"] == {"Recorder": {}}
+
+
+class Numbered(Callback):
+    def __init__(self, number: int) -> None:
+        self.number = number
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"number": self.number}
+
+
+def test_full_state_keeps_every_callback_of_one_class() -> None:
+    # Regression: states were keyed by class name only, so a second callback overwrote the first.
+    trainer = make_trainer(callbacks=[Numbered(1), Recorder(), Numbered(2), Numbered(3)])
+    assert trainer.full_state(epoch=1)["callbacks"] == {
+        "Numbered": {"number": 1},
+        "Recorder": {},
+        "Numbered#1": {"number": 2},
+        "Numbered#2": {"number": 3},
+    }

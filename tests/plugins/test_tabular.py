@@ -9,7 +9,10 @@ import pytest
 import torch
 
 import aiforge
-from aiforge.errors import DataError
+from aiforge.config.model_configs import ExperimentConfig, TrainingConfig
+from aiforge.config.settings import AppSettings
+from aiforge.core.orchestrator import Orchestrator
+from aiforge.errors import ConfigError, DataError
 from aiforge.plugins.tabular.dataset import Dataset
 
 EXAMPLE_CSV = Path(aiforge.__path__[0]) / "examples" / "example_classification.csv"
@@ -206,3 +209,34 @@ def test_parquet_without_pyarrow_says_what_to_install(
 def test_infinite_feature_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"column 'x' row 2 \(line 3 of the file\): inf is not"):
         load(write(tmp_path, "x,y\n1,a\ninf,b\n"))
+
+
+def test_misspelled_dataset_argument_is_a_config_error(tmp_path: Path) -> None:
+    # Regression: load_data took **_, so target_colum was ignored and the last column used instead.
+    path = write(tmp_path, "y,a,b\nx,1,2\nz,3,4\nx,5,6\nz,7,8\nx,9,10\n")
+    config = ExperimentConfig(
+        experiment_name="tabular_typo",
+        model_plugin="simple_nn",
+        dataset_plugin="tabular",
+        data_path=str(path),
+        dataset_args={"target_colum": "y"},
+        training_config=TrainingConfig(epochs=1, batch_size=4),
+    )
+    orchestrator = Orchestrator(config, settings=AppSettings(RESULTS_DIR=tmp_path / "results", DEVICE="cpu"))
+    with pytest.raises(
+        ConfigError,
+        match=r"plugin 'tabular': .*'target_colum' \(did you mean 'target_column'\?\) "
+        r"\(check dataset_args in the config\)",
+    ):
+        orchestrator.run_experiment()
+    assert not list(tmp_path.rglob("metrics.csv"))
+
+
+def test_na_text_is_a_class_and_an_empty_cell_is_missing(tmp_path: Path) -> None:
+    # Regression: pandas read "NA" (North America) as a missing value, so the file was refused.
+    ds = load(write(tmp_path, "x,region\n1,EU\n2,NA\n3,APAC\n4,NA\n5,EU\n"))
+    assert ds.task == "classification"
+    assert ds.class_names == ["APAC", "EU", "NA"]
+    assert ds.labels.tolist() == [1, 2, 0, 2, 1]
+    with pytest.raises(DataError, match=r"missing value in column 'region' at row 2 \(line 3 of the file\)"):
+        load(write(tmp_path, "x,region\n1,EU\n2,\n3,NA\n"))

@@ -16,6 +16,7 @@ from aiforge.config.model_configs import (
     ExperimentConfig,
     ModelSpecificConfig,
     SchedulerConfig,
+    TrackingConfig,
     TrainingConfig,
     logged_name_problems,
 )
@@ -178,6 +179,7 @@ _NESTED: dict[tuple[str, ...], type[BaseModel]] = {
     (): ExperimentConfig,
     ("training_config",): TrainingConfig,
     ("training_config", "scheduler"): SchedulerConfig,
+    ("tracking",): TrackingConfig,
 }
 
 

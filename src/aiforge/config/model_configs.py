@@ -130,6 +130,24 @@ class TrainingConfig(_Strict):
         return data
 
 
+class TrackingConfig(_Strict):
+    """MLflow tracking of the run (on by default, to MLflow's default local store)."""
+
+    enabled: bool = Field(
+        True, description="Track this run in MLflow (AIFORGE_TRACKING=false also turns it off)."
+    )
+    tracking_uri: str | None = Field(
+        None,
+        description="MLflow tracking URI; default: AIFORGE_MLFLOW_TRACKING_URI, then MLflow's own default.",
+    )
+    experiment_name: str | None = Field(None, description="MLflow experiment; default: experiment_name.")
+    run_name: str | None = Field(None, description="MLflow run name; default: the run folder's name.")
+    tags: dict[str, str] = Field(default_factory=dict, description="Extra tags on the MLflow run.")
+    log_model: bool = Field(
+        True, description="Log the model with mlflow.pytorch.log_model (pyfunc-loadable)."
+    )
+
+
 class ModelSpecificConfig(_Strict):
     """Base class for a model plugin's settings; plugins subclass it and add fields.
 
@@ -195,6 +213,7 @@ class ExperimentConfig(_Strict):
     metrics: list[str] | None = Field(
         None, description="Validation metrics by name; default chosen from the loss."
     )
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
 
     @field_validator("experiment_name")
     @classmethod

@@ -33,6 +33,12 @@ class AppSettings(BaseSettings):
     DATA_DIR: Path = Field(Path("data"), description="Extra folder searched for data files.")
     PLUGINS_DIR: Path | None = Field(None, description="Folder of user plugin packages.")
     DEVICE: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps.")
+    TRACKING: bool = Field(
+        True, description="Track runs in MLflow (a config's tracking.enabled can turn it off)."
+    )
+    MLFLOW_TRACKING_URI: str | None = Field(
+        None, description="MLflow tracking URI; unset: MLFLOW_TRACKING_URI or MLflow's default store."
+    )
 
     @field_validator("LOG_LEVEL")
     @classmethod

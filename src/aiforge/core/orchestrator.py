@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import inspect
+import math
 import shutil
 import time
 from pathlib import Path
@@ -29,11 +29,11 @@ from aiforge.core.logger import (
     logger,
     remove_run_log,
 )
-from aiforge.core.plugins import load_class
+from aiforge.core.plugins import call_plugin, load_class
 from aiforge.core.seeding import seed_everything
 from aiforge.core.trainer import Trainer
-from aiforge.core.training_setup import task_for_loss
-from aiforge.errors import AIForgeError, ConfigError, DataError, PluginError, did_you_mean
+from aiforge.core.training_setup import build_scheduler, task_for_loss
+from aiforge.errors import AIForgeError, ConfigError, DataError, PluginError
 from aiforge.utils.callbacks import (
     Callback,
     EarlyStopping,
@@ -42,9 +42,7 @@ from aiforge.utils.callbacks import (
     ModelCheckpoint,
 )
 from aiforge.utils.metrics import MetricSet, default_metrics, monitor_mode
-
-# What a plugin raises to say the user's input is wrong (exit code 2); anything else is a bug.
-_USER_INPUT_ERRORS = (ValueError, FileNotFoundError)
+from aiforge.utils.tracking import tracker_for
 
 
 class Orchestrator:
@@ -80,6 +78,7 @@ class Orchestrator:
         self.extra_callbacks = list(callbacks or [])
         self.metric_names = self.config.metrics or default_metrics(self.task)
         self._check_config_fits_plugins()
+        self.tracker = tracker_for(self.config, self.settings)
 
         self.run_dir: Path | None = None
         self.dataset: BaseDataset | None = None
@@ -108,10 +107,12 @@ class Orchestrator:
             self.build_model()
             self.train()
             results = self.finish(time.perf_counter() - started)
+            self._end_experiment("FINISHED")
             logger.info(f"Results are in {self.run_dir}")
             return results
-        except Exception as err:
+        except BaseException as err:
             logger.opt(exception=err).debug("Run failed")
+            self._end_experiment("KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED", err)
             remove_run_log(log_sink)
             log_sink = None
             if isinstance(err, AIForgeError) and self.trainer is None:
@@ -120,6 +121,40 @@ class Orchestrator:
         finally:
             if log_sink is not None:
                 remove_run_log(log_sink)
+
+    def _end_experiment(self, status: str, error: BaseException | None = None) -> None:
+        """Tell the callbacks of a started run how it ended; a failing callback never hides the error."""
+        if self.trainer is None:
+            return
+        for callback in self.trainer.callbacks:
+            try:
+                callback.on_experiment_end(self, status, error)
+            except Exception as hook_error:
+                if error is None:
+                    raise
+                logger.warning(f"{type(callback).__name__}.on_experiment_end failed: {hook_error}")
+
+    def inference_model(self) -> Any:
+        """The trained model with its preprocessor: raw features in, predictions out."""
+        from aiforge.core.inference import InferenceModel
+
+        assert self.model is not None
+        shape = tuple(first_batch(self.raw_val_batches())["features"].shape[1:])
+        logits = self.config.training_config.loss_fn_name != "BCELoss"
+        return InferenceModel(self.model, self.preprocessor, self.task, shape, logits=logits)
+
+    def feature_names(self) -> list[str]:
+        """Column names of the flattened features: the dataset's own, else f0, f1, ..."""
+        assert self.dataset is not None
+        width = math.prod(first_batch(self.raw_val_batches())["features"].shape[1:])
+        names = getattr(self.dataset, "feature_names", None)
+        return [str(n) for n in names] if names and len(names) == width else [f"f{i}" for i in range(width)]
+
+    def raw_val_batches(self) -> Any:
+        """Validation rows as stored, before preprocessing."""
+        assert self.dataset is not None
+        batch_size = self.config.training_config.batch_size
+        return make_batches(self.dataset, self.val_indices, None, batch_size, False, self.config.seed)
 
     def _discard_unused_run_dir(self) -> None:
         """A user error before training: the folder holds no results, so leave no clutter behind."""
@@ -142,7 +177,7 @@ class Orchestrator:
             self._build_scheduler()
         self.model.train()
         batch = to_device(first_batch(self.train_dataloader), self.device)
-        outputs = self._call_plugin(self.config.model_plugin, None, self.model.training_step, batch, 0)
+        outputs = call_plugin(self.config.model_plugin, None, self.model.training_step, batch, 0)
         outputs["loss"].backward()
         grads = [p.grad for p in self.model.parameters() if p.requires_grad]
         return {
@@ -163,7 +198,7 @@ class Orchestrator:
         data_path = self._resolve_data_path()
         logger.info(f"Loading data with {self.DatasetClass.__name__} ({cfg.dataset_plugin})")
         try:
-            self._call_plugin(
+            call_plugin(
                 cfg.dataset_plugin, "dataset_args", self.dataset.load_data, data_path, **cfg.dataset_args
             )
         except DataError as err:
@@ -177,7 +212,7 @@ class Orchestrator:
         if self.PreprocessorClass is not None:
             self.preprocessor = self.PreprocessorClass()
             train_features = stack_features(self.dataset, self.train_indices)
-            self._call_plugin(
+            call_plugin(
                 cfg.dataset_plugin,
                 "preprocess_args",
                 self.preprocessor.fit,
@@ -201,19 +236,17 @@ class Orchestrator:
     def build_model(self) -> None:
         """Model, loss and optimizer from the plugin and the training config."""
         cfg, tcfg = self.config, self.config.training_config
-        model = self._call_plugin(
-            cfg.model_plugin, "model_config", self.ModelClass, cfg.model_specific_config
-        )
+        model = call_plugin(cfg.model_plugin, "model_config", self.ModelClass, cfg.model_specific_config)
         model.device = self.device
         self.model = model.to(self.device)
-        self.model.loss_fn = self._call_plugin(
+        self.model.loss_fn = call_plugin(
             cfg.model_plugin,
             "training_config.loss_fn_args",
             self.model.configure_loss_fn,
             tcfg.loss_fn_name,
             **tcfg.loss_fn_args,
         )
-        self.model.optimizer = self._call_plugin(
+        self.model.optimizer = call_plugin(
             cfg.model_plugin,
             "training_config.optimizer_args",
             self.model.configure_optimizer,
@@ -238,6 +271,8 @@ class Orchestrator:
             metrics,
             callbacks,
         )
+        for callback in callbacks:
+            callback.on_experiment_start(self)
         epochs = self.config.training_config.epochs
         logger.info(f"Training for up to {epochs} epochs")
         return self.trainer.fit(self.train_dataloader, self.val_dataloader, epochs)
@@ -375,6 +410,8 @@ class Orchestrator:
             )
         if tcfg.scheduler is not None:
             callbacks.append(LRSchedulerCallback(self._build_scheduler(), tcfg.scheduler.monitor))
+        if self.tracker is not None:
+            callbacks.append(self.tracker)
         callbacks.extend(self.extra_callbacks)
         # Last, so that last.pt holds the other callbacks' state after this epoch.
         self.checkpoint = ModelCheckpoint(
@@ -384,53 +421,14 @@ class Orchestrator:
         return callbacks
 
     def _build_scheduler(self) -> Any:
-        from torch.optim.lr_scheduler import ReduceLROnPlateau
-
-        from aiforge.core.training_setup import scheduler_class
-
         scfg = self.config.training_config.scheduler
         assert scfg is not None and self.model is not None
-        cls = scheduler_class(scfg.name)
-        args = dict(scfg.args)
-        if issubclass(cls, ReduceLROnPlateau) and "mode" not in args:
-            args["mode"] = monitor_mode(scfg.monitor)  # a score must rise, a loss must fall
         try:
-            return cls(self.model.optimizer, **args)
+            return build_scheduler(self.model.optimizer, scfg.name, scfg.args, monitor_mode(scfg.monitor))
         except (TypeError, ValueError) as err:
             raise ConfigError(
                 f"training_config.scheduler: {scfg.name}({_fmt(scfg.args)}) failed: {err}"
             ) from None
-
-    @staticmethod
-    def _call_plugin(plugin: str, config_key: str | None, function: Any, *args: Any, **kwargs: Any) -> Any:
-        """Call plugin code with config arguments.
-
-        Arguments the function does not take are a ConfigError naming the config key;
-        a ValueError or FileNotFoundError from the plugin is the plugin telling the user
-        their input is wrong (exit 2). Anything else is a bug and propagates (exit 1).
-        """
-        name = getattr(function, "__qualname__", repr(function))
-        where = f" (check {config_key} in the config)" if config_key else ""
-        try:
-            signature = inspect.signature(function)
-        except (TypeError, ValueError):
-            signature = None
-        if signature is not None:
-            try:
-                signature.bind(*args, **kwargs)
-            except TypeError as err:
-                accepted = [p for p in signature.parameters if p != "self"]
-                unknown = [k for k in kwargs if k not in signature.parameters]
-                hint = did_you_mean(unknown[0], accepted) if unknown else ""
-                raise ConfigError(
-                    f"plugin '{plugin}': {name}: {err}{hint}{where}; it accepts {', '.join(accepted)}"
-                ) from None
-        try:
-            return function(*args, **kwargs)
-        except (ConfigError, DataError, PluginError):
-            raise
-        except _USER_INPUT_ERRORS as err:
-            raise DataError(f"plugin '{plugin}': {name} failed: {type(err).__name__}: {err}{where}") from err
 
 
 def _fmt(values: dict[str, Any]) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import inspect
 import pkgutil
 import sys
 from dataclasses import dataclass, field
@@ -254,3 +255,40 @@ def _type_name(annotation: Any) -> str:
     if isinstance(annotation, type) and not getattr(annotation, "__args__", None):
         return annotation.__name__
     return str(annotation).replace("typing.", "")
+
+
+# What a plugin raises to say the user's input is wrong (exit code 2); anything else is a bug.
+USER_INPUT_ERRORS = (ValueError, FileNotFoundError)
+
+
+def call_plugin(plugin: str, config_key: str | None, function: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call plugin code with arguments from the config.
+
+    Arguments the function does not take are a ConfigError naming the config key; a
+    ValueError or FileNotFoundError from the plugin is the plugin telling the user that
+    their input is wrong (a DataError, exit 2). Anything else is a bug and propagates (exit 1).
+    """
+    from aiforge.errors import AIForgeError, ConfigError, DataError
+
+    name = getattr(function, "__qualname__", repr(function))
+    where = f" (check {config_key} in the config)" if config_key else ""
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):
+        signature = None
+    if signature is not None:
+        try:
+            signature.bind(*args, **kwargs)
+        except TypeError as err:
+            accepted = [p for p in signature.parameters if p != "self"]
+            unknown = [k for k in kwargs if k not in signature.parameters]
+            hint = did_you_mean(unknown[0], accepted) if unknown else ""
+            raise ConfigError(
+                f"plugin '{plugin}': {name}: {err}{hint}{where}; it accepts {', '.join(accepted)}"
+            ) from None
+    try:
+        return function(*args, **kwargs)
+    except AIForgeError:
+        raise
+    except USER_INPUT_ERRORS as err:
+        raise DataError(f"plugin '{plugin}': {name} failed: {type(err).__name__}: {err}{where}") from err

@@ -91,3 +91,14 @@ def build_loss(name: str, **kwargs: Any) -> Any:
         return cls(**kwargs)
     except TypeError as err:
         raise ValueError(f"loss {name} does not accept {kwargs}: {err}") from None
+
+
+def build_scheduler(optimizer: Any, name: str, args: dict[str, Any], monitor_mode: str) -> Any:
+    """An LR scheduler by name; ReduceLROnPlateau's ``mode`` follows the monitor unless given."""
+    from torch.optim.lr_scheduler import ReduceLROnPlateau
+
+    cls = scheduler_class(name)
+    args = dict(args)
+    if issubclass(cls, ReduceLROnPlateau) and "mode" not in args:
+        args["mode"] = monitor_mode  # a score must rise, a loss must fall
+    return cls(optimizer, **args)

@@ -28,6 +28,7 @@ class SklearnToyDataset(InMemoryDataset):
 
         bunch = getattr(datasets, self.loader_name)()
         features = torch.as_tensor(bunch.data, dtype=torch.float32)
+        self.feature_names = [str(name) for name in getattr(bunch, "feature_names", [])]
         if self.task == "classification":
             labels = torch.as_tensor(bunch.target, dtype=torch.long)
             self.class_names = [str(name) for name in bunch.target_names]

@@ -7,5 +7,13 @@ from aiforge.utils.callbacks import (
     MetricsHistory,
     ModelCheckpoint,
 )
+from aiforge.utils.mlflow_callback import MLflowCallback
 
-__all__ = ["Callback", "EarlyStopping", "LRSchedulerCallback", "MetricsHistory", "ModelCheckpoint"]
+__all__ = [
+    "Callback",
+    "EarlyStopping",
+    "LRSchedulerCallback",
+    "MLflowCallback",
+    "MetricsHistory",
+    "ModelCheckpoint",
+]

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from aiforge.core.logger import logger
 
 if TYPE_CHECKING:
+    from aiforge.core.orchestrator import Orchestrator
     from aiforge.core.trainer import Trainer
 
 
@@ -20,6 +21,14 @@ class Callback:
     """
 
     stop_training: bool = False
+
+    def on_experiment_start(self, orchestrator: Orchestrator) -> None:
+        """Once per run, after data and model are ready and before the first epoch."""
+
+    def on_experiment_end(
+        self, orchestrator: Orchestrator, status: str, error: BaseException | None = None
+    ) -> None:
+        """Once per run that started: status is FINISHED, FAILED or KILLED."""
 
     def on_train_start(self, trainer: Trainer) -> None: ...
 

@@ -1,0 +1,45 @@
+"""A trained model with its preprocessing, as one module: raw features in, predictions out."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from aiforge.core.base_model import BaseModel
+from aiforge.core.data_pipeline import BasePreprocessor
+
+
+class InferenceModel(nn.Module):
+    """Preprocess, run the model, and turn logits into probabilities for classification.
+
+    Used for MLflow's pyfunc flavour (a DataFrame of raw feature columns in) and for
+    exports, so a served model never needs the preprocessor applied by hand.
+    """
+
+    def __init__(
+        self,
+        model: BaseModel,
+        preprocessor: BasePreprocessor | None,
+        task: str,
+        feature_shape: tuple[int, ...],
+        logits: bool = True,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.preprocessor = preprocessor
+        self.task = task
+        self.feature_shape = tuple(feature_shape)
+        self.logits = logits
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        # Rows may arrive flattened (a DataFrame's columns): restore the trained shape.
+        features = features.to(torch.get_default_dtype()).reshape(-1, *self.feature_shape)
+        if self.preprocessor is not None:
+            features = self.preprocessor.transform_batch({"features": features})["features"]
+        outputs = self.model(features)
+        if self.task != "classification":
+            return outputs.squeeze(-1) if outputs.dim() == 2 and outputs.shape[-1] == 1 else outputs
+        if outputs.dim() == 2 and outputs.shape[-1] > 1:
+            return outputs.softmax(dim=-1)
+        probability = (outputs.sigmoid() if self.logits else outputs).reshape(-1, 1)
+        return torch.cat([1 - probability, probability], dim=-1)  # two columns, like multiclass

@@ -1,0 +1,167 @@
+"""MLflowCallback: one AIForge run is one MLflow run, with params, metrics, artifacts and model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aiforge.core.distributed import is_main_process
+from aiforge.core.logger import logger
+from aiforge.utils.callbacks import Callback
+
+if TYPE_CHECKING:
+    from aiforge.core.orchestrator import Orchestrator
+
+MAX_PARAMS_PER_BATCH = 100  # MLflow's limit per log_batch call
+MAX_PARAM_LENGTH = 500  # the smallest limit among MLflow server versions still in use
+RUN_INFO_FILE = "mlflow_run.json"
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, str]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": "1"}``; long values are truncated with a note."""
+    if isinstance(data, dict):
+        flat: dict[str, str] = {}
+        for key, value in data.items():
+            flat.update(flatten(value, f"{prefix}{key}."))
+        return flat
+    text = json.dumps(data) if isinstance(data, (list, tuple)) else str(data)
+    if len(text) > MAX_PARAM_LENGTH:
+        note = "...(truncated)"
+        text = text[: MAX_PARAM_LENGTH - len(note)] + note
+    return {prefix.rstrip("."): text}
+
+
+class MLflowCallback(Callback):
+    """Tracks a run in MLflow; only the main process talks to the server.
+
+    ``mlflow`` is imported when the run starts, so importing AIForge never needs it.
+    """
+
+    def __init__(
+        self,
+        experiment_name: str,
+        tracking_uri: str | None = None,
+        run_name: str | None = None,
+        tags: dict[str, str] | None = None,
+        log_model: bool = True,
+    ) -> None:
+        try:
+            import mlflow  # noqa: F401
+        except ImportError as err:  # pragma: no cover - mlflow is a dependency
+            raise ImportError("MLflow tracking needs mlflow: pip install mlflow") from err
+        self.experiment_name = experiment_name
+        self.tracking_uri = tracking_uri
+        self.run_name = run_name
+        self.tags = dict(tags or {})
+        self.log_model = log_model
+        self.run_id: str | None = None
+        self.active = is_main_process()
+
+    def on_experiment_start(self, orchestrator: Orchestrator) -> None:
+        """Start the MLflow run and log the resolved config and the environment record."""
+        if not self.active:
+            return
+        import mlflow
+
+        from aiforge.core import run_files
+
+        if self.tracking_uri:
+            mlflow.set_tracking_uri(self.tracking_uri)
+        experiment = mlflow.set_experiment(self.experiment_name)
+        run_dir = orchestrator.run_dir
+        assert run_dir is not None
+        tags = {
+            "aiforge.run_dir": str(run_dir),
+            "aiforge.model_plugin": orchestrator.config.model_plugin,
+            "aiforge.dataset_plugin": orchestrator.config.dataset_plugin,
+            **self.tags,
+        }
+        run = mlflow.start_run(run_name=self.run_name or run_dir.name, tags=tags)
+        self.run_id = run.info.run_id
+        params = flatten(orchestrator.config.model_dump(mode="json", by_alias=True))
+        items = list(params.items())
+        for start in range(0, len(items), MAX_PARAMS_PER_BATCH):
+            mlflow.log_params(dict(items[start : start + MAX_PARAMS_PER_BATCH]))
+        environment = run_dir / run_files.ENVIRONMENT_FILE
+        if environment.exists():
+            mlflow.log_artifact(str(environment))
+        run_files.write_json(
+            run_dir / RUN_INFO_FILE,
+            {
+                "run_id": self.run_id,
+                "experiment_id": experiment.experiment_id,
+                "tracking_uri": mlflow.get_tracking_uri(),
+            },
+        )
+        logger.info(
+            f"MLflow run {self.run_id} (experiment '{self.experiment_name}', {mlflow.get_tracking_uri()})"
+        )
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        if not self.active or self.run_id is None:
+            return
+        import mlflow
+
+        metrics = {k: float(v) for k, v in logs.items() if k != "epoch"}
+        # Asynchronous: the training loop does not wait on the tracking server.
+        step = int(logs.get("epoch", epoch + 1))
+        mlflow.log_metrics(metrics, step=step, run_id=self.run_id, synchronous=False)
+
+    def on_experiment_end(
+        self, orchestrator: Orchestrator, status: str, error: BaseException | None = None
+    ) -> None:
+        """Log the run folder (and the model on success), then end the run as FINISHED, FAILED or KILLED."""
+        if not self.active or self.run_id is None:
+            return
+        import mlflow
+
+        try:
+            mlflow.flush_async_logging()
+            if error is not None:
+                mlflow.set_tag("error", f"{type(error).__name__}: {error}"[:5000])
+            if status == "FINISHED" and self.log_model:
+                self._log_model(orchestrator)
+            if orchestrator.run_dir is not None:
+                mlflow.log_artifacts(str(orchestrator.run_dir))
+        finally:
+            mlflow.end_run(status=status)
+            logger.info(f"MLflow run {self.run_id} ended: {status}")
+
+    def _log_model(self, orchestrator: Orchestrator) -> None:
+        import mlflow.pytorch
+        import pandas as pd
+        import torch
+        from mlflow.models import infer_signature
+
+        from aiforge.core.batching import first_batch
+
+        model = orchestrator.inference_model().cpu().eval()
+        features = first_batch(orchestrator.raw_val_batches())["features"][:5].cpu()
+        flat = features.reshape(len(features), -1)
+        # A float64 DataFrame with named columns: what users pass to pyfunc's predict.
+        example = pd.DataFrame(flat.double().numpy(), columns=orchestrator.feature_names())
+        with torch.no_grad():
+            output = model(flat).numpy()
+        # Named requirements: inferring them scans the environment and takes many seconds.
+        torch_version = torch.__version__.split("+")[0]
+        mlflow.pytorch.log_model(
+            model,
+            name="model",
+            signature=infer_signature(example, output),
+            input_example=example,
+            pip_requirements=[f"torch=={torch_version}", f"mlflow=={mlflow.__version__}", "aiforge"],
+            # "pickle" keeps any preprocessor working; "pt2" needs a graph torch.export can trace.
+            serialization_format="pickle",
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.run_id = state.get("run_id")
+
+
+def read_run_info(run_dir: Path) -> dict[str, Any] | None:
+    path = Path(run_dir) / RUN_INFO_FILE
+    return json.loads(path.read_text()) if path.exists() else None

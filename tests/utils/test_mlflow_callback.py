@@ -1,0 +1,224 @@
+"""MLflow tracking read back with MlflowClient: params, per-epoch metrics, artifacts, status, model."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aiforge.config.model_configs import ExperimentConfig, TrainingConfig
+from aiforge.config.settings import AppSettings
+from aiforge.core.orchestrator import Orchestrator
+from aiforge.utils.callbacks import Callback
+from aiforge.utils.mlflow_callback import MAX_PARAM_LENGTH, flatten, read_run_info
+
+EPOCHS = 3
+
+
+def tracked_config(tmp_path: Path, uri: str | None = None, **training: Any) -> ExperimentConfig:
+    return ExperimentConfig(
+        experiment_name="tracked",
+        model_plugin="simple_nn",
+        dataset_plugin="iris",
+        model_config={"hidden_dim": 8},
+        training_config=TrainingConfig(epochs=EPOCHS, batch_size=16, learning_rate=0.05, **training),
+        tracking={"tracking_uri": uri or f"sqlite:///{tmp_path / 'mlflow.db'}", "tags": {"team": "qa"}},
+    )
+
+
+def run_tracked(tmp_path: Path, config: ExperimentConfig, callbacks: list[Callback] | None = None):
+    settings = AppSettings(RESULTS_DIR=tmp_path / "results", DEVICE="cpu", TRACKING=True)
+    orchestrator = Orchestrator(config, settings=settings, callbacks=callbacks)
+    return orchestrator, orchestrator.run_experiment()
+
+
+def client_for(uri: str):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def artifact_paths(client: Any, run_id: str, path: str = "") -> set[str]:
+    found = set()
+    for item in client.list_artifacts(run_id, path):
+        found.add(item.path)
+        if item.is_dir:
+            found |= artifact_paths(client, run_id, item.path)
+    return found
+
+
+def test_flatten_nests_lists_and_truncates():
+    flat = flatten({"a": {"b": 1, "c": [1, 2]}, "d": "x" * 2000})
+    assert flat["a.b"] == "1" and flat["a.c"] == "[1, 2]"
+    assert len(flat["d"]) == MAX_PARAM_LENGTH and flat["d"].endswith("...(truncated)")
+
+
+@pytest.fixture(scope="module")
+def sqlite_run(tmp_path_factory: pytest.TempPathFactory):
+    tmp_path = tmp_path_factory.mktemp("sqlite")
+    os.environ["AIFORGE_TRACKING"] = "true"
+    try:
+        orchestrator, results = run_tracked(tmp_path, tracked_config(tmp_path))
+    finally:
+        os.environ["AIFORGE_TRACKING"] = "false"
+    return tmp_path, orchestrator, results
+
+
+def test_run_is_tracked_in_a_sqlite_store(sqlite_run):
+    _, _, results = sqlite_run
+    info = read_run_info(Path(results["run_dir"]))
+    assert info is not None
+    client = client_for(info["tracking_uri"])
+    run = client.get_run(info["run_id"])
+    assert run.info.status == "FINISHED"
+    assert run.data.params["training_config.epochs"] == str(EPOCHS)
+    assert run.data.params["model_config.input_dim"] == "4"
+    assert run.data.tags["team"] == "qa" and run.data.tags["aiforge.run_dir"] == results["run_dir"]
+    history = client.get_metric_history(info["run_id"], "val_loss")
+    assert [m.step for m in sorted(history, key=lambda m: m.step)] == list(range(1, EPOCHS + 1))
+    assert len(client.get_metric_history(info["run_id"], "val_accuracy")) == EPOCHS
+    artifacts = artifact_paths(client, info["run_id"])
+    assert {"config.yaml", "final_results.json", "metrics.csv", "environment.json"} <= artifacts
+    assert "checkpoints/best.pt" in artifacts and "preprocessor.safetensors" in artifacts
+    logged_models = client.search_logged_models(experiment_ids=[info["experiment_id"]])
+    assert logged_models, "mlflow.pytorch.log_model logged no model"
+
+
+def test_pyfunc_model_predicts_raw_features_in_a_fresh_process(sqlite_run):
+    _, orchestrator, results = sqlite_run
+    import torch
+
+    info = read_run_info(Path(results["run_dir"]))
+    raw = next(iter(orchestrator.raw_val_batches()))["features"][:7]
+    with torch.no_grad():
+        expected = orchestrator.inference_model()(raw).argmax(dim=1).tolist()
+    script = (
+        "import json, sys, mlflow, pandas as pd\n"
+        f"mlflow.set_tracking_uri({info['tracking_uri']!r})\n"
+        f"model = mlflow.pyfunc.load_model('runs:/{info['run_id']}/model')\n"
+        f"rows = pd.DataFrame({raw.double().tolist()!r}, columns={orchestrator.feature_names()!r})\n"
+        "probs = model.predict(rows)\n"
+        "probs = probs.to_numpy() if hasattr(probs, 'to_numpy') else probs\n"
+        "print(json.dumps(probs.argmax(axis=1).tolist()))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == expected
+
+
+class Boom(Callback):
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "status"), [(RuntimeError("exploded at epoch 1"), "FAILED"), (KeyboardInterrupt(), "KILLED")]
+)
+def test_a_run_that_dies_ends_failed_or_killed(tmp_path, monkeypatch, error, status):
+    monkeypatch.setenv("AIFORGE_TRACKING", "true")
+    config = tracked_config(tmp_path)
+    with pytest.raises(type(error)):
+        run_tracked(tmp_path, config, callbacks=[Boom(error)])
+    (run_dir,) = (tmp_path / "results" / "tracked").iterdir()
+    info = read_run_info(run_dir)
+    run = client_for(info["tracking_uri"]).get_run(info["run_id"])
+    assert run.info.status == status
+    if status == "FAILED":
+        assert "exploded at epoch 1" in run.data.tags["error"]
+
+
+def test_tracking_off_in_the_config_writes_no_run_info(tmp_path, monkeypatch):
+    monkeypatch.setenv("AIFORGE_TRACKING", "true")
+    config = tracked_config(tmp_path).model_copy(update={"tracking": {"enabled": False}})
+    config = ExperimentConfig.model_validate(config.model_dump(by_alias=True))
+    _, results = run_tracked(tmp_path, config)
+    assert read_run_info(Path(results["run_dir"])) is None
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_cli_run_tracked_to_a_real_mlflow_server(tmp_path):
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path / 'server.db'}",
+            "--artifacts-destination",
+            str(tmp_path / "artifacts"),
+            "--workers",
+            "1",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    pytest.fail("mlflow server did not start")
+                time.sleep(0.5)
+        env = {**os.environ, "AIFORGE_TRACKING": "true", "AIFORGE_MLFLOW_TRACKING_URI": uri}
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "aiforge",
+                "run",
+                "--example",
+                "seed_simple_nn",
+                "-o",
+                "training_config.epochs=2",
+                "-o",
+                "tracking.log_model=false",
+            ],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        (run_dir,) = (tmp_path / "results" / "simple_nn_classification_experiment").iterdir()
+        info = read_run_info(run_dir)
+        assert info["tracking_uri"] == uri
+        client = client_for(uri)
+        run = client.get_run(info["run_id"])
+        assert run.info.status == "FINISHED"
+        assert run.data.params["training_config.epochs"] == "2"
+        assert len(client.get_metric_history(info["run_id"], "train_loss")) == 2
+        assert "final_results.json" in artifact_paths(client, info["run_id"])
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
