@@ -62,6 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="train an experiment (default: the bundled digits example)",
     )
     run.add_argument("--results-dir", type=Path, help="root folder for run folders (AIFORGE_RESULTS_DIR)")
+    run.add_argument("-q", "--quiet", action="store_true", help="only warnings, errors and the final summary")
+    run.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="live progress display (default: on when stderr is a terminal)",
+    )
     commands.add_parser(
         "check",
         parents=[common, experiment],
@@ -114,6 +121,8 @@ def _settings(args: argparse.Namespace) -> Any:
     overrides: dict[str, Any] = {}
     if args.debug:
         overrides["LOG_LEVEL"] = "DEBUG"
+    elif getattr(args, "quiet", False):
+        overrides["LOG_LEVEL"] = "WARNING"
     elif args.log_level:
         overrides["LOG_LEVEL"] = args.log_level
     for option, name in (
@@ -151,7 +160,28 @@ def _orchestrator(args: argparse.Namespace) -> Any:
     container = Container()
     container.settings.override(settings)
     container.experiment_config.override(config)
+    if _show_progress(args):
+        from aiforge.utils.progress import ProgressBar
+
+        container.callbacks.override(providers_list(ProgressBar()))
     return container.orchestrator()
+
+
+def _show_progress(args: argparse.Namespace) -> bool:
+    """On a terminal unless --quiet or --no-progress; never for `check`."""
+    if args.command != "run" or getattr(args, "quiet", False):
+        return False
+    if args.progress is not None:
+        return args.progress
+    from aiforge.core.console import get_console
+
+    return bool(get_console().is_terminal)
+
+
+def providers_list(*items: Any) -> Any:
+    from dependency_injector import providers
+
+    return providers.List(*(providers.Object(item) for item in items))
 
 
 def cmd_run(args: argparse.Namespace) -> int:

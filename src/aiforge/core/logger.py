@@ -22,7 +22,23 @@ def configure_logging(level: str = "INFO") -> None:
         with contextlib.suppress(ValueError):
             logger.remove(_console_sink)
     fmt = "<green>{time:HH:mm:ss}</green> | <level>{level: <7}</level> | {message}"
-    _console_sink = logger.add(sys.stderr, level=level.upper(), format=fmt)
+    _console_sink = logger.add(
+        _write_to_console, level=level.upper(), format=fmt, colorize=sys.stderr.isatty()
+    )
+
+
+def _write_to_console(message: str) -> None:
+    """Through the shared rich console, so log lines appear above a live progress display."""
+    from rich.text import Text
+
+    from aiforge.core.console import get_console
+
+    console = get_console()
+    if console.is_terminal:
+        console.print(Text.from_ansi(str(message).rstrip("\n")), soft_wrap=True)
+    else:
+        sys.stderr.write(str(message))
+        sys.stderr.flush()
 
 
 def console_configured() -> bool:

@@ -40,11 +40,17 @@ class Trainer:
         self.metrics = metrics
         self.callbacks = callbacks or []
         self.global_step = 0
+        # Only callbacks with per-batch work are called per batch.
+        self._batch_callbacks = [
+            cb for cb in self.callbacks if type(cb).on_train_batch_end is not Callback.on_train_batch_end
+        ]
         self.history: list[dict[str, float]] = []
 
     def fit(
         self, train_batches: Iterable[Item], val_batches: Iterable[Item], epochs: int
     ) -> list[dict[str, float]]:
+        self.epochs = epochs
+        self.batches_per_epoch = len(train_batches) if hasattr(train_batches, "__len__") else None
         for callback in self.callbacks:
             callback.on_train_start(self)
         for epoch in range(epochs):
@@ -88,6 +94,8 @@ class Trainer:
             if in_group == accumulate or index + 1 == batch_count:
                 self._optimizer_step(in_group)
                 in_group = 0
+            for callback in self._batch_callbacks:
+                callback.on_train_batch_end(index, loss.detach())
         if in_group:
             self._optimizer_step(in_group)  # the last partial accumulation of an unsized loader
         mean_loss = (total / max(seen, 1)).item()

@@ -32,6 +32,12 @@ class Callback:
 
     def on_train_start(self, trainer: Trainer) -> None: ...
 
+    def on_train_batch_end(self, batch_idx: int, loss: Any) -> None:
+        """After each training batch; ``loss`` is a tensor (``.item()`` syncs, so do it sparingly).
+
+        Called only on callbacks that override it, so the loop pays nothing otherwise.
+        """
+
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None: ...
 
     def on_train_end(self, trainer: Trainer) -> None: ...
