@@ -317,3 +317,18 @@ def test_check_with_a_misspelled_dataset_argument_exits_2(tmp_path):
     assert result.returncode == 2, result.stderr
     assert "did you mean 'target_column'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_report_rebuilds_report_html_of_a_run(tmp_path):
+    write_yaml(tmp_path / "exp.yaml", SEED_CONFIG)
+    assert run_cli("run", "exp.yaml", cwd=tmp_path).returncode == 0
+    run_dir = only_run_dir(tmp_path)
+    for name in ("report.html", "loss_curves.png", "confusion_matrix.png"):
+        assert (run_dir / name).is_file(), name
+    (run_dir / "report.html").unlink()
+    result = run_cli("report", str(run_dir), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert str(run_dir / "report.html") in result.stdout
+    assert "data:image/png;base64," in (run_dir / "report.html").read_text()
+    not_a_run = run_cli("report", str(tmp_path), cwd=tmp_path)
+    assert not_a_run.returncode == 2 and "Traceback" not in not_a_run.stderr

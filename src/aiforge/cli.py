@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     config = commands.add_parser("config", parents=[common], help="config helpers")
     config_commands = config.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)
     config_commands.add_parser("schema", parents=[common], help="print the JSON Schema of experiment files")
+    from aiforge.reporting.command import add_report_parser
+
+    add_report_parser(commands, [common])
     return parser
 
 
@@ -271,12 +274,19 @@ def cmd_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from aiforge.reporting.command import cmd_report
+
+    return cmd_report(args)
+
+
 COMMANDS = {
     "run": cmd_run,
     "check": cmd_check,
     "plugins": cmd_plugins,
     "examples": cmd_examples,
     "config": cmd_config,
+    "report": _cmd_report,
 }
 
 

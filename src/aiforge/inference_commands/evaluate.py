@@ -1,0 +1,223 @@
+"""``aiforge evaluate``: recompute a run's loss and metrics with its saved model and preprocessor."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from aiforge.errors import ConfigError, DataError, did_you_mean
+from aiforge.inference_commands.loading import LoadedRun, load_run, settings_for, stdout_console
+
+SPLITS = ("train", "val", "all")
+
+
+def evaluate_run(
+    loaded: LoadedRun, split: str | None = None, data: str | Path | None = None
+) -> dict[str, Any]:
+    """Loss and metrics of the run's final weights.
+
+    Without ``data``: on ``split`` (``val`` by default) of the run's own data; on ``val`` the
+    result equals the run's ``final_val_loss`` and ``final_val_metrics``. With ``data``: on
+    every row of that file, read by the run's dataset plugin and ``dataset_args``.
+    """
+    import torch
+
+    from aiforge.core.batching import make_batches
+
+    orchestrator = loaded.orchestrator
+    split = check_options(split, data)
+    if data is None:
+        indices = {
+            "train": orchestrator.train_indices,
+            "val": orchestrator.val_indices,
+            "all": torch.arange(len(orchestrator.dataset)),
+        }[split]
+        dataset = orchestrator.dataset
+        cfg = orchestrator.config
+        source = str(cfg.data_path or f"dataset plugin '{cfg.dataset_plugin}'")
+    else:
+        dataset = _load_other_data(loaded, Path(data))
+        indices = torch.arange(len(dataset))
+        source = str(Path(data).resolve())
+    batches = (
+        orchestrator.val_dataloader
+        if data is None and split == "val"
+        else make_batches(
+            dataset,
+            indices,
+            orchestrator.preprocessor,
+            orchestrator.config.training_config.batch_size,
+            False,
+            orchestrator.config.seed,
+        )
+    )
+    loss, metrics = _evaluate(loaded, batches)
+    result: dict[str, Any] = {
+        "run_dir": str(loaded.run_dir),
+        "data": source,
+        "split": split,
+        "samples": len(indices),
+        "device": str(orchestrator.device),
+        "loss": loss,
+        "metrics": metrics,
+    }
+    if data is None and split == "val" and isinstance(loaded.results, dict):
+        reference = {
+            "loss": loaded.results.get("final_val_loss"),
+            "metrics": loaded.results.get("final_val_metrics"),
+        }
+        result["run_final"] = reference
+        result["matches_run_final"] = reference == {"loss": loss, "metrics": metrics}
+    return result
+
+
+def check_options(split: str | None, data: str | Path | None) -> str | None:
+    """The split to use (``val`` by default; None with ``data``); bad combinations fail before any loading."""
+    if data is not None:
+        if split is not None:
+            raise ConfigError(
+                "--split chooses rows of the run's own data; with --data every row of the file is used"
+            )
+        if not Path(data).exists():
+            raise DataError(f"--data: file not found: {data} (looked for {Path(data).resolve()})")
+        return None
+    split = split or "val"
+    if split not in SPLITS:
+        raise ConfigError(f"unknown split {split!r}{did_you_mean(split, SPLITS)}; use train, val or all")
+    return split
+
+
+def _evaluate(loaded: LoadedRun, batches: Any) -> tuple[float, dict[str, float]]:
+    """The Trainer's own evaluation loop, with a metric set built as the run built it."""
+    import torch
+
+    from aiforge.core.batching import first_batch, to_device
+    from aiforge.core.trainer import Trainer
+    from aiforge.utils.metrics import MetricSet
+
+    orchestrator = loaded.orchestrator
+    model = orchestrator.model
+    model.eval()
+    with torch.no_grad():
+        batch = to_device(first_batch(batches), orchestrator.device)
+        predictions = model.validation_step(batch, 0).get("predictions")
+    outputs = predictions.shape[-1] if predictions is not None and predictions.dim() > 1 else 1
+    logits = orchestrator.config.training_config.loss_fn_name != "BCELoss"
+    try:
+        metrics = MetricSet(orchestrator.metric_names, orchestrator.task, outputs, logits=logits)
+    except ValueError as err:
+        raise ConfigError(f"metrics: {err}") from None
+    trainer = Trainer(
+        model,
+        model.optimizer,
+        orchestrator.config.training_config,
+        orchestrator.device,
+        metrics.to(orchestrator.device),
+    )
+    return trainer.evaluate(batches)
+
+
+def _load_other_data(loaded: LoadedRun, path: Path) -> Any:
+    """Every row of another file, read like the run's data, with labels in the run's class order."""
+    from aiforge.core.batching import first_batch
+    from aiforge.core.data_pipeline import InMemoryDataset
+    from aiforge.core.plugins import call_plugin
+
+    orchestrator = loaded.orchestrator
+    cfg = orchestrator.config
+    dataset = orchestrator.DatasetClass()
+    try:
+        call_plugin(cfg.dataset_plugin, "dataset_args", dataset.load_data, str(path), **cfg.dataset_args)
+    except DataError as err:
+        raise DataError(f"--data {path}: {err}") from None
+    if len(dataset) == 0:
+        raise DataError(f"--data {path}: dataset plugin '{cfg.dataset_plugin}' loaded no rows")
+
+    expected_shape = tuple(first_batch(orchestrator.raw_val_batches())["features"].shape[1:])
+    found_shape = tuple(dataset[0]["features"].shape)
+    if found_shape != expected_shape:
+        raise DataError(
+            f"--data {path}: each row has features of shape {list(found_shape)}, "
+            f"but the model was trained on {list(expected_shape)}"
+        )
+    trained_names = getattr(orchestrator.dataset, "feature_names", None)
+    names = getattr(dataset, "feature_names", None)
+    if trained_names and names and list(names) != list(trained_names):
+        raise DataError(
+            f"--data {path}: the feature columns are {list(names)}, but the model was trained on "
+            f"{list(trained_names)} (same columns, same order)"
+        )
+
+    run_classes = loaded.class_names
+    if orchestrator.task == "classification" and run_classes is not None:
+        classes = dataset.class_names
+        if classes is None:
+            raise DataError(
+                f"--data {path}: the run classifies {run_classes}, but the file's labels were not read "
+                "as classes (for a tabular file, set dataset_args.task: classification in the run's config)"
+            )
+        classes = [str(c) for c in classes]
+        if classes != run_classes:
+            unknown = [c for c in classes if c not in run_classes]
+            if unknown:
+                raise DataError(
+                    f"--data {path}: label(s) {unknown} are not among the run's classes {run_classes}"
+                )
+            if not isinstance(dataset, InMemoryDataset):
+                raise DataError(
+                    f"--data {path}: its classes {classes} differ from the run's {run_classes}, and "
+                    f"dataset plugin '{cfg.dataset_plugin}' does not hold its labels as one tensor to remap"
+                )
+            import torch
+
+            mapping = torch.tensor([run_classes.index(c) for c in classes], dtype=torch.long)
+            dataset.set_tensors(dataset.features, mapping[dataset.labels.long()])
+            dataset.class_names = list(run_classes)
+    return dataset
+
+
+def format_table(result: dict[str, Any]) -> Any:
+    from rich.table import Table
+
+    reference = result.get("run_final")
+    where = f"split {result['split']}" if result["split"] else result["data"]
+    table = Table(title=f"Evaluation ({where}, {result['samples']} rows, {result['device']})")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    if reference:
+        table.add_column("run's final", justify="right")
+    rows = [("loss", result["loss"], (reference or {}).get("loss"))]
+    ref_metrics = (reference or {}).get("metrics") or {}
+    rows += [(name, value, ref_metrics.get(name)) for name, value in result["metrics"].items()]
+    for name, value, ref in rows:
+        cells = [name, f"{value:.6f}"]
+        if reference:
+            cells.append("-" if ref is None else f"{ref:.6f}")
+        table.add_row(*cells)
+    return table
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    settings = settings_for(args)
+    data = getattr(args, "data", None)
+    split = getattr(args, "split", None)
+    split = check_options(split, data)
+    loaded = load_run(args.run_dir, settings)
+    result = evaluate_run(loaded, split, data)
+    if getattr(args, "json", False):
+        print(json.dumps(result, indent=2))
+        return 0
+    console = stdout_console()
+    console.print(f"Run {result['run_dir']}", soft_wrap=True)
+    console.print(format_table(result))
+    if "matches_run_final" in result:
+        if result["matches_run_final"]:
+            console.print("Identical to the run's final validation loss and metrics.")
+        else:
+            console.print(
+                "[yellow]Differs from the run's final validation results[/yellow] "
+                f"(evaluated on {result['device']}; a different device or library version changes rounding)."
+            )
+    return 0

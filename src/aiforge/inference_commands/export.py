@@ -1,0 +1,212 @@
+"""``aiforge export``: the inference model (preprocessing included) as TorchScript or ONNX.
+
+The exported model takes raw features, ``float32`` of shape ``[batch, num_features]`` in the
+order of ``feature_names`` (stored beside the model), and returns class probabilities
+(classification) or predictions (regression). Before the file is put in place it is loaded
+back and checked against the eager model on sample rows; a model that does not match is
+never written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from aiforge.errors import ConfigError, PluginError, did_you_mean
+from aiforge.inference_commands.loading import LoadedRun, load_run, settings_for
+
+FORMATS = {"torchscript": "inference_model.torchscript.pt", "onnx": "inference_model.onnx"}
+RTOL, ATOL = 1e-4, 1e-5
+METADATA_NAME = "aiforge.json"  # TorchScript extra file / ONNX metadata key
+
+
+def check_format(fmt: str) -> None:
+    """An unknown format, or ONNX without its packages, fails before the run is loaded."""
+    if fmt not in FORMATS:
+        raise ConfigError(
+            f"unknown export format {fmt!r}{did_you_mean(fmt, FORMATS)}; use torchscript or onnx"
+        )
+    if fmt == "onnx":
+        _onnx_modules()
+
+
+def _onnx_modules() -> tuple[Any, Any]:
+    try:
+        import onnx
+        import onnxruntime
+    except ImportError as err:
+        raise ConfigError(
+            f"ONNX export needs the onnx and onnxruntime packages ({err}): pip install onnx onnxruntime"
+        ) from None
+    return onnx, onnxruntime
+
+
+def output_path(loaded: LoadedRun, fmt: str, output: str | Path | None) -> Path:
+    path = Path(output) if output is not None else loaded.run_dir / FORMATS[fmt]
+    if path.is_dir():
+        path = path / FORMATS[fmt]
+    if not path.parent.is_dir():
+        raise ConfigError(f"--output {path}: the folder {path.parent} does not exist")
+    return path
+
+
+def sample_inputs(loaded: LoadedRun) -> list[Any]:
+    """Raw validation rows, flattened as a table would hand them over, in two batch sizes.
+
+    Two sizes, so that a batch size baked into the exported graph is caught.
+    """
+    import torch
+
+    from aiforge.core.batching import first_batch
+
+    features = first_batch(loaded.orchestrator.raw_val_batches())["features"].cpu()
+    rows = features.reshape(len(features), -1).to(torch.float32)
+    return [rows, torch.cat([rows, rows[:1]])]
+
+
+def metadata(loaded: LoadedRun) -> dict[str, Any]:
+    """What a user of the exported file needs to know: inputs, outputs and classes."""
+    return {
+        "run_dir": str(loaded.run_dir),
+        "task": loaded.task,
+        "feature_names": loaded.orchestrator.feature_names(),
+        "input": "float32 [batch, num_features], raw (the model applies the run's preprocessing)",
+        "output": "class probabilities [batch, num_classes]"
+        if loaded.task == "classification"
+        else "predictions",
+        "classes": loaded.class_names if loaded.task == "classification" else None,
+    }
+
+
+def export_run(loaded: LoadedRun, fmt: str, output: str | Path | None = None) -> dict[str, Any]:
+    """Write the checked export and return where it is and how closely it matched."""
+    import torch
+
+    check_format(fmt)
+    path = output_path(loaded, fmt, output)
+    model = loaded.orchestrator.inference_model().cpu().eval()
+    samples = sample_inputs(loaded)
+    with torch.no_grad():
+        expected = [model(x) for x in samples]
+    info = metadata(loaded)
+    writer = _write_torchscript if fmt == "torchscript" else _write_onnx
+    difference = writer(model, samples, expected, path, info)
+    return {
+        "format": fmt,
+        "path": str(path),
+        "checked_rows": [len(x) for x in samples],
+        "max_abs_difference": difference,
+        **info,
+    }
+
+
+@contextmanager
+def _quiet_deprecations() -> Iterator[None]:
+    """torch 2.x marks torch.jit and the TorchScript-based ONNX exporter deprecated; they still work."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\..*")
+        warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\..*")
+        yield
+
+
+def _compare(got: list[Any], expected: list[Any], what: str, notes: str = "") -> float:
+    """Largest absolute difference; a mismatch beyond rtol/atol is a PluginError."""
+    import torch
+
+    worst = 0.0
+    for rows, (actual, wanted) in enumerate(zip(got, expected, strict=True)):
+        actual = torch.as_tensor(actual)
+        try:
+            torch.testing.assert_close(actual, wanted, rtol=RTOL, atol=ATOL)
+        except AssertionError as err:
+            raise PluginError(
+                f"the {what} export does not match the eager model on sample batch {rows + 1} "
+                f"({len(wanted)} rows), so it was not written: {err}\nThe model or preprocessor probably "
+                f"has Python control flow or non-tensor steps that export cannot capture{notes}"
+            ) from None
+        if actual.numel():
+            worst = max(worst, float((actual.double() - wanted.double()).abs().max()))
+    return worst
+
+
+def _write_torchscript(model: Any, samples: list[Any], expected: list[Any], path: Path, info: dict) -> float:
+    import torch
+
+    from aiforge.core.run_files import atomic_path
+
+    with _quiet_deprecations():
+        # Tracer warnings (Python values taken as constants) are common and usually harmless;
+        # the numeric check below decides, and they are shown only if it fails.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", torch.jit.TracerWarning)
+            try:
+                traced = torch.jit.trace(model, samples[0], check_trace=False)
+            except Exception as err:
+                raise PluginError(
+                    f"TorchScript tracing of the inference model failed: {type(err).__name__}: {err}"
+                ) from None
+        notes = _tracer_notes(caught)
+        with atomic_path(path) as tmp:
+            torch.jit.save(traced, str(tmp), _extra_files={METADATA_NAME: json.dumps(info)})
+            reloaded = torch.jit.load(str(tmp), map_location="cpu")
+            with torch.no_grad():
+                got = [reloaded(x) for x in samples]
+            return _compare(got, expected, "TorchScript", notes)
+
+
+def _tracer_notes(caught: list[warnings.WarningMessage]) -> str:
+    from aiforge.core.logger import logger
+
+    lines = sorted({f"{Path(w.filename).name}:{w.lineno}: {str(w.message).split('. ')[0]}" for w in caught})
+    for line in lines:
+        logger.debug(f"tracer: {line}")
+    return "".join(f"\n  tracer warning: {line}" for line in lines)
+
+
+def _write_onnx(model: Any, samples: list[Any], expected: list[Any], path: Path, info: dict) -> float:
+    import torch
+
+    from aiforge.core.run_files import atomic_path
+
+    onnx, onnxruntime = _onnx_modules()
+    with _quiet_deprecations(), atomic_path(path) as tmp:
+        try:
+            torch.onnx.export(
+                model,
+                (samples[0],),
+                str(tmp),
+                input_names=["features"],
+                output_names=["output"],
+                dynamic_axes={"features": {0: "batch"}, "output": {0: "batch"}},
+                dynamo=False,
+            )
+            exported = onnx.load(str(tmp))
+            entry = exported.metadata_props.add()
+            entry.key, entry.value = METADATA_NAME, json.dumps(info)
+            onnx.save(exported, str(tmp))
+        except Exception as err:
+            raise PluginError(
+                f"ONNX export of the inference model failed: {type(err).__name__}: {err}"
+            ) from None
+        session = onnxruntime.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+        got = [torch.from_numpy(session.run(None, {"features": x.numpy()})[0]) for x in samples]
+        return _compare(got, expected, "ONNX")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    fmt = getattr(args, "format", "torchscript")
+    check_format(fmt)
+    settings = settings_for(args)
+    loaded = load_run(args.run_dir, settings, device="cpu")
+    result = export_run(loaded, fmt, getattr(args, "output", None))
+    print(
+        f"Wrote {result['path']} ({fmt}; checked against the eager model on "
+        f"{' and '.join(map(str, result['checked_rows']))} rows, max abs difference "
+        f"{result['max_abs_difference']:.2e})"
+    )
+    return 0

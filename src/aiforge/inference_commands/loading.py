@@ -1,0 +1,218 @@
+"""Load a finished run back: its config, its data split, the saved preprocessor and final weights."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiforge.core import run_files
+from aiforge.errors import ConfigError, DataError
+
+
+def settings_for(args: argparse.Namespace) -> Any:
+    """Settings from the command's options; tracking is always off (nothing here is a new run).
+
+    Logs are quiet (WARNING) unless ``--debug``, ``--log-level`` or AIFORGE_LOG_LEVEL ask otherwise,
+    so the command's own output (a table, JSON) is what the user sees.
+    """
+    from aiforge.config.settings import get_settings
+    from aiforge.core.logger import configure_logging
+
+    overrides: dict[str, Any] = {"TRACKING": False}
+    if getattr(args, "debug", False):
+        overrides["LOG_LEVEL"] = "DEBUG"
+    elif getattr(args, "log_level", None):
+        overrides["LOG_LEVEL"] = args.log_level
+    elif not os.environ.get("AIFORGE_LOG_LEVEL"):
+        overrides["LOG_LEVEL"] = "WARNING"
+    options = (("plugins_dir", "PLUGINS_DIR"), ("device", "DEVICE"), ("results_dir", "RESULTS_DIR"))
+    for option, name in options:
+        if getattr(args, option, None) is not None:
+            overrides[name] = getattr(args, option)
+    settings = get_settings(**overrides)
+    configure_logging(settings.LOG_LEVEL)
+    return settings
+
+
+def stdout_console() -> Any:
+    """A rich console on stdout; wide when stdout is not a terminal, so piped tables keep whole paths."""
+    from rich.console import Console
+
+    terminal = Console()
+    return terminal if terminal.is_terminal else Console(width=240)
+
+
+def resolve_run_dir(path: str | Path, results_dir: Path | None = None) -> Path:
+    """The run folder ``path`` names: as given, else relative to the results folder.
+
+    A ConfigError says what is wrong: not found, a file, or an experiment folder (a folder of runs).
+    """
+    given = Path(path).expanduser()
+    candidates = [given]
+    if results_dir is not None and not given.is_absolute():
+        candidates.append(Path(results_dir) / given)
+    for candidate in candidates:
+        if candidate.is_dir():
+            run_dir = candidate.resolve()
+            break
+    else:
+        looked = " or ".join(str(c) for c in candidates)
+        if given.is_file():
+            raise ConfigError(f"{given} is a file; give the run folder that holds {run_files.CONFIG_FILE}")
+        raise ConfigError(f"run folder not found: {looked}")
+    if not (run_dir / run_files.CONFIG_FILE).is_file():
+        runs = sorted(p.name for p in run_dir.iterdir() if (p / run_files.CONFIG_FILE).is_file())
+        hint = f"; it holds the runs {', '.join(runs[-3:])}: give one of them" if runs else ""
+        raise ConfigError(f"{run_dir} is not an AIForge run folder: {run_files.CONFIG_FILE} is missing{hint}")
+    return run_dir
+
+
+def read_json(path: Path) -> Any:
+    """A JSON file of a run, or None when it is not there; unreadable JSON is a ConfigError."""
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read it: {err}") from None
+
+
+@dataclass
+class LoadedRun:
+    """A finished run, rebuilt: an Orchestrator with data, saved preprocessor and final weights."""
+
+    run_dir: Path
+    orchestrator: Any
+    results: dict[str, Any] | None
+    class_names: list[str] | None
+
+    @property
+    def config(self) -> Any:
+        return self.orchestrator.config
+
+    @property
+    def model(self) -> Any:
+        return self.orchestrator.model
+
+    @property
+    def task(self) -> str:
+        return self.orchestrator.task
+
+
+def load_run(run_dir: str | Path, settings: Any = None, device: str | None = None) -> LoadedRun:
+    """Rebuild a run from its folder.
+
+    The config is read from ``config.yaml``; the data is loaded and split again (the seeded
+    split gives the same train/validation rows); the saved preprocessor replaces the one
+    ``prepare_data`` fitted; the model is built and ``final_model.pt`` is loaded into it
+    (``weights_only=True``). ``device`` (default: the settings' DEVICE) picks where the model
+    lives; with ``auto``, the device the run trained on is used when this machine has it, so
+    the run's own validation metrics are reproduced exactly.
+    """
+    from aiforge.config.loading import load_experiment_config
+    from aiforge.config.settings import get_settings
+    from aiforge.core.orchestrator import Orchestrator
+    from aiforge.core.seeding import seed_everything
+
+    settings = settings or get_settings()
+    run_dir = resolve_run_dir(run_dir, settings.RESULTS_DIR)
+    results = read_json(run_dir / run_files.RESULTS_FILE)
+    model_path = run_dir / run_files.FINAL_MODEL_FILE
+    if not model_path.is_file():
+        raise ConfigError(
+            f"{run_dir} has no {run_files.FINAL_MODEL_FILE}: the run did not finish "
+            "(its checkpoints are in checkpoints/)"
+        )
+    config = load_experiment_config(run_dir / run_files.CONFIG_FILE, plugins_dir=settings.PLUGINS_DIR)
+    device = device or _device_for(run_dir, settings.DEVICE)
+    settings = settings.model_copy(update={"TRACKING": False, "DEVICE": device})
+    orchestrator = Orchestrator(config, settings=settings)
+
+    seed_everything(config.seed)
+    try:
+        orchestrator.prepare_data()
+    except DataError as err:
+        raise DataError(f"run {run_dir}: cannot load its data again: {err}") from None
+    _check_same_rows(run_dir, results, orchestrator)
+    _use_saved_preprocessor(run_dir, orchestrator)
+    orchestrator.build_model()
+    _load_weights(model_path, orchestrator)
+
+    labels = read_json(run_dir / run_files.LABELS_FILE)
+    class_names = labels.get("classes") if isinstance(labels, dict) else None
+    if class_names is None and orchestrator.dataset is not None:
+        class_names = orchestrator.dataset.class_names
+    names = [str(c) for c in class_names] if class_names is not None else None
+    return LoadedRun(run_dir, orchestrator, results, names)
+
+
+def _device_for(run_dir: Path, setting: str) -> str:
+    """``auto`` means the run's own device when it is available here; anything else as given."""
+    if setting != "auto":
+        return setting
+    from aiforge.core.device import resolve_device
+
+    environment = read_json(run_dir / run_files.ENVIRONMENT_FILE)
+    recorded = environment.get("device") if isinstance(environment, dict) else None
+    if isinstance(recorded, str) and recorded:
+        try:
+            return str(resolve_device(recorded))
+        except (ConfigError, RuntimeError):
+            pass  # trained on a device this machine lacks: pick the best one here
+    return setting
+
+
+def _check_same_rows(run_dir: Path, results: dict[str, Any] | None, orchestrator: Any) -> None:
+    """The split is only the run's split if the data has the same number of rows."""
+    if not isinstance(results, dict) or "train_samples" not in results or "val_samples" not in results:
+        return
+    expected = int(results["train_samples"]) + int(results["val_samples"])
+    found = len(orchestrator.dataset)
+    if found != expected:
+        raise DataError(
+            f"run {run_dir}: its data now has {found} rows, but the run trained on {expected} "
+            f"({orchestrator.config.data_path or orchestrator.config.dataset_plugin}); the train/validation "
+            "split cannot be reproduced. To evaluate on this data, pass it with --data"
+        )
+
+
+def _use_saved_preprocessor(run_dir: Path, orchestrator: Any) -> None:
+    """Replace the freshly fitted preprocessor with the run's saved one, and re-make the batches."""
+    if orchestrator.PreprocessorClass is None:
+        return
+    path = run_dir / run_files.PREPROCESSOR_FILE
+    if not path.is_file():
+        raise ConfigError(
+            f"{run_dir} has no {run_files.PREPROCESSOR_FILE}, but dataset plugin "
+            f"'{orchestrator.config.dataset_plugin}' has a preprocessor"
+        )
+    preprocessor = orchestrator.PreprocessorClass()
+    try:
+        preprocessor.load(path)
+    except Exception as err:  # safetensors raises its own error types for damaged files
+        raise ConfigError(f"{path}: cannot load the saved preprocessor: {err}") from None
+    orchestrator.preprocessor = preprocessor
+    orchestrator.train_dataloader = orchestrator._batches(orchestrator.train_indices, shuffle=True)
+    orchestrator.val_dataloader = orchestrator._batches(orchestrator.val_indices, shuffle=False)
+
+
+def _load_weights(path: Path, orchestrator: Any) -> None:
+    import pickle
+
+    try:
+        state = run_files.load_state(path, map_location=orchestrator.device)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
+        raise ConfigError(f"{path}: cannot load the model weights: {err}") from None
+    if not isinstance(state, dict):
+        raise ConfigError(f"{path}: expected a state dict of tensors, found {type(state).__name__}")
+    try:
+        orchestrator.model.load_state_dict(state)
+    except RuntimeError as err:
+        raise ConfigError(
+            f"{path}: the weights do not fit the model built from {run_files.CONFIG_FILE}: {err}"
+        ) from None
+    orchestrator.model.eval()

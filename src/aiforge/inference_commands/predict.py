@@ -1,0 +1,211 @@
+"""``aiforge predict``: a table of raw feature columns in, the same table with predictions out."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from aiforge.errors import ConfigError, DataError, did_you_mean
+from aiforge.inference_commands.loading import LoadedRun, load_run, settings_for
+
+TEXT_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": ","}
+PARQUET_SUFFIXES = (".parquet", ".pq")
+CHUNK_ROWS = 8192  # rows per forward pass, so a large file does not need one huge tensor
+
+
+def table_kind(path: Path, role: str) -> str:
+    """``text`` or ``parquet`` by suffix; anything else is a ConfigError naming the suffixes."""
+    suffix = path.suffix.lower()
+    if suffix in TEXT_SUFFIXES:
+        return "text"
+    if suffix in PARQUET_SUFFIXES:
+        return "parquet"
+    known = ", ".join([*TEXT_SUFFIXES, *PARQUET_SUFFIXES])
+    raise ConfigError(f"{role} {path}: unsupported file type {suffix or '(no suffix)'!r}; use one of {known}")
+
+
+def read_table(path: Path) -> Any:
+    """A CSV/TSV (read as the tabular plugin reads training files) or Parquet file as a DataFrame."""
+    import pandas as pd
+
+    kind = table_kind(path, "--input")
+    if not path.is_file():
+        raise DataError(f"--input: file not found: {path} (looked for {path.resolve()})")
+    try:
+        if kind == "text":
+            sep = TEXT_SUFFIXES[path.suffix.lower()]
+            return pd.read_csv(path, sep=sep, skipinitialspace=True, keep_default_na=False, na_values=[""])
+        return pd.read_parquet(path)
+    except ImportError:
+        raise DataError(f'reading {path} needs pyarrow: pip install "aiforge[parquet]"') from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path} is empty: expected a header line and data rows") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as err:
+        raise DataError(f"{path} could not be read: {' '.join(str(err).split())}") from None
+
+
+def _where(row: int, text: bool) -> str:
+    """A 0-based row position as the user finds it in the file."""
+    return f"row {row + 1} (line {row + 2} of the file)" if text else f"row {row + 1}"
+
+
+def select_feature_columns(columns: list[str], names: list[str], source: str) -> list[str]:
+    """The input columns that feed the model, in the model's order.
+
+    Named features must all be present (extra columns are ignored). When the model only
+    knows its features as ``f0..fN-1`` (the dataset plugin gave no names) and the input has
+    none of those, its columns are taken in order, if there are exactly N of them.
+    """
+    missing = [n for n in names if n not in columns]
+    if not missing:
+        return list(names)
+    generic = names == [f"f{i}" for i in range(len(names))]
+    if generic and len(missing) == len(names):
+        if len(columns) == len(names):
+            return list(columns)
+        raise DataError(
+            f"{source}: the model takes {len(names)} feature columns (named f0..f{len(names) - 1}, or "
+            f"exactly {len(names)} columns in order), but the file has {len(columns)}: {columns}"
+        )
+    first = missing[0]
+    more = f" (and {len(missing) - 1} more: {missing[1:]})" if len(missing) > 1 else ""
+    raise DataError(
+        f"{source}: feature column {first!r} is missing{did_you_mean(first, columns)}{more}; "
+        f"the model was trained on the columns {names}"
+    )
+
+
+def feature_matrix(frame: Any, columns: list[str], source: str, text: bool) -> Any:
+    """The columns as one float32 array; a missing, non-numeric or non-finite cell is a DataError."""
+    import numpy as np
+    import pandas as pd
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    numbers = {}
+    for name in columns:
+        column = frame[name]
+        missing = column.isna().to_numpy()
+        if missing.any():
+            at = _where(int(missing.argmax()), text)
+            raise DataError(f"{source}: missing value in column {name!r} at {at}")
+        if is_bool_dtype(column):
+            column = column.astype(np.int8)
+        elif not is_numeric_dtype(column):
+            converted = pd.to_numeric(column, errors="coerce")
+            bad = converted.isna().to_numpy()
+            if bad.any():
+                row = int(bad.argmax())
+                value = column.iloc[row]
+                shown = repr(value) if isinstance(value, str) else str(value)
+                raise DataError(f"{source}: column {name!r} {_where(row, text)}: {shown} is not a number")
+            column = converted
+        numbers[name] = column
+    with np.errstate(over="ignore"):
+        matrix = pd.DataFrame(numbers).to_numpy(dtype=np.float32)
+    bad = ~np.isfinite(matrix)
+    if bad.any():
+        row = int(bad.any(axis=1).argmax())
+        name = columns[int(bad[row].argmax())]
+        raise DataError(
+            f"{source}: column {name!r} {_where(row, text)}: {frame[name].iloc[row]} "
+            "is not a finite float32 number"
+        )
+    return np.require(matrix, requirements=["C", "W"])
+
+
+LABEL_COLUMN = "prediction"
+
+
+def output_columns(loaded: LoadedRun, width: int) -> tuple[list[str] | None, list[str]]:
+    """The class names (classification, else None) and the columns for the model's ``width`` outputs.
+
+    Classification: one ``prob_<class>`` column per class, beside the label column ``prediction``;
+    regression: ``prediction`` (one output) or ``prediction_0..`` (several).
+    """
+    if loaded.task == "classification":
+        classes = loaded.class_names
+        if classes is None or len(classes) != width:
+            classes = [str(i) for i in range(width)]
+        return classes, [f"prob_{name}" for name in classes]
+    return None, ([LABEL_COLUMN] if width == 1 else [f"{LABEL_COLUMN}_{i}" for i in range(width)])
+
+
+def predict_frame(loaded: LoadedRun, frame: Any, source: str = "input", text: bool = True) -> Any:
+    """``frame`` with the predictions appended (the input columns are kept as they are)."""
+    import numpy as np
+    import torch
+
+    orchestrator = loaded.orchestrator
+    if len(frame) == 0:
+        raise DataError(f"{source} has no data rows")
+    frame = frame.copy()
+    frame.columns = [str(c) for c in frame.columns]
+    columns = select_feature_columns(list(frame.columns), orchestrator.feature_names(), source)
+    matrix = feature_matrix(frame, columns, source, text)
+
+    model = orchestrator.inference_model().cpu().eval()
+    chunks = []
+    with torch.no_grad():
+        for start in range(0, len(matrix), CHUNK_ROWS):
+            chunks.append(model(torch.from_numpy(matrix[start : start + CHUNK_ROWS])).cpu())
+    outputs = torch.cat(chunks).reshape(len(matrix), -1).numpy()
+
+    classes, value_columns = output_columns(loaded, outputs.shape[1])
+    new_columns = [LABEL_COLUMN, *value_columns] if classes is not None else value_columns
+    clashes = [c for c in new_columns if c in frame.columns]
+    if clashes:
+        raise DataError(
+            f"{source} already has column(s) {clashes}, which predict would write; rename or drop them"
+        )
+    if classes is not None:
+        frame[LABEL_COLUMN] = np.array(classes, dtype=object)[outputs.argmax(axis=1)]
+    for index, name in enumerate(value_columns):
+        frame[name] = outputs[:, index]
+    return frame
+
+
+def write_table(frame: Any, path: Path) -> None:
+    """CSV/TSV or Parquet by suffix, written atomically."""
+    from aiforge.core.run_files import atomic_path
+
+    kind = table_kind(path, "--output")
+    with atomic_path(path) as tmp:
+        if kind == "text":
+            frame.to_csv(tmp, sep=TEXT_SUFFIXES[path.suffix.lower()], index=False)
+        else:
+            try:
+                frame.to_parquet(tmp)
+            except ImportError:
+                raise DataError(f'writing {path} needs pyarrow: pip install "aiforge[parquet]"') from None
+
+
+def predict_file(loaded: LoadedRun, input_path: Path, output_path: Path) -> dict[str, Any]:
+    check_paths(input_path, output_path)
+    frame = read_table(input_path)
+    text = table_kind(input_path, "--input") == "text"
+    predicted = predict_frame(loaded, frame, input_path.name, text)
+    write_table(predicted, output_path)
+    added = [c for c in predicted.columns if c not in frame.columns]
+    return {"rows": len(predicted), "output": str(output_path), "columns": added}
+
+
+def check_paths(input_path: Path, output_path: Path) -> None:
+    """Everything about the two paths that can be checked before the run is loaded."""
+    table_kind(input_path, "--input")
+    table_kind(output_path, "--output")
+    if not input_path.is_file():
+        raise DataError(f"--input: file not found: {input_path} (looked for {input_path.resolve()})")
+    if not output_path.parent.is_dir():
+        raise ConfigError(f"--output {output_path}: the folder {output_path.parent} does not exist")
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    input_path, output_path = Path(args.input), Path(args.output)
+    check_paths(input_path, output_path)
+    settings = settings_for(args)
+    loaded = load_run(args.run_dir, settings, device="cpu")
+    summary = predict_file(loaded, input_path, output_path)
+    columns = ", ".join(summary["columns"])
+    print(f"Wrote {summary['rows']} predictions to {summary['output']} (columns {columns})")
+    return 0

@@ -1,0 +1,206 @@
+"""``aiforge runs`` (the runs in the results folder) and ``aiforge compare`` (two runs side by side)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from aiforge.core import run_files
+from aiforge.errors import ConfigError, did_you_mean
+from aiforge.inference_commands.loading import read_json, resolve_run_dir, settings_for, stdout_console
+
+COMPLETED, INCOMPLETE, UNREADABLE = "completed", "incomplete", "unreadable results"
+ABSENT = "(absent)"
+
+
+def _is_run_dir(path: Path) -> bool:
+    return path.is_dir() and any(
+        (path / name).exists()
+        for name in (run_files.CONFIG_FILE, run_files.RESULTS_FILE, run_files.CHECKPOINT_DIR)
+    )
+
+
+def _started(run_dir: Path) -> datetime:
+    """When the run started: ``environment.json``'s time, else the folder's name, else its mtime."""
+    try:
+        environment = read_json(run_dir / run_files.ENVIRONMENT_FILE)
+        return datetime.fromisoformat(environment["created"]).astimezone()
+    except (ConfigError, TypeError, KeyError, ValueError):
+        pass
+    try:
+        return datetime.strptime(run_dir.name[:15], "%Y%m%d-%H%M%S").astimezone()
+    except ValueError:
+        return datetime.fromtimestamp(run_dir.stat().st_mtime).astimezone()
+
+
+def run_summary(run_dir: Path) -> dict[str, Any]:
+    """One row of ``aiforge runs``: id, experiment, date, status, final metrics, folder."""
+    results: Any = None
+    status = INCOMPLETE
+    if (run_dir / run_files.RESULTS_FILE).exists():
+        try:
+            results = read_json(run_dir / run_files.RESULTS_FILE)
+            status = COMPLETED if isinstance(results, dict) else UNREADABLE
+        except ConfigError:
+            status = UNREADABLE
+    results = results if isinstance(results, dict) else {}
+    started = _started(run_dir)
+    return {
+        "id": run_dir.name,
+        "experiment": run_dir.parent.name,
+        "date": started.strftime("%Y-%m-%d %H:%M:%S"),
+        "started": started.timestamp(),
+        "status": status,
+        "final_val_loss": results.get("final_val_loss"),
+        "final_val_metrics": results.get("final_val_metrics") or {},
+        "epochs_completed": results.get("epochs_completed"),
+        "folder": str(run_dir),
+    }
+
+
+def list_runs(results_dir: Path, experiment: str | None = None) -> list[dict[str, Any]]:
+    """Every run under ``results_dir`` (or one experiment's), newest first."""
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        return []
+    experiments = sorted(p for p in results_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if experiment is not None:
+        names = [p.name for p in experiments]
+        if experiment not in names:
+            known = f"; experiments there: {', '.join(names)}" if names else "; it holds no experiments yet"
+            raise ConfigError(
+                f"no experiment {experiment!r} in {results_dir}{did_you_mean(experiment, names)}{known}"
+            )
+        experiments = [results_dir / experiment]
+    runs = [run_summary(run) for exp in experiments for run in sorted(exp.iterdir()) if _is_run_dir(run)]
+    return sorted(runs, key=lambda r: (r["started"], r["id"]), reverse=True)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def runs_table(runs: list[dict[str, Any]], title: str) -> Any:
+    from rich.table import Table
+
+    metric_names: list[str] = []
+    for run in runs:
+        metric_names += [m for m in run["final_val_metrics"] if m not in metric_names]
+    table = Table(title=title)
+    for column in ("experiment", "run", "date", "status", "val_loss", *(f"val_{m}" for m in metric_names)):
+        table.add_column(column, justify="right" if column.startswith("val_") else "left")
+    table.add_column("folder", overflow="fold")
+    for run in runs:
+        status = run["status"] if run["status"] == COMPLETED else f"[yellow]{run['status']}[/yellow]"
+        table.add_row(
+            run["experiment"],
+            run["id"],
+            run["date"],
+            status,
+            _fmt(run["final_val_loss"]),
+            *(_fmt(run["final_val_metrics"].get(m)) for m in metric_names),
+            run["folder"],
+        )
+    return table
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    settings = settings_for(args)
+    results_dir = Path(settings.RESULTS_DIR)
+    experiment = getattr(args, "experiment", None)
+    runs = list_runs(results_dir, experiment)
+    if getattr(args, "json", False):
+        print(json.dumps(runs, indent=2))
+        return 0
+    if not runs:
+        hint = "choose the folder with --results-dir or AIFORGE_RESULTS_DIR"
+        print(f"No runs in {results_dir.resolve()} ({hint})")
+        return 0
+    where = f"{results_dir}/{experiment}" if experiment else str(results_dir)
+    stdout_console().print(runs_table(runs, f"Runs in {where}, newest first"))
+    return 0
+
+
+# -- compare ------------------------------------------------------------------------------
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as dotted keys (``training_config.learning_rate``); lists stay values."""
+    if not isinstance(data, dict) or (not data and prefix):
+        return {prefix: data}
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        flat.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def compare_runs(run_a: Path, run_b: Path) -> dict[str, Any]:
+    """Config keys whose values differ, and the final metrics of both with ``delta = B - A``."""
+    from aiforge.config.loading import read_config_file
+
+    configs = [flatten(read_config_file(run / run_files.CONFIG_FILE)) for run in (run_a, run_b)]
+    keys = list(configs[0]) + [k for k in configs[1] if k not in configs[0]]
+    config_diff = [
+        {"key": key, "a": configs[0].get(key, ABSENT), "b": configs[1].get(key, ABSENT)}
+        for key in keys
+        if configs[0].get(key, ABSENT) != configs[1].get(key, ABSENT)
+    ]
+
+    summaries = [run_summary(run) for run in (run_a, run_b)]
+    values = [
+        {"val_loss": s["final_val_loss"], **{f"val_{k}": v for k, v in s["final_val_metrics"].items()}}
+        for s in summaries
+    ]
+    names = list(values[0]) + [k for k in values[1] if k not in values[0]]
+    metrics = []
+    for name in names:
+        a, b = values[0].get(name), values[1].get(name)
+        numbers = isinstance(a, (int, float)) and isinstance(b, (int, float))
+        metrics.append({"name": name, "a": a, "b": b, "delta": b - a if numbers else None})
+    return {
+        "run_a": str(run_a),
+        "run_b": str(run_b),
+        "status": {"a": summaries[0]["status"], "b": summaries[1]["status"]},
+        "config": config_diff,
+        "metrics": metrics,
+    }
+
+
+def _show(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    settings = settings_for(args)
+    run_a = resolve_run_dir(args.run_a, settings.RESULTS_DIR)
+    run_b = resolve_run_dir(args.run_b, settings.RESULTS_DIR)
+    result = compare_runs(run_a, run_b)
+    if getattr(args, "json", False):
+        print(json.dumps(result, indent=2, default=str))
+        return 0
+    console = stdout_console()
+    console.print(f"A: {run_a}  ({result['status']['a']})\nB: {run_b}  ({result['status']['b']})")
+    if result["config"]:
+        config = Table(title="Config differences")
+        for column in ("key", "A", "B"):
+            config.add_column(column, overflow="fold")
+        for row in result["config"]:
+            config.add_row(row["key"], _show(row["a"]), _show(row["b"]))
+        console.print(config)
+    else:
+        console.print("The configs are identical.")
+    metrics = Table(title="Final validation metrics")
+    for column in ("metric", "A", "B", "delta (B - A)"):
+        metrics.add_column(column, justify="left" if column == "metric" else "right")
+    for row in result["metrics"]:
+        delta = "-" if row["delta"] is None else f"{row['delta']:+.4f}"
+        metrics.add_row(row["name"], _fmt(row["a"]), _fmt(row["b"]), delta)
+    console.print(metrics)
+    return 0
