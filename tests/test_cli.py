@@ -332,3 +332,24 @@ def test_report_rebuilds_report_html_of_a_run(tmp_path):
     assert "data:image/png;base64," in (run_dir / "report.html").read_text()
     not_a_run = run_cli("report", str(tmp_path), cwd=tmp_path)
     assert not_a_run.returncode == 2 and "Traceback" not in not_a_run.stderr
+
+
+def test_evaluate_predict_runs_and_export_through_the_cli(tmp_path):
+    result = run_cli("run", "--example", "tabular_csv", "-o", "training_config.epochs=3", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    run_dir = only_run_dir(tmp_path)
+    evaluated = run_cli("evaluate", str(run_dir), "--json", cwd=tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr
+    final = json.loads((run_dir / "final_results.json").read_text())
+    assert json.dumps(final["final_val_metrics"]["accuracy"]) in evaluated.stdout
+    from aiforge.config.loading import example_path
+
+    csv_in = example_path("tabular_csv").parent / "example_classification.csv"
+    predicted = run_cli("predict", str(run_dir), "--input", str(csv_in), "--output", "out.csv", cwd=tmp_path)
+    assert predicted.returncode == 0, predicted.stderr
+    header = (tmp_path / "out.csv").read_text().splitlines()[0]
+    assert "prediction" in header and "prob_" in header
+    assert run_cli("runs", "--json", cwd=tmp_path).returncode == 0
+    exported = run_cli("export", str(run_dir), "--format", "torchscript", cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    assert run_cli("evaluate", str(tmp_path / "nope"), cwd=tmp_path).returncode == 2

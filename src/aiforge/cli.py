@@ -81,9 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
     config = commands.add_parser("config", parents=[common], help="config helpers")
     config_commands = config.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)
     config_commands.add_parser("schema", parents=[common], help="print the JSON Schema of experiment files")
+    from aiforge.inference_commands.cli import register as register_inference_commands
     from aiforge.reporting.command import add_report_parser
 
     add_report_parser(commands, [common])
+    COMMANDS.update(register_inference_commands(commands, common))
     return parser
 
 

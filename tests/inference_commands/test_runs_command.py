@@ -150,6 +150,16 @@ def test_register_adds_the_five_commands():
         parser.parse_args(["predict", "r", "--input", "in.csv"])  # --output is required
 
 
+def test_register_leaves_out_options_the_common_parent_has():
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    common.add_argument("--results-dir", type=Path)
+    common.add_argument("--device")
+    parser = argparse.ArgumentParser(prog="aiforge", parents=[common])
+    register(parser.add_subparsers(dest="command"), common)  # no "conflicting option" error
+    args = parser.parse_args(["evaluate", "r", "--device", "cpu", "--results-dir", "x"])
+    assert (args.device, args.results_dir) == ("cpu", Path("x"))
+
+
 def test_registering_imports_no_heavy_library(tmp_path):
     code = (
         "import argparse, sys\n"

@@ -65,10 +65,13 @@ def test_flatten_nests_lists_and_truncates():
 def sqlite_run(tmp_path_factory: pytest.TempPathFactory):
     tmp_path = tmp_path_factory.mktemp("sqlite")
     os.environ["AIFORGE_TRACKING"] = "true"
+    cwd = os.getcwd()
+    os.chdir(tmp_path)  # MLflow puts a SQLite store's artifacts in ./mlruns
     try:
         orchestrator, results = run_tracked(tmp_path, tracked_config(tmp_path))
     finally:
         os.environ["AIFORGE_TRACKING"] = "false"
+        os.chdir(cwd)
     return tmp_path, orchestrator, results
 
 
@@ -109,7 +112,9 @@ def test_pyfunc_model_predicts_raw_features_in_a_fresh_process(sqlite_run):
         "probs = probs.to_numpy() if hasattr(probs, 'to_numpy') else probs\n"
         "print(json.dumps(probs.argmax(axis=1).tolist()))\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=results["run_dir"], capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads(done.stdout.strip().splitlines()[-1]) == expected
 
@@ -127,6 +132,7 @@ class Boom(Callback):
 )
 def test_a_run_that_dies_ends_failed_or_killed(tmp_path, monkeypatch, error, status):
     monkeypatch.setenv("AIFORGE_TRACKING", "true")
+    monkeypatch.chdir(tmp_path)
     config = tracked_config(tmp_path)
     with pytest.raises(type(error)):
         run_tracked(tmp_path, config, callbacks=[Boom(error)])
@@ -140,6 +146,7 @@ def test_a_run_that_dies_ends_failed_or_killed(tmp_path, monkeypatch, error, sta
 
 def test_tracking_off_in_the_config_writes_no_run_info(tmp_path, monkeypatch):
     monkeypatch.setenv("AIFORGE_TRACKING", "true")
+    monkeypatch.chdir(tmp_path)
     config = tracked_config(tmp_path).model_copy(update={"tracking": {"enabled": False}})
     config = ExperimentConfig.model_validate(config.model_dump(by_alias=True))
     _, results = run_tracked(tmp_path, config)

@@ -15,11 +15,16 @@ _RUN_DIR_HELP = "a run folder (results/<experiment>/<run>), or that path relativ
 
 
 def register(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> dict[str, Command]:
-    """Add ``evaluate``, ``predict``, ``export``, ``runs`` and ``compare``; return name -> function."""
+    """Add ``evaluate``, ``predict``, ``export``, ``runs`` and ``compare``; return name -> function.
+
+    ``common`` is the parent parser of the shared options (``--debug``, ``--log-level``, ...).
+    ``--results-dir`` and ``--device`` are added here unless ``common`` already has them.
+    """
     results_dir = argparse.ArgumentParser(add_help=False)
-    results_dir.add_argument(
-        "--results-dir", type=Path, help="root folder of run folders (AIFORGE_RESULTS_DIR)"
-    )
+    if not _has_option(common, "--results-dir"):
+        results_dir.add_argument(
+            "--results-dir", type=Path, help="root folder of run folders (AIFORGE_RESULTS_DIR)"
+        )
 
     evaluate = commands.add_parser(
         "evaluate",
@@ -35,9 +40,10 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     evaluate.add_argument(
         "--split", choices=("train", "val", "all"), help="rows of the run's own data (default: val)"
     )
-    evaluate.add_argument(
-        "--device", help="cpu, cuda, cuda:N, mps or auto (default: the run's device when available)"
-    )
+    if not _has_option(common, "--device"):
+        evaluate.add_argument(
+            "--device", help="cpu, cuda, cuda:N, mps or auto (default: the run's device when available)"
+        )
     evaluate.add_argument("--json", action="store_true", help="machine-readable output")
 
     predict = commands.add_parser(
@@ -96,13 +102,11 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     compare.add_argument("run_b", type=Path, metavar="RUN_B", help=_RUN_DIR_HELP)
     compare.add_argument("--json", action="store_true", help="machine-readable output")
 
-    return {
-        "evaluate": cmd_evaluate,
-        "predict": cmd_predict,
-        "export": cmd_export,
-        "runs": cmd_runs,
-        "compare": cmd_compare,
-    }
+    return dict(COMMANDS)
+
+
+def _has_option(parser: argparse.ArgumentParser, flag: str) -> bool:
+    return any(flag in action.option_strings for action in parser._actions)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -133,3 +137,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from aiforge.inference_commands.runs import cmd_compare as run
 
     return run(args)
+
+
+COMMANDS: dict[str, Command] = {
+    "evaluate": cmd_evaluate,
+    "predict": cmd_predict,
+    "export": cmd_export,
+    "runs": cmd_runs,
+    "compare": cmd_compare,
+}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -105,16 +106,39 @@ def export_run(loaded: LoadedRun, fmt: str, output: str | Path | None = None) ->
     }
 
 
+_DEPRECATED_EXPORTERS = re.compile(r".*(torch\.jit|TorchScript|torch\.onnx|ONNX export)", re.DOTALL)
+
+
 @contextmanager
-def _quiet_deprecations() -> Iterator[None]:
-    """torch 2.x marks torch.jit and the TorchScript-based ONNX exporter deprecated; they still work."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\..*")
-        warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\..*")
+def _exporting(notes: list[str]) -> Iterator[None]:
+    """Collect the tracer's warnings into ``notes``; drop torch's deprecation notices for its exporters.
+
+    torch 2.x marks torch.jit and the TorchScript-based ONNX exporter deprecated; they still work.
+    Tracer warnings (a Python value taken as a constant) are common and usually harmless: the
+    numeric check decides, and they are shown only if it fails. Other warnings pass through.
+    """
+    import torch
+
+    from aiforge.core.logger import logger
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         yield
+    for warning in caught:
+        message = str(warning.message)
+        if issubclass(warning.category, torch.jit.TracerWarning):
+            note = f"{Path(warning.filename).name}:{warning.lineno}: {message.split('. ')[0]}"
+            if note not in notes:
+                notes.append(note)
+                logger.debug(f"tracer: {note}")
+        elif not (
+            issubclass(warning.category, (DeprecationWarning, FutureWarning))
+            and _DEPRECATED_EXPORTERS.match(message)
+        ):
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
 
 
-def _compare(got: list[Any], expected: list[Any], what: str, notes: str = "") -> float:
+def _compare(got: list[Any], expected: list[Any], what: str, notes: list[str]) -> float:
     """Largest absolute difference; a mismatch beyond rtol/atol is a PluginError."""
     import torch
 
@@ -127,7 +151,8 @@ def _compare(got: list[Any], expected: list[Any], what: str, notes: str = "") ->
             raise PluginError(
                 f"the {what} export does not match the eager model on sample batch {rows + 1} "
                 f"({len(wanted)} rows), so it was not written: {err}\nThe model or preprocessor probably "
-                f"has Python control flow or non-tensor steps that export cannot capture{notes}"
+                "has Python control flow or non-tensor steps that export cannot capture"
+                + "".join(f"\n  tracer warning: {note}" for note in notes)
             ) from None
         if actual.numel():
             worst = max(worst, float((actual.double() - wanted.double()).abs().max()))
@@ -139,33 +164,20 @@ def _write_torchscript(model: Any, samples: list[Any], expected: list[Any], path
 
     from aiforge.core.run_files import atomic_path
 
-    with _quiet_deprecations():
-        # Tracer warnings (Python values taken as constants) are common and usually harmless;
-        # the numeric check below decides, and they are shown only if it fails.
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", torch.jit.TracerWarning)
-            try:
-                traced = torch.jit.trace(model, samples[0], check_trace=False)
-            except Exception as err:
-                raise PluginError(
-                    f"TorchScript tracing of the inference model failed: {type(err).__name__}: {err}"
-                ) from None
-        notes = _tracer_notes(caught)
-        with atomic_path(path) as tmp:
-            torch.jit.save(traced, str(tmp), _extra_files={METADATA_NAME: json.dumps(info)})
-            reloaded = torch.jit.load(str(tmp), map_location="cpu")
-            with torch.no_grad():
-                got = [reloaded(x) for x in samples]
-            return _compare(got, expected, "TorchScript", notes)
-
-
-def _tracer_notes(caught: list[warnings.WarningMessage]) -> str:
-    from aiforge.core.logger import logger
-
-    lines = sorted({f"{Path(w.filename).name}:{w.lineno}: {str(w.message).split('. ')[0]}" for w in caught})
-    for line in lines:
-        logger.debug(f"tracer: {line}")
-    return "".join(f"\n  tracer warning: {line}" for line in lines)
+    notes: list[str] = []
+    with _exporting(notes):
+        try:
+            traced = torch.jit.trace(model, samples[0], check_trace=False)
+        except Exception as err:
+            raise PluginError(
+                f"TorchScript tracing of the inference model failed: {type(err).__name__}: {err}"
+            ) from None
+    with _exporting(notes), atomic_path(path) as tmp:
+        torch.jit.save(traced, str(tmp), _extra_files={METADATA_NAME: json.dumps(info)})
+        reloaded = torch.jit.load(str(tmp), map_location="cpu")
+        with torch.no_grad():
+            got = [reloaded(x) for x in samples]
+        return _compare(got, expected, "TorchScript", notes)
 
 
 def _write_onnx(model: Any, samples: list[Any], expected: list[Any], path: Path, info: dict) -> float:
@@ -174,28 +186,30 @@ def _write_onnx(model: Any, samples: list[Any], expected: list[Any], path: Path,
     from aiforge.core.run_files import atomic_path
 
     onnx, onnxruntime = _onnx_modules()
-    with _quiet_deprecations(), atomic_path(path) as tmp:
-        try:
-            torch.onnx.export(
-                model,
-                (samples[0],),
-                str(tmp),
-                input_names=["features"],
-                output_names=["output"],
-                dynamic_axes={"features": {0: "batch"}, "output": {0: "batch"}},
-                dynamo=False,
-            )
-            exported = onnx.load(str(tmp))
-            entry = exported.metadata_props.add()
-            entry.key, entry.value = METADATA_NAME, json.dumps(info)
-            onnx.save(exported, str(tmp))
-        except Exception as err:
-            raise PluginError(
-                f"ONNX export of the inference model failed: {type(err).__name__}: {err}"
-            ) from None
+    notes: list[str] = []
+    with atomic_path(path) as tmp:
+        with _exporting(notes):
+            try:
+                torch.onnx.export(
+                    model,
+                    (samples[0],),
+                    str(tmp),
+                    input_names=["features"],
+                    output_names=["output"],
+                    dynamic_axes={"features": {0: "batch"}, "output": {0: "batch"}},
+                    dynamo=False,  # the TorchScript-based exporter: needs no onnxscript
+                )
+                exported = onnx.load(str(tmp))
+                entry = exported.metadata_props.add()
+                entry.key, entry.value = METADATA_NAME, json.dumps(info)
+                onnx.save(exported, str(tmp))
+            except Exception as err:
+                raise PluginError(
+                    f"ONNX export of the inference model failed: {type(err).__name__}: {err}"
+                ) from None
         session = onnxruntime.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
         got = [torch.from_numpy(session.run(None, {"features": x.numpy()})[0]) for x in samples]
-        return _compare(got, expected, "ONNX")
+        return _compare(got, expected, "ONNX", notes)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
