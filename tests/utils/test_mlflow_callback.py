@@ -24,13 +24,18 @@ EPOCHS = 3
 
 
 def tracked_config(tmp_path: Path, uri: str | None = None, **training: Any) -> ExperimentConfig:
+    """Three epochs of iris (120 training rows, 8 batches per epoch), tracked to a SQLite file."""
     return ExperimentConfig(
         experiment_name="tracked",
         model_plugin="simple_nn",
         dataset_plugin="iris",
         model_config={"hidden_dim": 8},
         training_config=TrainingConfig(epochs=EPOCHS, batch_size=16, learning_rate=0.05, **training),
-        tracking={"tracking_uri": uri or f"sqlite:///{tmp_path / 'mlflow.db'}", "tags": {"team": "qa"}},
+        tracking={
+            "tracking_uri": uri or f"sqlite:///{tmp_path / 'mlflow.db'}",
+            "tags": {"team": "qa"},
+            "log_every_n_steps": 4,
+        },
     )
 
 
@@ -88,6 +93,8 @@ def test_run_is_tracked_in_a_sqlite_store(sqlite_run):
     history = client.get_metric_history(info["run_id"], "val_loss")
     assert [m.step for m in sorted(history, key=lambda m: m.step)] == list(range(1, EPOCHS + 1))
     assert len(client.get_metric_history(info["run_id"], "val_accuracy")) == EPOCHS
+    steps = sorted(m.step for m in client.get_metric_history(info["run_id"], "step_train_loss"))
+    assert steps == [4, 8, 12, 16, 20, 24]  # every 4th of 3 x 8 batches
     artifacts = artifact_paths(client, info["run_id"])
     assert {"config.yaml", "final_results.json", "metrics.csv", "environment.json"} <= artifacts
     assert "checkpoints/best.pt" in artifacts and "preprocessor.safetensors" in artifacts
@@ -142,6 +149,15 @@ def test_a_run_that_dies_ends_failed_or_killed(tmp_path, monkeypatch, error, sta
     assert run.info.status == status
     if status == "FAILED":
         assert "exploded at epoch 1" in run.data.tags["error"]
+
+
+def test_without_step_logging_the_tracker_has_no_per_batch_work():
+    from aiforge.core.trainer import Trainer
+    from aiforge.utils.mlflow_callback import MLflowCallback
+
+    quiet, stepping = MLflowCallback("x"), MLflowCallback("x", log_every_n_steps=10)
+    trainer = Trainer(None, None, None, "cpu", None, [quiet, stepping])
+    assert trainer._batch_callbacks == [stepping]
 
 
 def test_tracking_off_in_the_config_writes_no_run_info(tmp_path, monkeypatch):

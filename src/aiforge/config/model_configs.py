@@ -146,6 +146,9 @@ class TrackingConfig(_Strict):
     log_model: bool = Field(
         True, description="Log the model with mlflow.pytorch.log_model (pyfunc-loadable)."
     )
+    log_every_n_steps: PositiveInt | None = Field(
+        None, description="Also log the training loss every N batches (step = batches seen)."
+    )
 
 
 class ModelSpecificConfig(_Strict):

@@ -42,7 +42,9 @@ class Trainer:
         self.global_step = 0
         # Only callbacks with per-batch work are called per batch.
         self._batch_callbacks = [
-            cb for cb in self.callbacks if type(cb).on_train_batch_end is not Callback.on_train_batch_end
+            cb
+            for cb in self.callbacks
+            if getattr(cb.on_train_batch_end, "__func__", None) is not Callback.on_train_batch_end
         ]
         self.history: list[dict[str, float]] = []
 

@@ -45,6 +45,7 @@ class MLflowCallback(Callback):
         run_name: str | None = None,
         tags: dict[str, str] | None = None,
         log_model: bool = True,
+        log_every_n_steps: int | None = None,
     ) -> None:
         try:
             import mlflow  # noqa: F401
@@ -55,7 +56,12 @@ class MLflowCallback(Callback):
         self.run_name = run_name
         self.tags = dict(tags or {})
         self.log_model = log_model
+        self.log_every_n_steps = log_every_n_steps
+        self.batches_seen = 0
         self.run_id: str | None = None
+        if not log_every_n_steps:
+            # No per-batch work: the trainer then never calls this callback per batch.
+            self.on_train_batch_end = Callback.on_train_batch_end.__get__(self)  # type: ignore[method-assign]
         self.active = is_main_process()
 
     def on_experiment_start(self, orchestrator: Orchestrator) -> None:
@@ -96,6 +102,17 @@ class MLflowCallback(Callback):
         )
         logger.info(
             f"MLflow run {self.run_id} (experiment '{self.experiment_name}', {mlflow.get_tracking_uri()})"
+        )
+
+    def on_train_batch_end(self, batch_idx: int, loss: Any) -> None:
+        """``step_train_loss`` every ``log_every_n_steps`` batches (one host sync each time)."""
+        self.batches_seen += 1
+        if not self.active or self.run_id is None or self.batches_seen % (self.log_every_n_steps or 1):
+            return
+        import mlflow
+
+        mlflow.log_metric(
+            "step_train_loss", float(loss), step=self.batches_seen, run_id=self.run_id, synchronous=False
         )
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:

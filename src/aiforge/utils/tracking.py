@@ -27,4 +27,5 @@ def tracker_for(config: ExperimentConfig, settings: AppSettings) -> Callback | N
         run_name=tracking.run_name,
         tags=tracking.tags,
         log_model=tracking.log_model,
+        log_every_n_steps=tracking.log_every_n_steps,
     )
