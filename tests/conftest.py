@@ -1,116 +1,19 @@
-"""Shared builders for plugins that live outside the aiforge package.
-
-``make_entry_point_plugin`` and ``make_folder_plugin`` are plain functions so that
-end-to-end tests can import them (``from conftest import ...``) and point a CLI
-subprocess at the result with ``PYTHONPATH`` / ``AIFORGE_PLUGINS_DIR``.
-Both plugins are complete: a working model (with its own config class) and a
-small learnable dataset, so a real run can use them as model and dataset plugin.
-"""
+"""Fixtures for every test."""
 
 from __future__ import annotations
 
-import textwrap
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
-_CONFIG_AND_MODEL = """
-from pydantic import Field, PositiveInt
-from torch import nn
 
-from aiforge.config.model_configs import ModelSpecificConfig
-from aiforge.core.base_model import BaseModel
-
-
-class {config_name}(ModelSpecificConfig):
-    input_dim: PositiveInt | None = None
-    output_dim: PositiveInt | None = None
-    width: PositiveInt = Field(8, description="Hidden width.")
-
-
-class Model(BaseModel):
-    config_class = {config_name}
-
-    def __init__(self, model_config: {config_name}) -> None:
-        super().__init__(model_config)
-        self.net = {make_net}
-
-    def forward(self, x):
-        return self.net(x.flatten(start_dim=1))
-"""
-
-_DATASET = '''
-import torch
-
-from aiforge.core.data_pipeline import InMemoryDataset
-
-
-class Dataset(InMemoryDataset):
-    """Two Gaussian blobs; the label is the sign of the feature sum (learnable)."""
-
-    def load_data(self, data_path=None, num_samples=64, input_dim=4, seed=0, **_):
-        generator = torch.Generator().manual_seed(seed)
-        features = torch.randn(num_samples, input_dim, generator=generator)
-        self.set_tensors(features, (features.sum(dim=1) > 0).long())
-        self.class_names = ["neg", "pos"]
-'''
-
-
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
-
-
-def make_entry_point_plugin(
-    root: Path, name: str = "extplug", package: str = "ext_plugin_pkg", dist: str = "ext-plugin-pkg"
-) -> str:
-    """An installed-distribution stand-in under ``root``: a package plus its ``.dist-info``.
-
-    With ``root`` on ``sys.path`` (or ``PYTHONPATH``), ``importlib.metadata`` sees the
-    distribution ``dist`` registering ``name = package`` in the ``aiforge.plugins``
-    entry-point group. Returns the plugin name.
-    """
-    pkg = root / package
-    _write(pkg / "__init__.py", '"""An AIForge plugin shipped by an installed distribution."""\n')
-    model = _CONFIG_AND_MODEL.format(
-        config_name="ExtConfig",
-        make_net="nn.Sequential(nn.Linear(model_config.input_dim, model_config.width), nn.ReLU(), "
-        "nn.Linear(model_config.width, model_config.output_dim))",
-    )
-    _write(pkg / "model.py", model)
-    _write(pkg / "dataset.py", _DATASET)
-    info = root / f"{dist.replace('-', '_')}-0.1.dist-info"
-    _write(info / "METADATA", f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
-    _write(info / "entry_points.txt", f"[aiforge.plugins]\n{name} = {package}\n")
-    return name
-
-
-def make_folder_plugin(plugins_dir: Path, name: str) -> None:
-    """A plugin package ``plugins_dir/name/`` whose model.py uses a relative import."""
-    pkg = plugins_dir / name
-    _write(pkg / "__init__.py", '"""A user plugin in a plain folder."""\n')
-    _write(
-        pkg / "layers.py",
-        """
-        from torch import nn
-
-
-        def make_layers(input_dim, width, output_dim):
-            return nn.Sequential(nn.Linear(input_dim, width), nn.Tanh(), nn.Linear(width, output_dim))
-        """,
-    )
-    model = _CONFIG_AND_MODEL.format(
-        config_name="FolderConfig",
-        make_net="make_layers(model_config.input_dim, model_config.width, model_config.output_dim)",
-    )
-    _write(pkg / "model.py", "from .layers import make_layers\n" + textwrap.dedent(model))
-    _write(pkg / "dataset.py", _DATASET)
-
-
-@pytest.fixture(autouse=True)
-def _no_tracking_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture(autouse=True, scope="session")
+def _no_tracking_by_default() -> Iterator[None]:
     """Tracking is on by default for users; tests turn it on only where they test it.
 
-    Set in the environment, so CLI subprocesses started by tests inherit it too.
+    Session-scoped, so that module- and session-scoped fixtures that train a run see it too,
+    and set in the environment, so CLI subprocesses started by tests inherit it.
     """
-    monkeypatch.setenv("AIFORGE_TRACKING", "false")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AIFORGE_TRACKING", "false")
+        yield

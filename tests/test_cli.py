@@ -141,7 +141,7 @@ def test_python_m_aiforge_main_alias(tmp_path):
 
 
 def test_plugins_lists_builtins_and_folder_plugins(tmp_path):
-    from conftest import make_folder_plugin
+    from plugin_builders import make_folder_plugin
 
     make_folder_plugin(tmp_path / "plugins", "folderplug")
     result = run_cli(
@@ -158,7 +158,7 @@ def test_plugins_lists_builtins_and_folder_plugins(tmp_path):
 
 
 def test_external_plugins_run_through_entry_point_and_folder(tmp_path):
-    from conftest import make_entry_point_plugin, make_folder_plugin
+    from plugin_builders import make_entry_point_plugin, make_folder_plugin
 
     site = tmp_path / "site"
     site.mkdir()
@@ -274,7 +274,7 @@ def test_options_before_the_command_are_kept():
 
 
 def test_plugins_dir_before_the_command_finds_folder_plugins(tmp_path):
-    from conftest import make_folder_plugin
+    from plugin_builders import make_folder_plugin
 
     make_folder_plugin(tmp_path / "plugins", "earlyopt")
     result = run_cli("--plugins-dir", str(tmp_path / "plugins"), "plugins", "--json", cwd=tmp_path)

@@ -30,7 +30,7 @@ from aiforge.core.preprocessing import FeatureScaler
 from aiforge.errors import ConfigError, PluginError
 from aiforge.plugins.simple_nn.dataset import Dataset as SimpleDataset
 from aiforge.plugins.simple_nn.model import Model as SimpleModel
-from conftest import make_entry_point_plugin, make_folder_plugin
+from plugin_builders import make_entry_point_plugin, make_folder_plugin
 
 BUILTINS = ["breast_cancer", "diabetes", "digits", "iris", "simple_nn", "tabular", "wine"]
 EP_PACKAGES = ("ext_plugin_pkg", "other_pkg")

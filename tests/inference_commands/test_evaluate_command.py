@@ -5,58 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-from importlib import resources
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
+from trained_runs import quiet_settings
 
-from aiforge.config.model_configs import ExperimentConfig, SimpleNNConfig, TrainingConfig
-from aiforge.config.settings import AppSettings
-from aiforge.core.orchestrator import Orchestrator
 from aiforge.errors import ConfigError, DataError
 from aiforge.inference_commands.evaluate import cmd_evaluate, evaluate_run
 from aiforge.inference_commands.loading import load_run
 from aiforge.inference_commands.predict import predict_frame
-
-
-def _train(root: Path, **fields) -> Path:
-    settings = AppSettings(RESULTS_DIR=root / "results", DEVICE="cpu", TRACKING=False, LOG_LEVEL="WARNING")
-    config = ExperimentConfig(tracking={"enabled": False}, **fields)
-    return Path(Orchestrator(config, settings=settings).run_experiment()["run_dir"])
-
-
-@pytest.fixture(scope="module")
-def iris_run(tmp_path_factory) -> Path:
-    return _train(
-        tmp_path_factory.mktemp("iris"),
-        experiment_name="iris_eval",
-        model_plugin="simple_nn",
-        dataset_plugin="iris",
-        training_config=TrainingConfig(epochs=3, batch_size=16),
-    )
-
-
-@pytest.fixture(scope="module")
-def csv_run(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("csv")
-    data = root / "customers.csv"
-    shutil.copy(Path(str(resources.files("aiforge") / "examples" / "example_classification.csv")), data)
-    return _train(
-        root,
-        experiment_name="csv_eval",
-        model_plugin="simple_nn",
-        dataset_plugin="tabular",
-        data_path=str(data),
-        dataset_args={"target_column": "segment"},
-        model_config=SimpleNNConfig(hidden_dim=16),
-        training_config=TrainingConfig(epochs=3, batch_size=16, learning_rate=0.01),
-    )
-
-
-def _settings(tmp_path: Path) -> AppSettings:
-    return AppSettings(RESULTS_DIR=tmp_path / "results", DEVICE="cpu", TRACKING=False, LOG_LEVEL="WARNING")
 
 
 def _final(run_dir: Path) -> dict:
@@ -64,7 +23,7 @@ def _final(run_dir: Path) -> dict:
 
 
 def test_evaluate_reproduces_the_final_metrics_exactly(iris_run, tmp_path):
-    result = evaluate_run(load_run(iris_run, _settings(tmp_path)))
+    result = evaluate_run(load_run(iris_run, quiet_settings(tmp_path)))
     final = _final(iris_run)
     assert result["split"] == "val"
     assert result["samples"] == final["val_samples"] == 30
@@ -74,7 +33,7 @@ def test_evaluate_reproduces_the_final_metrics_exactly(iris_run, tmp_path):
 
 
 def test_evaluate_reproduces_a_tabular_run_exactly(csv_run, tmp_path):
-    result = evaluate_run(load_run(csv_run, _settings(tmp_path)))
+    result = evaluate_run(load_run(csv_run, quiet_settings(tmp_path)))
     final = _final(csv_run)
     assert (result["loss"], result["metrics"]) == (final["final_val_loss"], final["final_val_metrics"])
 
@@ -99,7 +58,7 @@ def test_run_dir_relative_to_the_results_folder(iris_run, capsys):
 
 
 def test_splits_train_and_all(iris_run, tmp_path):
-    loaded = load_run(iris_run, _settings(tmp_path))
+    loaded = load_run(iris_run, quiet_settings(tmp_path))
     assert evaluate_run(loaded, "train")["samples"] == 120
     everything = evaluate_run(loaded, "all")
     assert everything["samples"] == 150
@@ -109,7 +68,7 @@ def test_splits_train_and_all(iris_run, tmp_path):
 
 
 def test_data_file_with_every_row_equals_split_all(csv_run, tmp_path):
-    loaded = load_run(csv_run, _settings(tmp_path))
+    loaded = load_run(csv_run, quiet_settings(tmp_path))
     data = loaded.config.data_path
     on_file = evaluate_run(loaded, data=data)
     on_all = evaluate_run(loaded, "all")
@@ -118,7 +77,7 @@ def test_data_file_with_every_row_equals_split_all(csv_run, tmp_path):
 
 
 def test_data_file_with_fewer_classes_keeps_the_run_class_order(csv_run, tmp_path):
-    loaded = load_run(csv_run, _settings(tmp_path))
+    loaded = load_run(csv_run, quiet_settings(tmp_path))
     frame = pd.read_csv(loaded.config.data_path)
     classes = sorted(frame["segment"].unique())
     subset = frame[frame["segment"] != classes[0]]  # the first class gone: indices would shift
@@ -134,7 +93,7 @@ def test_data_file_with_fewer_classes_keeps_the_run_class_order(csv_run, tmp_pat
 
 
 def test_data_file_with_an_unknown_label_is_a_data_error(csv_run, tmp_path):
-    loaded = load_run(csv_run, _settings(tmp_path))
+    loaded = load_run(csv_run, quiet_settings(tmp_path))
     frame = pd.read_csv(loaded.config.data_path)
     frame.loc[0, "segment"] = "martian"
     path = tmp_path / "unknown.csv"
@@ -144,7 +103,7 @@ def test_data_file_with_an_unknown_label_is_a_data_error(csv_run, tmp_path):
 
 
 def test_data_file_with_other_columns_is_a_data_error(csv_run, tmp_path):
-    loaded = load_run(csv_run, _settings(tmp_path))
+    loaded = load_run(csv_run, quiet_settings(tmp_path))
     frame = pd.read_csv(loaded.config.data_path)
     path = tmp_path / "renamed.csv"
     frame.rename(columns={"age": "years"}).to_csv(path, index=False)
@@ -161,7 +120,7 @@ def test_option_errors_come_before_loading(tmp_path):
 
 
 def test_missing_and_invalid_run_folders(iris_run, tmp_path):
-    settings = _settings(tmp_path)
+    settings = quiet_settings(tmp_path)
     with pytest.raises(ConfigError, match=r"run folder not found: .*nowhere"):
         load_run(tmp_path / "nowhere", settings)
     (tmp_path / "empty").mkdir()
@@ -190,10 +149,10 @@ def test_weights_that_do_not_fit_are_a_config_error(iris_run, tmp_path):
     shutil.copytree(iris_run, run)
     torch.save({"layer.weight": torch.zeros(2, 2)}, run / "final_model.pt")
     with pytest.raises(ConfigError, match=r"the weights do not fit the model built from config.yaml"):
-        load_run(run, _settings(tmp_path))
+        load_run(run, quiet_settings(tmp_path))
     (run / "final_model.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(ConfigError, match=r"cannot load the model weights"):
-        load_run(run, _settings(tmp_path))
+        load_run(run, quiet_settings(tmp_path))
 
 
 def test_missing_preprocessor_is_a_config_error(iris_run, tmp_path):
@@ -201,16 +160,16 @@ def test_missing_preprocessor_is_a_config_error(iris_run, tmp_path):
     shutil.copytree(iris_run, run)
     (run / "preprocessor.safetensors").unlink()
     with pytest.raises(ConfigError, match=r"has no preprocessor.safetensors"):
-        load_run(run, _settings(tmp_path))
+        load_run(run, quiet_settings(tmp_path))
 
 
 def test_changed_data_cannot_reproduce_the_split(csv_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(csv_run, run)
     config_text = (run / "config.yaml").read_text()
-    original = load_run(csv_run, _settings(tmp_path)).config.data_path
+    original = load_run(csv_run, quiet_settings(tmp_path)).config.data_path
     shorter = tmp_path / "shorter.csv"
     pd.read_csv(original).iloc[:-5].to_csv(shorter, index=False)
     (run / "config.yaml").write_text(config_text.replace(original, str(shorter)))
     with pytest.raises(DataError, match=r"now has \d+ rows, but the run trained on \d+.*pass it with --data"):
-        load_run(run, _settings(tmp_path))
+        load_run(run, quiet_settings(tmp_path))

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import shutil
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from trained_runs import quiet_settings
 
-from aiforge.config.model_configs import ExperimentConfig, SimpleNNConfig, TrainingConfig
-from aiforge.config.settings import AppSettings
-from aiforge.core.orchestrator import Orchestrator
 from aiforge.errors import ConfigError, DataError
 from aiforge.inference_commands.evaluate import evaluate_run
 from aiforge.inference_commands.loading import load_run
@@ -22,47 +18,10 @@ from aiforge.inference_commands.predict import cmd_predict, predict_frame, selec
 IRIS_FEATURES = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
 
 
-def _settings(root: Path) -> AppSettings:
-    return AppSettings(RESULTS_DIR=root / "results", DEVICE="cpu", TRACKING=False, LOG_LEVEL="WARNING")
-
-
-def _train(root: Path, **fields) -> Path:
-    config = ExperimentConfig(tracking={"enabled": False}, **fields)
-    return Path(Orchestrator(config, settings=_settings(root)).run_experiment()["run_dir"])
-
-
-@pytest.fixture(scope="module")
-def iris_run(tmp_path_factory) -> Path:
-    return _train(
-        tmp_path_factory.mktemp("iris"),
-        experiment_name="iris_predict",
-        model_plugin="simple_nn",
-        dataset_plugin="iris",
-        training_config=TrainingConfig(epochs=3, batch_size=16),
-    )
-
-
-@pytest.fixture(scope="module")
-def csv_run(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("csv")
-    data = root / "customers.csv"
-    shutil.copy(Path(str(resources.files("aiforge") / "examples" / "example_classification.csv")), data)
-    return _train(
-        root,
-        experiment_name="csv_predict",
-        model_plugin="simple_nn",
-        dataset_plugin="tabular",
-        data_path=str(data),
-        dataset_args={"target_column": "segment"},
-        model_config=SimpleNNConfig(hidden_dim=16),
-        training_config=TrainingConfig(epochs=3, batch_size=16, learning_rate=0.01),
-    )
-
-
 @pytest.fixture(scope="module")
 def iris_val_csv(iris_run, tmp_path_factory) -> tuple[Path, float]:
     """The run's validation rows as a CSV of raw features plus the true species; and evaluate's accuracy."""
-    loaded = load_run(iris_run, _settings(tmp_path_factory.mktemp("settings")))
+    loaded = load_run(iris_run, quiet_settings(tmp_path_factory.mktemp("settings")))
     features = np.concatenate([b["features"].numpy() for b in loaded.orchestrator.raw_val_batches()])
     labels = np.concatenate([b["labels"].numpy() for b in loaded.orchestrator.raw_val_batches()])
     frame = pd.DataFrame(features, columns=loaded.orchestrator.feature_names())
@@ -99,7 +58,7 @@ def test_predictions_on_the_validation_rows_agree_with_evaluate(iris_run, iris_v
 
 
 def test_string_labels_from_label_mapping_and_parquet(csv_run, tmp_path):
-    loaded_data = pd.read_csv(load_run(csv_run, _settings(tmp_path)).config.data_path)
+    loaded_data = pd.read_csv(load_run(csv_run, quiet_settings(tmp_path)).config.data_path)
     source = tmp_path / "rows.parquet"
     loaded_data.head(12)[
         ["segment", "tenure_years", "avg_basket", "age", "income_k", "visits_per_month"]
@@ -120,7 +79,7 @@ def test_string_labels_from_label_mapping_and_parquet(csv_run, tmp_path):
 
 
 def test_predictions_do_not_depend_on_column_order_or_extra_columns(csv_run, tmp_path):
-    loaded = load_run(csv_run, _settings(tmp_path))
+    loaded = load_run(csv_run, quiet_settings(tmp_path))
     frame = pd.read_csv(loaded.config.data_path).head(20)
     plain = predict_frame(loaded, frame.drop(columns=["segment"]))
     shuffled = frame[list(reversed(frame.columns))].assign(note="x")
