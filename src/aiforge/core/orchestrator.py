@@ -333,42 +333,9 @@ class Orchestrator:
 
     def write_report(self) -> None:
         """PNG plots and report.html; a failure here costs the pictures, never the finished run."""
-        from aiforge.reporting import build_report, write_run_plots
+        from aiforge.reporting.run_report import write_run_report
 
-        assert self.run_dir is not None
-        try:
-            targets, predictions = self.val_predictions()
-            write_run_plots(self.run_dir, targets, predictions, self.task)
-            report = build_report(self.run_dir)
-        except Exception as err:
-            logger.opt(exception=err).debug("Plots or report failed")
-            logger.warning(f"No report for this run: {err}  (retry: aiforge report {self.run_dir})")
-            return
-        logger.info(f"Report: {report}")
-
-    def val_predictions(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """Validation targets and predictions (class indices for classification), on the CPU.
-
-        ``(None, None)`` when the model's ``validation_step`` returns no predictions.
-        """
-        assert self.model is not None
-        logits = self.config.training_config.loss_fn_name != "BCELoss"
-        self.model.eval()
-        targets, predictions = [], []
-        with torch.no_grad():
-            for index, raw_batch in enumerate(self.val_dataloader):
-                batch = to_device(raw_batch, self.device)
-                outputs = self.model.validation_step(batch, index).get("predictions")
-                if outputs is None or "labels" not in batch:
-                    return None, None
-                if outputs.dim() == 2 and outputs.shape[-1] == 1:
-                    outputs = outputs.squeeze(-1)
-                if self.task == "classification":
-                    threshold = 0.0 if logits else 0.5
-                    outputs = outputs.argmax(dim=-1) if outputs.dim() == 2 else (outputs > threshold).long()
-                targets.append(batch["labels"].cpu())
-                predictions.append(outputs.cpu())
-        return torch.cat(targets), torch.cat(predictions)
+        write_run_report(self)
 
     def save_environment(self) -> None:
         assert self.run_dir is not None
