@@ -12,8 +12,9 @@ import pytest
 import torch
 from trained_runs import quiet_settings
 
+from aiforge.cli.inference import cmd_evaluate
 from aiforge.errors import ConfigError, DataError
-from aiforge.inference_commands.evaluate import cmd_evaluate, evaluate_run
+from aiforge.inference_commands.evaluate import evaluate_run
 from aiforge.inference_commands.loading import load_run
 from aiforge.inference_commands.predict import predict_frame
 

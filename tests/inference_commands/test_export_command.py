@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from aiforge.cli.inference import cmd_export
 from aiforge.config.model_configs import ExperimentConfig, TrainingConfig
 from aiforge.config.settings import AppSettings
 from aiforge.core.orchestrator import Orchestrator
 from aiforge.errors import ConfigError, PluginError
-from aiforge.inference_commands.export import cmd_export, export_run, sample_inputs
+from aiforge.inference_commands.export import export_run, sample_inputs
 from aiforge.inference_commands.loading import load_run
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")

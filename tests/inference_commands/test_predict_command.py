@@ -10,10 +10,11 @@ import pandas as pd
 import pytest
 from trained_runs import quiet_settings
 
+from aiforge.cli.inference import cmd_predict
 from aiforge.errors import ConfigError, DataError
 from aiforge.inference_commands.evaluate import evaluate_run
 from aiforge.inference_commands.loading import load_run
-from aiforge.inference_commands.predict import cmd_predict, predict_frame, select_feature_columns
+from aiforge.inference_commands.predict import predict_frame, select_feature_columns
 
 IRIS_FEATURES = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from aiforge.cli.inference import cmd_compare, cmd_runs, register
 from aiforge.config.model_configs import ExperimentConfig, TrainingConfig
 from aiforge.config.settings import AppSettings
 from aiforge.core.orchestrator import Orchestrator
 from aiforge.errors import ConfigError
-from aiforge.inference_commands.cli import register
-from aiforge.inference_commands.runs import cmd_compare, cmd_runs, compare_runs, flatten, list_runs
+from aiforge.inference_commands.runs import compare_runs, flatten, list_runs
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +163,7 @@ def test_register_leaves_out_options_the_common_parent_has():
 def test_registering_imports_no_heavy_library(tmp_path):
     code = (
         "import argparse, sys\n"
-        "from aiforge.inference_commands.cli import register\n"
+        "from aiforge.cli.inference import register\n"
         "parser = argparse.ArgumentParser()\n"
         "register(parser.add_subparsers(), argparse.ArgumentParser(add_help=False))\n"
         "parser.format_help()\n"

@@ -165,7 +165,7 @@ def test_run_plots_need_both_targets_and_predictions(tmp_path):
 
 def test_importing_reporting_does_not_import_matplotlib(tmp_path):
     code = (
-        "import sys, aiforge.reporting, aiforge.reporting.command, aiforge.reporting.report\n"
+        "import sys, aiforge.reporting, aiforge.cli.report, aiforge.reporting.report\n"
         "print('matplotlib' in sys.modules)"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)

@@ -13,12 +13,12 @@ import pytest
 import torch
 import yaml
 
+from aiforge.cli.report import add_report_parser, cmd_report
 from aiforge.config.model_configs import ExperimentConfig, SimpleNNConfig, TrainingConfig
 from aiforge.config.settings import AppSettings
 from aiforge.core.orchestrator import Orchestrator
 from aiforge.errors import DataError
 from aiforge.reporting import build_report, confusion_counts, write_run_plots
-from aiforge.reporting.command import add_report_parser, cmd_report
 
 IMG_PREFIX = '<img src="data:image/png;base64,'
 HISTORY = (

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 from aiforge.errors import ConfigError, DataError, did_you_mean
-from aiforge.inference_commands.loading import LoadedRun, load_run, settings_for, stdout_console
+from aiforge.inference_commands.loading import LoadedRun
 
 SPLITS = ("train", "val", "all")
 
@@ -197,27 +195,3 @@ def format_table(result: dict[str, Any]) -> Any:
             cells.append("-" if ref is None else f"{ref:.6f}")
         table.add_row(*cells)
     return table
-
-
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    settings = settings_for(args)
-    data = getattr(args, "data", None)
-    split = getattr(args, "split", None)
-    split = check_options(split, data)
-    loaded = load_run(args.run_dir, settings)
-    result = evaluate_run(loaded, split, data)
-    if getattr(args, "json", False):
-        print(json.dumps(result, indent=2))
-        return 0
-    console = stdout_console()
-    console.print(f"Run {result['run_dir']}", soft_wrap=True)
-    console.print(format_table(result))
-    if "matches_run_final" in result:
-        if result["matches_run_final"]:
-            console.print("Identical to the run's final validation loss and metrics.")
-        else:
-            console.print(
-                "[yellow]Differs from the run's final validation results[/yellow] "
-                f"(evaluated on {result['device']}; a different device or library version changes rounding)."
-            )
-    return 0

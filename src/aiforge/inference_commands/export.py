@@ -9,7 +9,6 @@ never written.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import warnings
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from aiforge.errors import ConfigError, PluginError, did_you_mean
-from aiforge.inference_commands.loading import LoadedRun, load_run, settings_for
+from aiforge.inference_commands.loading import LoadedRun
 
 FORMATS = {"torchscript": "inference_model.torchscript.pt", "onnx": "inference_model.onnx"}
 RTOL, ATOL = 1e-4, 1e-5
@@ -210,17 +209,3 @@ def _write_onnx(model: Any, samples: list[Any], expected: list[Any], path: Path,
         session = onnxruntime.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
         got = [torch.from_numpy(session.run(None, {"features": x.numpy()})[0]) for x in samples]
         return _compare(got, expected, "ONNX", notes)
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    fmt = getattr(args, "format", "torchscript")
-    check_format(fmt)
-    settings = settings_for(args)
-    loaded = load_run(args.run_dir, settings, device="cpu")
-    result = export_run(loaded, fmt, getattr(args, "output", None))
-    print(
-        f"Wrote {result['path']} ({fmt}; checked against the eager model on "
-        f"{' and '.join(map(str, result['checked_rows']))} rows, max abs difference "
-        f"{result['max_abs_difference']:.2e})"
-    )
-    return 0

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
 from aiforge.errors import ConfigError, DataError, did_you_mean
-from aiforge.inference_commands.loading import LoadedRun, load_run, settings_for
+from aiforge.inference_commands.loading import LoadedRun
 
 TEXT_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": ","}
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -198,14 +197,3 @@ def check_paths(input_path: Path, output_path: Path) -> None:
         raise DataError(f"--input: file not found: {input_path} (looked for {input_path.resolve()})")
     if not output_path.parent.is_dir():
         raise ConfigError(f"--output {output_path}: the folder {output_path.parent} does not exist")
-
-
-def cmd_predict(args: argparse.Namespace) -> int:
-    input_path, output_path = Path(args.input), Path(args.output)
-    check_paths(input_path, output_path)
-    settings = settings_for(args)
-    loaded = load_run(args.run_dir, settings, device="cpu")
-    summary = predict_file(loaded, input_path, output_path)
-    columns = ", ".join(summary["columns"])
-    print(f"Wrote {summary['rows']} predictions to {summary['output']} (columns {columns})")
-    return 0

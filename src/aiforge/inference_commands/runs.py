@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from datetime import datetime
 from pathlib import Path
@@ -10,7 +9,7 @@ from typing import Any
 
 from aiforge.core import run_files
 from aiforge.errors import ConfigError, did_you_mean
-from aiforge.inference_commands.loading import read_json, resolve_run_dir, settings_for, stdout_console
+from aiforge.inference_commands.loading import read_json
 
 COMPLETED, INCOMPLETE, UNREADABLE = "completed", "incomplete", "unreadable results"
 ABSENT = "(absent)"
@@ -111,23 +110,6 @@ def runs_table(runs: list[dict[str, Any]], title: str) -> Any:
     return table
 
 
-def cmd_runs(args: argparse.Namespace) -> int:
-    settings = settings_for(args)
-    results_dir = Path(settings.RESULTS_DIR)
-    experiment = getattr(args, "experiment", None)
-    runs = list_runs(results_dir, experiment)
-    if getattr(args, "json", False):
-        print(json.dumps(runs, indent=2))
-        return 0
-    if not runs:
-        hint = "choose the folder with --results-dir or AIFORGE_RESULTS_DIR"
-        print(f"No runs in {results_dir.resolve()} ({hint})")
-        return 0
-    where = f"{results_dir}/{experiment}" if experiment else str(results_dir)
-    stdout_console().print(runs_table(runs, f"Runs in {where}, newest first"))
-    return 0
-
-
 # -- compare ------------------------------------------------------------------------------
 def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
     """Nested mappings as dotted keys (``training_config.learning_rate``); lists stay values."""
@@ -175,32 +157,25 @@ def _show(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
-def cmd_compare(args: argparse.Namespace) -> int:
+def compare_tables(result: dict[str, Any]) -> list[Any]:
+    """What ``aiforge compare`` shows: the config differences (or a note) and the metric table."""
     from rich.table import Table
 
-    settings = settings_for(args)
-    run_a = resolve_run_dir(args.run_a, settings.RESULTS_DIR)
-    run_b = resolve_run_dir(args.run_b, settings.RESULTS_DIR)
-    result = compare_runs(run_a, run_b)
-    if getattr(args, "json", False):
-        print(json.dumps(result, indent=2, default=str))
-        return 0
-    console = stdout_console()
-    console.print(f"A: {run_a}  ({result['status']['a']})\nB: {run_b}  ({result['status']['b']})")
+    shown: list[Any] = []
     if result["config"]:
         config = Table(title="Config differences")
         for column in ("key", "A", "B"):
             config.add_column(column, overflow="fold")
         for row in result["config"]:
             config.add_row(row["key"], _show(row["a"]), _show(row["b"]))
-        console.print(config)
+        shown.append(config)
     else:
-        console.print("The configs are identical.")
+        shown.append("The configs are identical.")
     metrics = Table(title="Final validation metrics")
     for column in ("metric", "A", "B", "delta (B - A)"):
         metrics.add_column(column, justify="left" if column == "metric" else "right")
     for row in result["metrics"]:
         delta = "-" if row["delta"] is None else f"{row['delta']:+.4f}"
         metrics.add_row(row["name"], _fmt(row["a"]), _fmt(row["b"]), delta)
-    console.print(metrics)
-    return 0
+    shown.append(metrics)
+    return shown

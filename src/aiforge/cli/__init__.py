@@ -81,8 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     config = commands.add_parser("config", parents=[common], help="config helpers")
     config_commands = config.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)
     config_commands.add_parser("schema", parents=[common], help="print the JSON Schema of experiment files")
-    from aiforge.inference_commands.cli import register as register_inference_commands
-    from aiforge.reporting.command import add_report_parser
+    from aiforge.cli.inference import register as register_inference_commands
+    from aiforge.cli.report import add_report_parser
 
     add_report_parser(commands, [common])
     COMMANDS.update(register_inference_commands(commands, common))
@@ -277,7 +277,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from aiforge.reporting.command import cmd_report
+    from aiforge.cli.report import cmd_report
 
     return cmd_report(args)
 

@@ -110,33 +110,100 @@ def _has_option(parser: argparse.ArgumentParser, flag: str) -> bool:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from aiforge.inference_commands.evaluate import cmd_evaluate as run
+    import json
 
-    return run(args)
+    from aiforge.inference_commands.evaluate import check_options, evaluate_run, format_table
+    from aiforge.inference_commands.loading import load_run, settings_for, stdout_console
+
+    settings = settings_for(args)
+    data = getattr(args, "data", None)
+    split = check_options(getattr(args, "split", None), data)
+    result = evaluate_run(load_run(args.run_dir, settings), split, data)
+    if getattr(args, "json", False):
+        print(json.dumps(result, indent=2))
+        return 0
+    console = stdout_console()
+    console.print(f"Run {result['run_dir']}", soft_wrap=True)
+    console.print(format_table(result))
+    if "matches_run_final" in result:
+        if result["matches_run_final"]:
+            console.print("Identical to the run's final validation loss and metrics.")
+        else:
+            console.print(
+                "[yellow]Differs from the run's final validation results[/yellow] "
+                f"(evaluated on {result['device']}; a different device or library version changes rounding)."
+            )
+    return 0
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from aiforge.inference_commands.predict import cmd_predict as run
+    from aiforge.inference_commands.loading import load_run, settings_for
+    from aiforge.inference_commands.predict import check_paths, predict_file
 
-    return run(args)
+    input_path, output_path = Path(args.input), Path(args.output)
+    check_paths(input_path, output_path)
+    loaded = load_run(args.run_dir, settings_for(args), device="cpu")
+    summary = predict_file(loaded, input_path, output_path)
+    columns = ", ".join(summary["columns"])
+    print(f"Wrote {summary['rows']} predictions to {summary['output']} (columns {columns})")
+    return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from aiforge.inference_commands.export import cmd_export as run
+    from aiforge.inference_commands.export import check_format, export_run
+    from aiforge.inference_commands.loading import load_run, settings_for
 
-    return run(args)
+    fmt = getattr(args, "format", "torchscript")
+    check_format(fmt)
+    loaded = load_run(args.run_dir, settings_for(args), device="cpu")
+    result = export_run(loaded, fmt, getattr(args, "output", None))
+    print(
+        f"Wrote {result['path']} ({fmt}; checked against the eager model on "
+        f"{' and '.join(map(str, result['checked_rows']))} rows, max abs difference "
+        f"{result['max_abs_difference']:.2e})"
+    )
+    return 0
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from aiforge.inference_commands.runs import cmd_runs as run
+    import json
 
-    return run(args)
+    from aiforge.inference_commands.loading import settings_for, stdout_console
+    from aiforge.inference_commands.runs import list_runs, runs_table
+
+    results_dir = Path(settings_for(args).RESULTS_DIR)
+    experiment = getattr(args, "experiment", None)
+    runs = list_runs(results_dir, experiment)
+    if getattr(args, "json", False):
+        print(json.dumps(runs, indent=2))
+        return 0
+    if not runs:
+        hint = "choose the folder with --results-dir or AIFORGE_RESULTS_DIR"
+        print(f"No runs in {results_dir.resolve()} ({hint})")
+        return 0
+    where = f"{results_dir}/{experiment}" if experiment else str(results_dir)
+    stdout_console().print(runs_table(runs, f"Runs in {where}, newest first"))
+    return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from aiforge.inference_commands.runs import cmd_compare as run
+    import json
 
-    return run(args)
+    from aiforge.inference_commands.loading import resolve_run_dir, settings_for, stdout_console
+    from aiforge.inference_commands.runs import compare_runs, compare_tables
+
+    settings = settings_for(args)
+    run_a = resolve_run_dir(args.run_a, settings.RESULTS_DIR)
+    run_b = resolve_run_dir(args.run_b, settings.RESULTS_DIR)
+    result = compare_runs(run_a, run_b)
+    if getattr(args, "json", False):
+        print(json.dumps(result, indent=2, default=str))
+        return 0
+    console = stdout_console()
+    console.print(f"A: {run_a}  ({result['status']['a']})\nB: {run_b}  ({result['status']['b']})")
+    for shown in compare_tables(result):
+        console.print(shown)
+    return 0
 
 
 COMMANDS: dict[str, Command] = {
