@@ -77,6 +77,16 @@ class TrainingConfig(_Strict):
     )
     early_stopping_min_delta: NonNegativeFloat = Field(0.001, description="Smallest change that counts.")
     scheduler: SchedulerConfig | None = Field(None, description="Optional LR scheduler.")
+    checkpoint_every_n_steps: PositiveInt | None = Field(
+        None,
+        description="Also write checkpoints/last.pt every N optimizer steps, not only after each epoch "
+        "(for long epochs: a resume then loses at most N steps).",
+    )
+    nonfinite_loss: Literal["stop", "skip"] = Field(
+        "stop",
+        description="A NaN or infinite training loss: 'stop' ends the run with an error naming the epoch "
+        "and step; 'skip' drops that batch's update and goes on (one host sync per step).",
+    )
 
     # The seed's distributed fields; the launcher's environment fills them in.
     use_distributed: bool = Field(False, description="Use DistributedDataParallel (set under torchrun).")
