@@ -96,7 +96,7 @@ def test_run_dir_holds_every_artifact(basic_run: tuple[Orchestrator, dict[str, A
         "aiforge_debug.log",
     }
     assert expected <= {p.name for p in run_dir.iterdir()}
-    assert {p.name for p in (run_dir / "checkpoints").iterdir()} == {"best.pt", "last.pt"}
+    assert {p.name for p in (run_dir / "checkpoints").iterdir()} == {"best.pt", "last.pt", "previous.pt"}
     assert not [p for p in run_dir.rglob("*") if p.name.endswith(".tmp")]  # atomic writes cleaned up
     assert run_dir.parent.name == "orch_test"
 

@@ -98,8 +98,8 @@ def test_nan_loss_raises_training_error_naming_the_epoch() -> None:
 
     tensors = data(20)
     trainer = make_trainer(model=TurnsNaN())
-    # 4 training batches per epoch: epoch 1 is fine, the loss becomes NaN in epoch 2 (1-based).
-    with pytest.raises(TrainingError, match=r"training loss became nan in epoch 2 \(global step \d+\)"):
+    # 4 training batches + 1 validation batch per epoch: forward call 9 is batch 4 of epoch 2.
+    with pytest.raises(TrainingError, match=r"training loss became nan in epoch 2, batch 4 \(optimizer step 8\)"):
         trainer.fit(batches_of(tensors, 5), batches_of(tensors, 20), epochs=3)
     assert len(trainer.history) == 1
 
@@ -214,8 +214,20 @@ def test_states_are_copies_and_full_state_has_everything() -> None:
     assert not torch.equal(state["linear.weight"], trainer.model.linear.weight)
     trainer.load_model_state(state)
     assert torch.equal(state["linear.weight"], trainer.model.linear.weight)
-    full = trainer.full_state(epoch=4)
-    assert set(full) == {"model", "optimizer", "epoch", "global_step", "callbacks"}
+    trainer.epoch = 4
+    full = trainer.full_state()
+    assert set(full) == {
+        "format",
+        "model",
+        "optimizer",
+        "epoch",
+        "global_step",
+        "history",
+        "epoch_progress",
+        "data_order",
+        "rng",
+        "callbacks",
+    }
     assert full["epoch"] == 4 and full["callbacks"] == {"Recorder": {}}
 
 
@@ -230,7 +242,7 @@ class Numbered(Callback):
 def test_full_state_keeps_every_callback_of_one_class() -> None:
     # Regression: states were keyed by class name only, so a second callback overwrote the first.
     trainer = make_trainer(callbacks=[Numbered(1), Recorder(), Numbered(2), Numbered(3)])
-    assert trainer.full_state(epoch=1)["callbacks"] == {
+    assert trainer.full_state()["callbacks"] == {
         "Numbered": {"number": 1},
         "Recorder": {},
         "Numbered#1": {"number": 2},

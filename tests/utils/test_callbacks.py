@@ -157,11 +157,14 @@ def test_checkpoint_keeps_best_and_last_and_restores_best(
     checkpoint.on_train_start(trainer)
     for epoch, value in enumerate(values):
         set_weight(trainer, float(epoch + 1))  # weights of epoch e are e
+        trainer.epoch = epoch + 1  # as the trainer counts before calling on_epoch_end
         checkpoint.on_epoch_end(epoch, {"val_loss": value})
     best = torch.load(checkpoint.best_path, weights_only=True)
     last = torch.load(checkpoint.last_path, weights_only=True)
+    previous = torch.load(checkpoint.previous_path, weights_only=True)
     assert best["epoch"] == best_epoch and best["model"]["weight"].item() == best_epoch
     assert last["epoch"] == 4 and last["model"]["weight"].item() == 4.0
+    assert previous["epoch"] == 3 and previous["model"]["weight"].item() == 3.0
     assert last["callbacks"]["ModelCheckpoint"] == {
         "best_value": 3.0 if mode == "max" else 1.0,
         "best_epoch": 2,

@@ -62,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="train an experiment (default: the bundled digits example)",
     )
     run.add_argument("--results-dir", type=Path, help="root folder for run folders (AIFORGE_RESULTS_DIR)")
+    run.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN_DIR",
+        help="continue an interrupted run in its folder from its newest good checkpoint",
+    )
     run.add_argument("-q", "--quiet", action="store_true", help="only warnings, errors and the final summary")
     run.add_argument(
         "--progress",
@@ -106,11 +112,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except AIForgeError as err:
         return _fail(f"error: {err}", debug, EXIT_USAGE)
-    except KeyboardInterrupt:
-        return _fail("interrupted", debug, EXIT_INTERRUPTED)
+    except KeyboardInterrupt as err:
+        # RunInterrupted carries 128 + the signal number: 130 for SIGINT, 143 for SIGTERM.
+        return _fail(f"interrupted: {err}" if str(err) else "interrupted", debug, _exit_code(err))
     except Exception as err:
         hint = "" if debug else "\n(run again with --debug for the traceback)"
         return _fail(f"error: the run failed: {type(err).__name__}: {err}{hint}", debug, EXIT_FAILURE)
+
+
+def _exit_code(interrupt: KeyboardInterrupt) -> int:
+    return int(getattr(interrupt, "exit_code", EXIT_INTERRUPTED))
 
 
 def _fail(message: str, debug: bool, code: int) -> int:
@@ -152,6 +163,10 @@ def _config_path(args: argparse.Namespace) -> Path:
         raise ConfigError("give either a config file or --example, not both")
     if args.config is not None:
         return args.config
+    if args.example is None and getattr(args, "resume", None) is not None:
+        from aiforge.core.resume import resumable_run_dir
+
+        return resumable_run_dir(args.resume) / "config.yaml"  # the run's own resolved config
     return example_path(args.example) if args.example else example_path()
 
 
@@ -169,7 +184,7 @@ def _orchestrator(args: argparse.Namespace) -> Any:
         from aiforge.utils.progress import ProgressBar
 
         container.callbacks.override(providers_list(ProgressBar()))
-    return container.orchestrator()
+    return container.orchestrator(resume_from=getattr(args, "resume", None))
 
 
 def _show_progress(args: argparse.Namespace) -> bool:

@@ -80,6 +80,21 @@ def make_batches(
     )
 
 
+def order_state(batches: Any) -> torch.Tensor | None:
+    """The state of the generator that shuffles ``batches`` (TensorBatches or a seeded DataLoader).
+
+    Saved at the start of each epoch, it fixes that epoch's order and every later one.
+    """
+    generator = getattr(batches, "generator", None)
+    return generator.get_state() if isinstance(generator, torch.Generator) else None
+
+
+def restore_order_state(batches: Any, state: torch.Tensor | None) -> None:
+    generator = getattr(batches, "generator", None)
+    if state is not None and isinstance(generator, torch.Generator):
+        generator.set_state(state)
+
+
 def to_device(batch: Item, device: torch.device) -> Item:
     non_blocking = device.type == "cuda"
     return {

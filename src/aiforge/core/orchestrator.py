@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import shutil
 import time
@@ -22,6 +23,7 @@ from aiforge.core.data_fit import dims_from_data, fill_model_dims
 from aiforge.core.data_pipeline import BaseDataset, BasePreprocessor, split_indices, stack_features
 from aiforge.core.device import resolve_device
 from aiforge.core.environment import environment_record
+from aiforge.core.interrupts import RunInterrupted, StopRequests
 from aiforge.core.logger import (
     add_run_log,
     configure_logging,
@@ -30,6 +32,12 @@ from aiforge.core.logger import (
     remove_run_log,
 )
 from aiforge.core.plugins import call_plugin, load_class
+from aiforge.core.resume import (
+    check_same_config,
+    check_same_preprocessor,
+    load_latest_checkpoint,
+    resumable_run_dir,
+)
 from aiforge.core.seeding import seed_everything
 from aiforge.core.trainer import Trainer
 from aiforge.core.training_setup import build_scheduler, task_for_loss
@@ -50,7 +58,9 @@ class Orchestrator:
 
     Plugin classes not passed in are resolved from the config's plugin names; when
     ``DatasetClass`` is passed, ``PreprocessorClass`` is used as given (None: no
-    preprocessing).
+    preprocessing). With ``resume_from`` (a run folder), :meth:`run_experiment` continues
+    that run from its newest good checkpoint; :meth:`from_run_dir` builds one from the
+    folder's own config.
     """
 
     def __init__(
@@ -61,7 +71,9 @@ class Orchestrator:
         PreprocessorClass: type[BasePreprocessor] | None = None,
         settings: AppSettings | None = None,
         callbacks: list[Callback] | None = None,
+        resume_from: str | Path | None = None,
     ) -> None:
+        self.resume_from = resumable_run_dir(resume_from) if resume_from is not None else None
         self.config = experiment_config.model_copy(deep=True)
         self.settings = settings or get_settings()
         plugins_dir = self.settings.PLUGINS_DIR
@@ -87,6 +99,20 @@ class Orchestrator:
         self.trainer: Trainer | None = None
         self.train_dataloader: Any = None
         self.val_dataloader: Any = None
+        self.resume_state: dict[str, Any] | None = None
+        self.stop_requests = StopRequests()
+
+    @classmethod
+    def from_run_dir(
+        cls, run_dir: str | Path, settings: AppSettings | None = None, callbacks: list[Callback] | None = None
+    ) -> Orchestrator:
+        """An orchestrator that continues the run in ``run_dir`` (``aiforge run --resume``)."""
+        from aiforge.config.loading import load_experiment_config
+
+        settings = settings or get_settings()
+        config_path = resumable_run_dir(run_dir) / run_files.CONFIG_FILE
+        config = load_experiment_config(config_path, (), settings.PLUGINS_DIR)
+        return cls(config, settings=settings, callbacks=callbacks, resume_from=run_dir)
 
     # -- the lifecycle -------------------------------------------------------------------
     def run_experiment(self) -> dict[str, Any]:
@@ -94,33 +120,67 @@ class Orchestrator:
         if not console_configured():
             configure_logging(self.settings.LOG_LEVEL)
         started = time.perf_counter()
-        self.run_dir = run_files.create_run_dir(self.settings.RESULTS_DIR, self.config.experiment_name)
+        if self.resume_from is not None:
+            self.run_dir = self.resume_from
+        else:
+            self.run_dir = run_files.create_run_dir(self.settings.RESULTS_DIR, self.config.experiment_name)
         log_sink = add_run_log(self.run_dir / run_files.LOG_FILE)
         self.trainer = None
         try:
-            logger.info(f"Experiment '{self.config.experiment_name}' -> {self.run_dir}")
-            seed_everything(self.config.seed)
-            self.save_environment()
-            self.prepare_data()
-            self.save_config()
-            self.save_preprocessor()
-            self.build_model()
-            self.train()
-            results = self.finish(time.perf_counter() - started)
+            with self.stop_requests:
+                self._run_steps()
+                results = self.finish(time.perf_counter() - started)
             self._end_experiment("FINISHED")
             logger.info(f"Results are in {self.run_dir}")
             return results
         except BaseException as err:
             logger.opt(exception=err).debug("Run failed")
             self._end_experiment("KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED", err)
+            self._say_how_to_resume(err)
             remove_run_log(log_sink)
             log_sink = None
-            if isinstance(err, AIForgeError) and self.trainer is None:
+            if isinstance(err, AIForgeError) and self.trainer is None and self.resume_from is None:
                 self._discard_unused_run_dir()
             raise
         finally:
             if log_sink is not None:
                 remove_run_log(log_sink)
+
+    def _run_steps(self) -> None:
+        """Everything up to the trained model; a resume reuses the folder's records instead of writing them."""
+        logger.info(f"Experiment '{self.config.experiment_name}' -> {self.run_dir}")
+        seed_everything(self.config.seed)
+        if self.resume_from is None:
+            self.save_environment()
+        self.prepare_data()
+        if self.resume_from is None:
+            self.save_config()
+            self.save_preprocessor()
+        else:
+            self._load_resume_state()
+        self.build_model()
+        self.train()
+
+    def _load_resume_state(self) -> None:
+        assert self.run_dir is not None
+        state, path = load_latest_checkpoint(self.run_dir)
+        check_same_config(state["config"], self._config_record(), self.run_dir)
+        check_same_preprocessor(self.run_dir / run_files.PREPROCESSOR_FILE, self.preprocessor)
+        self.resume_state = state
+        logger.info(
+            f"Resuming from {path.name}: {state['epoch']} epoch(s) and "
+            f"{state['epoch_progress']['batches_done']} batch(es) of the next done, "
+            f"optimizer step {state['global_step']}"
+        )
+
+    def _say_how_to_resume(self, err: BaseException) -> None:
+        last = self.run_dir / run_files.CHECKPOINT_DIR / "last.pt" if self.run_dir else None
+        if last is None or self.trainer is None or not last.exists():
+            return
+        if isinstance(err, RunInterrupted):
+            logger.warning(f"Run interrupted ({err}); continue it with: aiforge run --resume {self.run_dir}")
+        elif not isinstance(err, AIForgeError):
+            logger.warning(f"The last checkpoint stays usable: aiforge run --resume {self.run_dir}")
 
     def _end_experiment(self, status: str, error: BaseException | None = None) -> None:
         """Tell the callbacks of a started run how it ended; a failing callback never hides the error."""
@@ -155,6 +215,9 @@ class Orchestrator:
         assert self.dataset is not None
         batch_size = self.config.training_config.batch_size
         return make_batches(self.dataset, self.val_indices, None, batch_size, False, self.config.seed)
+
+    def _config_record(self) -> dict[str, Any]:
+        return self.config.model_dump(mode="json", by_alias=True)
 
     def _discard_unused_run_dir(self) -> None:
         """A user error before training: the folder holds no results, so leave no clutter behind."""
@@ -270,12 +333,28 @@ class Orchestrator:
             self.device,
             metrics,
             callbacks,
+            plugin_names=(self.config.model_plugin, self.config.dataset_plugin),
+            stop_requests=self.stop_requests,
         )
+        if self.resume_state is not None:
+            self._restore_trainer(self.resume_state)
         for callback in callbacks:
             callback.on_experiment_start(self)
         epochs = self.config.training_config.epochs
         logger.info(f"Training for up to {epochs} epochs")
         return self.trainer.fit(self.train_dataloader, self.val_dataloader, epochs)
+
+    def _restore_trainer(self, state: dict[str, Any]) -> None:
+        """Load the checkpoint into the new trainer; a checkpoint of another model is a clear error."""
+        assert self.trainer is not None
+        try:
+            self.trainer.load_full_state(state)
+        except (RuntimeError, ValueError, KeyError) as err:
+            self.trainer = None
+            raise DataError(
+                f"the checkpoint in {self.run_dir} does not fit the model "
+                f"({self.ModelClass.__name__}): {str(err).strip().splitlines()[0]}"
+            ) from None
 
     def evaluate(self, dataloader: Any = None) -> tuple[float, dict[str, float]]:
         """Loss and metrics of the current weights on ``dataloader`` (default: validation)."""
@@ -318,7 +397,7 @@ class Orchestrator:
     def save_config(self) -> None:
         """The resolved config, enough to rerun: ``aiforge run <run_dir>/config.yaml``."""
         assert self.run_dir is not None
-        data = self.config.model_dump(mode="json", by_alias=True)
+        data = self._config_record()
         text = "# Resolved configuration of this run.\n" + yaml.safe_dump(data, sort_keys=False)
         run_files.write_text(self.run_dir / run_files.CONFIG_FILE, text)
         if self.dataset is not None and self.dataset.class_names is not None:
@@ -422,7 +501,10 @@ class Orchestrator:
         callbacks.extend(self.extra_callbacks)
         # Last, so that last.pt holds the other callbacks' state after this epoch.
         self.checkpoint = ModelCheckpoint(
-            self.run_dir / run_files.CHECKPOINT_DIR, tcfg.early_stopping_monitor, tcfg.early_stopping_mode
+            self.run_dir / run_files.CHECKPOINT_DIR,
+            tcfg.early_stopping_monitor,
+            tcfg.early_stopping_mode,
+            extra_state={"config": json.dumps(self._config_record())},
         )
         callbacks.append(self.checkpoint)
         return callbacks

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import secrets
+import shutil
 import tempfile
 from collections.abc import Iterator
 from datetime import datetime
@@ -50,24 +52,54 @@ def _umask() -> int:
     return current
 
 
+class RunFileError(OSError):
+    """A run file could not be written (full disk, no permission); the file it would replace is intact."""
+
+
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
+def atomic_path(path: str | Path, keep_previous: str | Path | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success, fsync it and rename it into place.
 
-    A crash leaves either the old file or the new one, never half of one.
+    A crash leaves either the old file or the new one, never half of one. With
+    ``keep_previous``, the old file is renamed there first, so the last two versions survive.
     """
     target = Path(path)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        handle, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as err:
+        raise RunFileError(f"cannot write {target}: {err.strerror or err}") from None
     os.close(handle)
     tmp = Path(tmp_name)
     try:
-        yield tmp
-        with open(tmp, "rb+") as written:
-            os.fsync(written.fileno())
+        try:
+            yield tmp
+            with open(tmp, "rb+") as written:
+                os.fsync(written.fileno())
+        except OSError as err:
+            raise RunFileError(_write_failure(target, err)) from err
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results are meant to be shared
+        if keep_previous is not None and target.exists():
+            os.replace(target, keep_previous)
         os.replace(tmp, target)
+        _fsync_directory(target.parent)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _write_failure(target: Path, err: BaseException) -> str:
+    free = shutil.disk_usage(target.parent).free
+    kept = f"; the existing {target.name} is intact" if target.exists() else ""
+    return f"cannot write {target}: {err} ({free / 2**20:.0f} MiB free on that disk){kept}"
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a rename durable across a power cut, where the platform allows it."""
+    with contextlib.suppress(OSError):
+        handle = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(handle)
+        finally:
+            os.close(handle)
 
 
 def write_text(path: str | Path, text: str) -> None:
@@ -79,12 +111,15 @@ def write_json(path: str | Path, data: Any) -> None:
     write_text(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
-def save_state(path: str | Path, state: dict[str, Any]) -> None:
+def save_state(path: str | Path, state: dict[str, Any], keep_previous: str | Path | None = None) -> None:
     """``torch.save`` of tensors and plain values only, so ``weights_only=True`` loads it."""
     import torch
 
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    with atomic_path(path, keep_previous) as tmp:
+        try:
+            torch.save(state, tmp)
+        except RuntimeError as err:  # how torch.save reports a full disk or a file size limit
+            raise OSError(errno.EIO, f"torch.save failed: {err}") from err
 
 
 def load_state(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:

@@ -1,28 +1,36 @@
-"""The training loop: epochs of optimizer steps, validation, and callbacks."""
+"""The training loop: epochs of optimizer steps, validation, callbacks, and resumable progress."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import torch
 
 from aiforge.config.model_configs import TrainingConfig
 from aiforge.core.base_model import BaseModel
-from aiforge.core.batching import to_device
+from aiforge.core.batching import order_state, restore_order_state, to_device
 from aiforge.core.data_pipeline import Item
+from aiforge.core.interrupts import RunInterrupted, StopRequests
 from aiforge.core.logger import logger
-from aiforge.utils.callbacks import Callback
+from aiforge.core.seeding import restore_rng_states, rng_states
+from aiforge.utils.callbacks import Callback, ModelCheckpoint
 from aiforge.utils.metrics import MetricSet
+
+STATE_FORMAT = 1  # bump when the layout of full_state() changes
 
 
 class TrainingError(RuntimeError):
-    """Training cannot go on (for example, the loss is no longer finite)."""
+    """Training cannot go on (a non-finite loss, or a plugin that raised)."""
 
 
 class Trainer:
-    """Runs epochs over prepared batches; knows nothing about files or plugins."""
+    """Runs epochs over prepared batches; knows nothing about files or plugins' origins.
+
+    Progress lives in attributes (``epoch``, ``global_step``, the current epoch's losses and
+    data order), so :meth:`full_state` can capture it after any optimizer step and
+    :meth:`load_full_state` can continue from there exactly.
+    """
 
     def __init__(
         self,
@@ -32,6 +40,8 @@ class Trainer:
         device: torch.device,
         metrics: MetricSet,
         callbacks: list[Callback] | None = None,
+        plugin_names: tuple[str, str] = ("model", "dataset"),
+        stop_requests: StopRequests | None = None,
     ) -> None:
         self.model = model
         self.optimizer = optimizer
@@ -39,74 +49,184 @@ class Trainer:
         self.device = device
         self.metrics = metrics
         self.callbacks = callbacks or []
-        self.global_step = 0
+        self.model_name, self.dataset_name = plugin_names
+        self.stop_requests = stop_requests
         # Only callbacks with per-batch work are called per batch.
         self._batch_callbacks = [
             cb
             for cb in self.callbacks
             if getattr(cb.on_train_batch_end, "__func__", None) is not Callback.on_train_batch_end
         ]
+        self._checkpointer = next((cb for cb in self.callbacks if isinstance(cb, ModelCheckpoint)), None)
+        self.epoch = 0  # epochs completed
+        self.global_step = 0  # optimizer steps taken
         self.history: list[dict[str, float]] = []
+        self.train_batches: Iterable[Item] | None = None
+        self._new_epoch_progress()
+        self._rng_to_restore: dict[str, Any] | None = None
+        self._resumed = False
 
+    def _new_epoch_progress(self) -> None:
+        self._batches_done = 0
+        self._epoch_losses: list[torch.Tensor] = []  # per batch, on the device: no sync per step
+        self._epoch_sizes: list[int] = []
+        self._epoch_start_step = self.global_step
+        self._epoch_order = order_state(self.train_batches)  # fixes this epoch's shuffle
+
+    # -- the loop ------------------------------------------------------------------------
     def fit(
-        self, train_batches: Iterable[Item], val_batches: Iterable[Item], epochs: int
+        self,
+        train_batches: Iterable[Item],
+        val_batches: Iterable[Item],
+        epochs: int,
+        resume_state: dict[str, Any] | None = None,
     ) -> list[dict[str, float]]:
+        """Train until ``epochs`` are done or a callback stops; from ``resume_state`` when given."""
         self.epochs = epochs
         self.batches_per_epoch = len(train_batches) if hasattr(train_batches, "__len__") else None
+        self.train_batches = train_batches
+        if resume_state is not None:
+            self.load_full_state(resume_state)
+        if self._resumed:
+            restore_order_state(train_batches, self._epoch_order)
+        else:
+            self._new_epoch_progress()
         for callback in self.callbacks:
             callback.on_train_start(self)
-        for epoch in range(epochs):
-            train_loss = self.train_epoch(train_batches, epoch)
-            val_loss, val_metrics = self.evaluate(val_batches)
-            logs = {
-                "epoch": epoch + 1,
-                "train_loss": train_loss,
-                "val_loss": val_loss,
-                **{f"val_{name}": value for name, value in val_metrics.items()},
-                "lr": self.optimizer.param_groups[0]["lr"],
-            }
-            self.history.append(logs)
-            shown = " | ".join(f"{k} {v:.4f}" for k, v in logs.items() if k not in ("epoch", "lr"))
-            logger.info(f"Epoch {epoch + 1}/{epochs} | {shown}")
-            for callback in self.callbacks:
-                callback.on_epoch_end(epoch, logs)
-            if any(callback.stop_training for callback in self.callbacks):
-                break
+        if self.stop_requests is not None:
+            self.stop_requests.armed = True
+        try:
+            while self.epoch < epochs and not any(cb.stop_training for cb in self.callbacks):
+                self._run_epoch(train_batches, val_batches)
+        finally:
+            if self.stop_requests is not None:
+                self.stop_requests.armed = False
         for callback in self.callbacks:
             callback.on_train_end(self)
         return self.history
 
+    def _run_epoch(self, train_batches: Iterable[Item], val_batches: Iterable[Item]) -> None:
+        epoch = self.epoch
+        train_loss = self.train_epoch(train_batches, epoch)
+        val_loss, val_metrics = self.evaluate(val_batches)
+        logs = {
+            "epoch": epoch + 1,
+            "train_loss": train_loss,
+            "val_loss": val_loss,
+            **{f"val_{name}": value for name, value in val_metrics.items()},
+            "lr": self.optimizer.param_groups[0]["lr"],
+        }
+        self.history.append(logs)
+        shown = " | ".join(f"{k} {v:.4f}" for k, v in logs.items() if k not in ("epoch", "lr"))
+        logger.info(f"Epoch {epoch + 1}/{self.epochs} | {shown}")
+        self.epoch += 1  # before the callbacks: last.pt then records a completed epoch
+        self._new_epoch_progress()
+        for callback in self.callbacks:
+            callback.on_epoch_end(epoch, logs)
+        if self.stop_requests is not None and self.stop_requests.requested:
+            raise RunInterrupted(self.stop_requests.signum or 0, checkpoint_saved=True)
+
     def train_epoch(self, batches: Iterable[Item], epoch: int) -> float:
-        """One pass over the training batches; returns the mean loss per sample."""
+        """One pass over the training batches (or the rest of one, after a resume); the mean loss per sample."""
         self.model.train()
         accumulate = self.config.gradient_accumulation_steps
-        total = torch.zeros((), device=self.device)
-        seen = 0
-        self.optimizer.zero_grad(set_to_none=True)
+        skip_nonfinite = self.config.nonfinite_loss == "skip"
+        every = self.config.checkpoint_every_n_steps
         batch_count = len(batches) if hasattr(batches, "__len__") else None
+        if self._batches_done == 0:
+            self._epoch_order = order_state(batches)
+        iterator = self._read_batches(iter(batches))
+        for _ in range(self._batches_done):  # already trained on before the resume
+            next(iterator)
+        if self._rng_to_restore is not None:  # after skipping: a dataset may draw random numbers
+            restore_rng_states(self._rng_to_restore)
+            self._rng_to_restore = None
+        self.optimizer.zero_grad(set_to_none=True)
         in_group = 0  # batches whose gradients wait for the next optimizer step
-        for index, raw_batch in enumerate(batches):
+        for index, raw_batch in enumerate(iterator, start=self._batches_done):
             batch = to_device(raw_batch, self.device)
-            loss = self.model.training_step(batch, index)["loss"]
-            (loss / accumulate).backward()
-            in_group += 1
-            size = len(batch["labels"]) if "labels" in batch else 1
-            total += loss.detach() * size
-            seen += size
-            if in_group == accumulate or index + 1 == batch_count:
+            loss = self._training_step(batch, index, epoch)
+            if skip_nonfinite and not bool(torch.isfinite(loss.detach())):
+                logger.warning(f"Skipped batch {index + 1} of epoch {epoch + 1}: the loss is {loss.item()}")
+            else:
+                (loss / accumulate).backward()
+                in_group += 1
+                self._epoch_losses.append(loss.detach())
+                self._epoch_sizes.append(len(batch["labels"]) if "labels" in batch else 1)
+            stepped = in_group > 0 and (in_group == accumulate or index + 1 == batch_count)
+            if stepped:
                 self._optimizer_step(in_group)
                 in_group = 0
             for callback in self._batch_callbacks:
                 callback.on_train_batch_end(index, loss.detach())
+            if stepped:
+                self._batches_done = index + 1
+                self._after_step(every)
         if in_group:
             self._optimizer_step(in_group)  # the last partial accumulation of an unsized loader
-        mean_loss = (total / max(seen, 1)).item()
-        if not math.isfinite(mean_loss):
+        return self._epoch_mean_loss(epoch)
+
+    def _after_step(self, every: int | None) -> None:
+        """A step checkpoint every N steps; on a stop request, a checkpoint and then stop."""
+        stopping = self.stop_requests is not None and self.stop_requests.requested
+        if self._checkpointer is not None and (stopping or (every and self.global_step % every == 0)):
+            self._checkpointer.save_last(self)
+        if stopping:
+            assert self.stop_requests is not None and self.stop_requests.signum is not None
+            raise RunInterrupted(self.stop_requests.signum, checkpoint_saved=self._checkpointer is not None)
+
+    def _read_batches(self, iterator: Iterator[Item]) -> Iterator[Item]:
+        """The loader's batches; a failure inside the dataset plugin names the plugin."""
+        while True:
+            try:
+                batch = next(iterator)
+            except StopIteration:
+                return
+            except Exception as err:
+                raise TrainingError(
+                    f"dataset plugin '{self.dataset_name}' failed while reading a batch: "
+                    f"{type(err).__name__}: {err}"
+                ) from err
+            yield batch
+
+    def _training_step(self, batch: Item, index: int, epoch: int) -> torch.Tensor:
+        try:
+            return self.model.training_step(batch, index)["loss"]
+        except Exception as err:
             raise TrainingError(
-                f"the training loss became {mean_loss} in epoch {epoch + 1} (global step "
-                f"{self.global_step}); lower the learning rate or set gradient_clip_norm"
+                f"model plugin '{self.model_name}' failed in training_step (epoch {epoch + 1}, batch "
+                f"{index + 1}): {type(err).__name__}: {err}"
+            ) from err
+
+    def _epoch_mean_loss(self, epoch: int) -> float:
+        """The per-sample mean of this epoch's batch losses: the epoch's one host sync."""
+        if not self._epoch_losses:
+            raise TrainingError(f"epoch {epoch + 1} had no batch with a finite loss; nothing was trained")
+        self.raise_if_not_finite(epoch)
+        losses = torch.stack(self._epoch_losses).double()
+        sizes = torch.tensor(self._epoch_sizes, dtype=torch.float64, device=losses.device)
+        return float((losses * sizes).sum() / sizes.sum())
+
+    def raise_if_not_finite(self, epoch: int | None = None) -> None:
+        """Stop before non-finite losses or weights can reach a checkpoint."""
+        epoch = self.epoch if epoch is None else epoch
+        if self._epoch_losses:
+            finite = torch.isfinite(torch.stack(self._epoch_losses))
+            if not bool(finite.all()):
+                position = int((~finite).nonzero()[0])
+                value = float(self._epoch_losses[position])
+                step = self._epoch_start_step + position // self.config.gradient_accumulation_steps + 1
+                raise TrainingError(
+                    f"the training loss became {value} in epoch {epoch + 1}, batch {position + 1} "
+                    f"(optimizer step {step}); lower the learning rate, set gradient_clip_norm, or set "
+                    "training_config.nonfinite_loss: skip. The last checkpoint is kept as it was."
+                )
+        parameters = [p.detach() for p in self.model.parameters()]
+        if parameters and not bool(torch.stack([p.isfinite().all() for p in parameters]).all()):
+            raise TrainingError(
+                f"the model's weights are no longer finite in epoch {epoch + 1} (optimizer step "
+                f"{self.global_step}); the last checkpoint is kept as it was"
             )
-        return mean_loss
 
     def _optimizer_step(self, batches: int) -> None:
         """Step on the gradients of ``batches`` accumulated batches."""
@@ -131,9 +251,15 @@ class Trainer:
         total = torch.zeros((), device=self.device)
         seen = 0
         has_predictions = False
-        for index, raw_batch in enumerate(batches):
+        for index, raw_batch in enumerate(self._read_batches(iter(batches))):
             batch = to_device(raw_batch, self.device)
-            outputs = self.model.validation_step(batch, index)
+            try:
+                outputs = self.model.validation_step(batch, index)
+            except Exception as err:
+                raise TrainingError(
+                    f"model plugin '{self.model_name}' failed in validation_step (batch {index + 1}): "
+                    f"{type(err).__name__}: {err}"
+                ) from err
             size = len(batch["labels"]) if "labels" in batch else 1
             total += outputs["loss"].detach() * size
             seen += size
@@ -143,28 +269,73 @@ class Trainer:
         metrics = self.metrics.compute() if has_predictions else {}
         return (total / max(seen, 1)).item(), metrics
 
+    # -- state ---------------------------------------------------------------------------
     def model_state(self) -> dict[str, Any]:
         return {key: value.detach().clone() for key, value in self.model.state_dict().items()}
 
     def load_model_state(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state)
 
-    def full_state(self, epoch: int) -> dict[str, Any]:
-        """Everything ``last.pt`` holds: weights, optimizer, progress and callback states."""
+    def full_state(self) -> dict[str, Any]:
+        """Everything needed to continue exactly from here: what ``last.pt`` holds.
+
+        Taken after an optimizer step (never inside an accumulation group) or after an epoch.
+        """
+        losses = torch.stack(self._epoch_losses).cpu() if self._epoch_losses else torch.zeros(0)
         return {
+            "format": STATE_FORMAT,
             "model": self.model_state(),
             "optimizer": self.optimizer.state_dict(),
-            "epoch": epoch,
+            "epoch": self.epoch,
             "global_step": self.global_step,
+            "history": [dict(row) for row in self.history],
+            "epoch_progress": {
+                "batches_done": self._batches_done,
+                "losses": losses,
+                "sizes": list(self._epoch_sizes),
+                "start_step": self._epoch_start_step,
+            },
+            "data_order": self._epoch_order,
+            "rng": rng_states(),
             "callbacks": _callback_states(self.callbacks),
         }
 
+    def load_full_state(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`full_state`; the global RNGs are restored just before the next batch."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.epoch = int(state["epoch"])
+        self.global_step = int(state["global_step"])
+        self.history = [dict(row) for row in state["history"]]
+        progress = state["epoch_progress"]
+        self._batches_done = int(progress["batches_done"])
+        self._epoch_losses = [loss.to(self.device) for loss in progress["losses"]]
+        self._epoch_sizes = list(progress["sizes"])
+        self._epoch_start_step = int(progress["start_step"])
+        self._epoch_order = state["data_order"]  # put into the loader when fit() starts
+        self._rng_to_restore = state["rng"]
+        self._resumed = True
+        load_callback_states(self.callbacks, state["callbacks"])
+
+
+def _callback_keys(callbacks: list[Callback]) -> list[str]:
+    """A key per callback: its class name (``Name#1`` for a second of one class)."""
+    keys: list[str] = []
+    for callback in callbacks:
+        name = type(callback).__name__
+        count = sum(1 for key in keys if key.split("#")[0] == name)
+        keys.append(f"{name}#{count}" if count else name)
+    return keys
+
 
 def _callback_states(callbacks: list[Callback]) -> dict[str, dict[str, Any]]:
-    """Each callback's state, keyed by class name (``Name#1`` for a second of one class)."""
-    states: dict[str, dict[str, Any]] = {}
-    for callback in callbacks:
-        key = type(callback).__name__
-        count = sum(1 for existing in states if existing.split("#")[0] == key)
-        states[f"{key}#{count}" if count else key] = callback.state_dict()
-    return states
+    return {key: cb.state_dict() for key, cb in zip(_callback_keys(callbacks), callbacks, strict=True)}
+
+
+def load_callback_states(callbacks: list[Callback], states: dict[str, dict[str, Any]]) -> None:
+    """Give each callback its saved state; a callback new since the checkpoint starts fresh."""
+    for key, callback in zip(_callback_keys(callbacks), callbacks, strict=True):
+        if key in states:
+            callback.load_state_dict(states[key])
+        else:
+            logger.warning(f"The checkpoint has no state for callback {key}; it starts fresh")

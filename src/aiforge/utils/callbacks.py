@@ -109,7 +109,12 @@ class EarlyStopping(Callback):
 
 
 class ModelCheckpoint(Callback):
-    """Keep ``best.pt`` (by ``monitor``) and ``last.pt``; restore the best weights at the end."""
+    """Keep ``best.pt`` (by ``monitor``) and the two latest full states, ``last.pt`` and ``previous.pt``.
+
+    ``last.pt`` is written after every epoch (and every N optimizer steps when the trainer
+    is configured so); it holds everything a resume needs. The best weights are restored
+    at the end. ``extra_state`` is added to every ``last.pt`` (the run's resolved config).
+    """
 
     def __init__(
         self,
@@ -117,11 +122,13 @@ class ModelCheckpoint(Callback):
         monitor: str = "val_loss",
         mode: Literal["min", "max"] = "min",
         restore_best: bool = True,
+        extra_state: dict[str, Any] | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.monitor = monitor
         self.mode = mode
         self.restore_best = restore_best
+        self.extra_state = dict(extra_state or {})
         self.best_value = _initial_best(mode)
         self.best_epoch: int | None = None
         self._trainer: Trainer | None = None
@@ -134,6 +141,10 @@ class ModelCheckpoint(Callback):
     def last_path(self) -> Path:
         return self.directory / "last.pt"
 
+    @property
+    def previous_path(self) -> Path:
+        return self.directory / "previous.pt"
+
     def on_train_start(self, trainer: Trainer) -> None:
         self._trainer = trainer
 
@@ -141,6 +152,7 @@ class ModelCheckpoint(Callback):
         from aiforge.core.run_files import save_state
 
         assert self._trainer is not None, "on_train_start was not called"
+        self._trainer.raise_if_not_finite(epoch)
         value = logs.get(self.monitor)
         if value is not None and math.isfinite(value) and _improved(value, self.best_value, self.mode, 0.0):
             self.best_value, self.best_epoch = value, epoch + 1
@@ -149,7 +161,15 @@ class ModelCheckpoint(Callback):
                 {"model": self._trainer.model_state(), "epoch": epoch + 1, self.monitor: value},
             )
             logger.debug(f"New best {self.monitor}={value:.4f} at epoch {epoch + 1}")
-        save_state(self.last_path, self._trainer.full_state(epoch + 1))
+        self.save_last(self._trainer)
+
+    def save_last(self, trainer: Trainer) -> None:
+        """Write ``last.pt``, keeping the one before as ``previous.pt``; never non-finite weights."""
+        from aiforge.core.run_files import save_state
+
+        trainer.raise_if_not_finite()
+        save_state(self.last_path, {**trainer.full_state(), **self.extra_state}, self.previous_path)
+        logger.debug(f"Checkpoint: epoch {trainer.epoch}, optimizer step {trainer.global_step}")
 
     def on_train_end(self, trainer: Trainer) -> None:
         from aiforge.core.run_files import load_state
@@ -197,12 +217,15 @@ class MetricsHistory(Callback):
         self.rows: list[dict[str, float]] = []
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        self.rows.append(dict(logs))
+        self._write()
+
+    def _write(self) -> None:
         import csv
         import io
 
         from aiforge.core.run_files import write_text
 
-        self.rows.append(dict(logs))
         columns = list(dict.fromkeys(key for row in self.rows for key in row))
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
@@ -214,4 +237,9 @@ class MetricsHistory(Callback):
         return {"rows": self.rows}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.rows = list(state["rows"])
+        """Back to the checkpoint's rows; the file drops epochs trained after it, which will be redone."""
+        self.rows = [dict(row) for row in state["rows"]]
+        if self.rows:
+            self._write()
+        else:
+            self.path.unlink(missing_ok=True)

@@ -59,6 +59,7 @@ class MLflowCallback(Callback):
         self.log_every_n_steps = log_every_n_steps
         self.batches_seen = 0
         self.run_id: str | None = None
+        self._logged_epochs: set[int] = set()
         if not log_every_n_steps:
             # No per-batch work: the trainer then never calls this callback per batch.
             self.on_train_batch_end = Callback.on_train_batch_end.__get__(self)  # type: ignore[method-assign]
@@ -74,9 +75,13 @@ class MLflowCallback(Callback):
 
         if self.tracking_uri:
             mlflow.set_tracking_uri(self.tracking_uri)
-        experiment = mlflow.set_experiment(self.experiment_name)
+        self.tracking_uri = mlflow.get_tracking_uri()  # absolute: a resume from elsewhere finds it
         run_dir = orchestrator.run_dir
         assert run_dir is not None
+        if self.run_id is not None:
+            self._resume_run(orchestrator)
+            return
+        experiment = mlflow.set_experiment(self.experiment_name)
         tags = {
             "aiforge.run_dir": str(run_dir),
             "aiforge.model_plugin": orchestrator.config.model_plugin,
@@ -104,6 +109,26 @@ class MLflowCallback(Callback):
             f"MLflow run {self.run_id} (experiment '{self.experiment_name}', {mlflow.get_tracking_uri()})"
         )
 
+    def _resume_run(self, orchestrator: Orchestrator) -> None:
+        """Reopen the checkpoint's MLflow run and log the epochs it is missing (async logs lost in a crash)."""
+        import mlflow
+        from mlflow.exceptions import MlflowException
+
+        from aiforge.errors import ConfigError
+
+        try:
+            mlflow.start_run(run_id=self.run_id)
+            logged = mlflow.MlflowClient().get_metric_history(self.run_id, "train_loss")
+        except MlflowException as err:
+            raise ConfigError(
+                f"cannot reopen MLflow run {self.run_id} at {mlflow.get_tracking_uri()}: {err}"
+            ) from None
+        self._logged_epochs = {metric.step for metric in logged}
+        history = orchestrator.trainer.history if orchestrator.trainer is not None else []
+        for row in history:
+            self.on_epoch_end(int(row["epoch"]) - 1, row)
+        logger.info(f"MLflow run {self.run_id} resumed ({mlflow.get_tracking_uri()})")
+
     def on_train_batch_end(self, batch_idx: int, loss: Any) -> None:
         """``step_train_loss`` every ``log_every_n_steps`` batches (one host sync each time)."""
         self.batches_seen += 1
@@ -120,9 +145,12 @@ class MLflowCallback(Callback):
             return
         import mlflow
 
+        step = int(logs.get("epoch", epoch + 1))
+        if step in self._logged_epochs:
+            return  # logged before a crash; resumed runs never log an epoch twice
+        self._logged_epochs.add(step)
         metrics = {k: float(v) for k, v in logs.items() if k != "epoch"}
         # Asynchronous: the training loop does not wait on the tracking server.
-        step = int(logs.get("epoch", epoch + 1))
         mlflow.log_metrics(metrics, step=step, run_id=self.run_id, synchronous=False)
 
     def on_experiment_end(
@@ -173,10 +201,13 @@ class MLflowCallback(Callback):
         )
 
     def state_dict(self) -> dict[str, Any]:
-        return {"run_id": self.run_id}
+        return {"run_id": self.run_id, "tracking_uri": self.tracking_uri, "batches_seen": self.batches_seen}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """A resumed run continues the same MLflow run, in the store it was started in."""
         self.run_id = state.get("run_id")
+        self.tracking_uri = state.get("tracking_uri") or self.tracking_uri
+        self.batches_seen = state.get("batches_seen", 0)
 
 
 def read_run_info(run_dir: Path) -> dict[str, Any] | None:

@@ -1,0 +1,112 @@
+"""Continuing a run: find its newest loadable checkpoint and check nothing it depends on changed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from aiforge.core import run_files
+from aiforge.core.logger import logger
+from aiforge.errors import ConfigError, DataError
+
+CHECKPOINT_NAMES = ("last.pt", "previous.pt")  # newest first
+REQUIRED_KEYS = ("format", "model", "optimizer", "epoch", "global_step", "history", "callbacks", "config")
+
+
+def resumable_run_dir(run_dir: str | Path) -> Path:
+    """The run folder, if it is one that can be continued; a clear error otherwise."""
+    path = Path(run_dir).expanduser().resolve()
+    if not path.is_dir():
+        raise ConfigError(f"--resume {run_dir}: no such run folder")
+    if not (path / run_files.CONFIG_FILE).is_file():
+        raise ConfigError(f"--resume {run_dir}: not an AIForge run folder (it has no {run_files.CONFIG_FILE})")
+    if (path / run_files.RESULTS_FILE).exists():
+        raise ConfigError(
+            f"--resume {run_dir}: this run has finished ({run_files.RESULTS_FILE} exists); "
+            f"start a new run with `aiforge run {path / run_files.CONFIG_FILE}`"
+        )
+    return path
+
+
+def load_latest_checkpoint(run_dir: Path) -> tuple[dict[str, Any], Path]:
+    """The newest checkpoint that loads safely and is complete; a damaged one is reported and skipped.
+
+    Never falls back to unsafe (pickle) loading and never silently starts from scratch.
+    """
+    directory = run_dir / run_files.CHECKPOINT_DIR
+    problems: list[str] = []
+    for name in CHECKPOINT_NAMES:
+        path = directory / name
+        if not path.exists():
+            continue
+        try:
+            state = run_files.load_state(path)
+        except Exception as err:  # truncated, corrupt, or holding objects weights_only refuses
+            problems.append(f"{name}: cannot be loaded ({type(err).__name__}: {_first_line(err)})")
+            logger.warning(f"Checkpoint {path} is damaged and is skipped: {problems[-1]}")
+            continue
+        missing = [key for key in REQUIRED_KEYS if not isinstance(state, dict) or key not in state]
+        if missing:
+            problems.append(f"{name}: not a full training checkpoint (missing {', '.join(missing)})")
+            logger.warning(f"Checkpoint {path} is skipped: {problems[-1]}")
+            continue
+        return state, path
+    if not problems:
+        raise DataError(
+            f"{run_dir} has no checkpoint to resume from yet (the run stopped before its first "
+            "checkpoint); start it again as a new run"
+        )
+    raise DataError(f"no usable checkpoint in {directory}:\n" + "\n".join(f"  {p}" for p in problems))
+
+
+def check_same_config(saved_json: str, current: dict[str, Any], run_dir: Path) -> None:
+    """A resume must continue the run it started as: any changed config value is an error."""
+    saved = json.loads(saved_json)
+    changes = [
+        f"  {key}: {_show(saved_value)} -> {_show(current_value)}"
+        for key, saved_value, current_value in _differences(saved, current)
+    ]
+    if changes:
+        raise ConfigError(
+            f"the config differs from the one {run_dir} was started with:\n" + "\n".join(changes) + "\n"
+            "A resume continues the same run; start a new run for a changed config."
+        )
+
+
+def check_same_preprocessor(saved_path: Path, refitted: Any) -> None:
+    """The preprocessor refitted on the training split must equal the saved one, or the data changed."""
+    import torch
+
+    if refitted is None or not saved_path.exists():
+        return
+    saved = type(refitted)()
+    saved.load(saved_path)
+    tensors, metadata = refitted.serialisable_state()
+    saved_tensors, saved_metadata = saved.serialisable_state()
+    same = tensors.keys() == saved_tensors.keys() and all(
+        torch.equal(tensors[key], saved_tensors[key]) for key in tensors
+    )
+    if not same or metadata.get("json") != saved_metadata.get("json"):
+        raise DataError(
+            f"the training data differs from the data this run started with: the preprocessor fitted "
+            f"on it does not match {saved_path.name}; a resume needs the same data"
+        )
+
+
+def _differences(saved: Any, current: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
+    if isinstance(saved, dict) and isinstance(current, dict):
+        found: list[tuple[str, Any, Any]] = []
+        for key in dict.fromkeys([*saved, *current]):
+            found += _differences(saved.get(key), current.get(key), f"{prefix}{key}.")
+        return found
+    return [] if saved == current else [(prefix.rstrip("."), saved, current)]
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value)
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0][:300] if text else ""
