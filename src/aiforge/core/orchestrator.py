@@ -36,6 +36,7 @@ from aiforge.core.resume import (
     check_same_config,
     check_same_preprocessor,
     load_latest_checkpoint,
+    remove_stale_temp_files,
     resumable_run_dir,
 )
 from aiforge.core.seeding import seed_everything
@@ -147,7 +148,7 @@ class Orchestrator:
                 remove_run_log(log_sink)
 
     def _run_steps(self) -> None:
-        """Everything up to the trained model; a resume reuses the folder's records instead of writing them."""
+        """Everything up to the trained model; a resume reuses the folder's records, never rewrites them."""
         logger.info(f"Experiment '{self.config.experiment_name}' -> {self.run_dir}")
         seed_everything(self.config.seed)
         if self.resume_from is None:
@@ -163,6 +164,7 @@ class Orchestrator:
 
     def _load_resume_state(self) -> None:
         assert self.run_dir is not None
+        remove_stale_temp_files(self.run_dir)
         state, path = load_latest_checkpoint(self.run_dir)
         check_same_config(state["config"], self._config_record(), self.run_dir)
         check_same_preprocessor(self.run_dir / run_files.PREPROCESSOR_FILE, self.preprocessor)

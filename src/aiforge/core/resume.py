@@ -20,13 +20,22 @@ def resumable_run_dir(run_dir: str | Path) -> Path:
     if not path.is_dir():
         raise ConfigError(f"--resume {run_dir}: no such run folder")
     if not (path / run_files.CONFIG_FILE).is_file():
-        raise ConfigError(f"--resume {run_dir}: not an AIForge run folder (it has no {run_files.CONFIG_FILE})")
+        raise ConfigError(
+            f"--resume {run_dir}: not an AIForge run folder (it has no {run_files.CONFIG_FILE})"
+        )
     if (path / run_files.RESULTS_FILE).exists():
         raise ConfigError(
             f"--resume {run_dir}: this run has finished ({run_files.RESULTS_FILE} exists); "
             f"start a new run with `aiforge run {path / run_files.CONFIG_FILE}`"
         )
     return path
+
+
+def remove_stale_temp_files(run_dir: Path) -> None:
+    """Temporary files of writes a crash cut short: never read, safe to delete."""
+    for stale in run_dir.rglob(".*.tmp"):
+        stale.unlink(missing_ok=True)
+        logger.debug(f"Removed {stale.name}, left by an interrupted write")
 
 
 def load_latest_checkpoint(run_dir: Path) -> tuple[dict[str, Any], Path]:

@@ -127,7 +127,7 @@ class Trainer:
             raise RunInterrupted(self.stop_requests.signum or 0, checkpoint_saved=True)
 
     def train_epoch(self, batches: Iterable[Item], epoch: int) -> float:
-        """One pass over the training batches (or the rest of one, after a resume); the mean loss per sample."""
+        """One pass over the training batches (the rest of one, after a resume); the mean loss per sample."""
         self.model.train()
         accumulate = self.config.gradient_accumulation_steps
         skip_nonfinite = self.config.nonfinite_loss == "skip"

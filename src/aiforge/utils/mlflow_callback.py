@@ -110,7 +110,7 @@ class MLflowCallback(Callback):
         )
 
     def _resume_run(self, orchestrator: Orchestrator) -> None:
-        """Reopen the checkpoint's MLflow run and log the epochs it is missing (async logs lost in a crash)."""
+        """Reopen the checkpoint's MLflow run; log the epochs it is missing (async logs lost in a crash)."""
         import mlflow
         from mlflow.exceptions import MlflowException
 
