@@ -24,12 +24,32 @@ from aiforge.errors import ConfigError, PluginError, did_you_mean
 
 
 class _YAMLLoader(yaml.SafeLoader):
-    """SafeLoader that also reads ``1e-3`` and ``1.0e5`` as floats.
+    """SafeLoader that also reads ``1e-3`` and ``1.0e5`` as floats, and refuses duplicate keys.
 
     PyYAML follows YAML 1.1, where a float needs a dot and a signed exponent, so
     ``weight_decay: 1e-4`` (or ``-o training_config.optimizer_args.weight_decay=1e-4``)
     would arrive as the string ``'1e-4'``; YAML 1.2, JSON and TOML read it as a number.
+    PyYAML also keeps the last of two equal keys in one mapping, so an edit to the first
+    would be silently lost; YAML itself (and TOML) call that an error.
     """
+
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, yaml.Node] = {}
+            for key_node, _ in node.value:  # the keys as written: merged ``<<`` keys may be overridden
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    first = seen[key].start_mark.line + 1
+                    raise yaml.constructor.ConstructorError(
+                        None,
+                        None,
+                        f"key {key!r} appears twice in one mapping (first on line {first})",
+                        key_node.start_mark,
+                    )
+                seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
 
 
 _YAMLLoader.add_implicit_resolver(
@@ -45,6 +65,10 @@ def _load_yaml(text: str) -> Any:
 
 SUFFIXES = {".yaml": "YAML", ".yml": "YAML", ".json": "JSON", ".toml": "TOML"}
 DEFAULT_EXAMPLE = "default"
+# Limits on a config's shape: a real config is a few levels deep and a few hundred values,
+# a hostile one (deep nesting, YAML aliases that expand exponentially) must fail fast.
+MAX_DEPTH = 50
+MAX_VALUES = 100_000
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -68,7 +92,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: the config file is empty")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of keys, not {type(data).__name__}")
-    return data
+    return plain_copy(data, str(path))
 
 
 def _parse(text: str, kind: str, path: Path) -> Any:
@@ -76,7 +100,7 @@ def _parse(text: str, kind: str, path: Path) -> Any:
         if kind == "YAML":
             return _load_yaml(text)
         if kind == "JSON":
-            return json.loads(text)
+            return json.loads(text, object_pairs_hook=lambda pairs: _unique_keys(pairs, path))
         try:
             import tomllib
         except ModuleNotFoundError:  # Python 3.10
@@ -91,13 +115,25 @@ def _parse(text: str, kind: str, path: Path) -> Any:
         raise ConfigError(
             f"{path}: invalid JSON (line {err.lineno}, column {err.colno}): {err.msg}"
         ) from None
-    except ValueError as err:  # tomllib.TOMLDecodeError
-        raise ConfigError(f"{path}: invalid TOML: {err}") from None
+    except ValueError as err:  # tomllib.TOMLDecodeError; an integer too long to convert
+        raise ConfigError(f"{path}: invalid {kind}: {err}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid {kind}: nested too deeply") from None
+
+
+def _unique_keys(pairs: list[tuple[str, Any]], path: Path) -> dict[str, Any]:
+    """A JSON object; a key given twice is an error (json keeps the last one silently)."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ConfigError(f"{path}: invalid JSON: key {key!r} appears twice in one object")
+        result[key] = value
+    return result
 
 
 def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
     """Set ``a.b.c=value`` entries; values are parsed as YAML (``30``, ``true``, ``[1, 2]``)."""
-    result = json.loads(json.dumps(data, default=str))  # a deep copy that cannot alias
+    result = plain_copy(data)
     for override in overrides:
         key, sep, raw = override.partition("=")
         parts = key.strip().split(".")
@@ -105,10 +141,15 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
             raise ConfigError(
                 f"override '{override}': expected key.path=value, e.g. training_config.epochs=30"
             )
+        if len(parts) > MAX_DEPTH:
+            raise ConfigError(f"override '{_clip(override)}': the key path is deeper than {MAX_DEPTH} levels")
         try:
-            value = _load_yaml(raw) if raw.strip() else ""
+            value = plain_copy(_load_yaml(raw), f"override '{_clip(override)}'") if raw.strip() else ""
         except yaml.YAMLError:
             value = raw
+        except (ValueError, RecursionError) as err:  # an integer too long to convert, deep nesting
+            problem = "nested too deeply" if isinstance(err, RecursionError) else str(err)
+            raise ConfigError(f"override '{_clip(override)}': cannot read the value: {problem}") from None
         node = result
         for depth, part in enumerate(parts[:-1]):
             child = node.setdefault(part, {})
@@ -120,6 +161,71 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
             node = child
         node[parts[-1]] = value
     return result
+
+
+def plain_copy(data: Any, source: str = "the config") -> Any:
+    """A deep copy of parsed config data with no shared parts, as JSON would carry it.
+
+    YAML aliases (``*anchor``) become separate copies, so an override of one place never
+    changes another. Keys that are not text become text as JSON writes them (``1`` ->
+    ``"1"``, a YAML date -> ``"2024-01-31"``) and values that JSON has no type for (dates,
+    sets, bytes) become their text. A recursive alias, nesting deeper than ``MAX_DEPTH``
+    or more than ``MAX_VALUES`` values (aliases that expand exponentially) is a ConfigError.
+    """
+    count = 0
+    on_path: set[int] = set()
+
+    def copy(value: Any, depth: int) -> Any:
+        nonlocal count
+        count += 1
+        if count > MAX_VALUES:
+            raise ConfigError(f"{source} holds more than {MAX_VALUES:,} values (YAML aliases that expand?)")
+        if isinstance(value, str | int | float | bool) or value is None:
+            return value
+        if not isinstance(value, dict | list | tuple):
+            return str(value)
+        if depth >= MAX_DEPTH:
+            raise ConfigError(f"{source} is nested deeper than {MAX_DEPTH} levels")
+        if id(value) in on_path:
+            raise ConfigError(f"{source} contains itself (a recursive YAML alias)")
+        on_path.add(id(value))
+        try:
+            if isinstance(value, dict):
+                result, original = {}, {}
+                for key, item in value.items():
+                    text = _text_key(key)
+                    if text in original:  # 1 and '1': one key once both are text
+                        raise ConfigError(
+                            f"{source}: key {text!r} appears twice (as {original[text]!r} and {key!r})"
+                        )
+                    original[text], result[text] = key, copy(item, depth + 1)
+                return result
+            return [copy(v, depth + 1) for v in value]
+        finally:
+            on_path.discard(id(value))
+
+    return copy(data, 0)
+
+
+def _text_key(key: Any) -> str:
+    if isinstance(key, str):
+        return key
+    if isinstance(key, bool | int | float) or key is None:
+        return json.dumps(key)  # as json.dumps writes a key: 1 -> "1", None -> "null", True -> "true"
+    return str(key)
+
+
+def _clip(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def _show(value: Any, limit: int = 200) -> str:
+    """``repr`` of a user's value for a message, shortened; never fails (a 5000-digit int has no repr)."""
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):
+        text = f"<{type(value).__name__} too large to show>"
+    return _clip(text, limit)
 
 
 def build_experiment_config(
@@ -137,9 +243,8 @@ def build_experiment_config(
     config_class = _plugin_config_class(data, plugins_dir, errors)
     if config_class is not None:
         if model_data is not None and not isinstance(model_data, dict):
-            errors.append(
-                f"  model_config: expected a mapping of {config_class.__name__} fields, got {model_data!r}"
-            )
+            expected = f"expected a mapping of {config_class.__name__} fields"
+            errors.append(f"  model_config: {expected}, got {_show(model_data)}")
         else:
             try:
                 model_config = config_class.model_validate(model_data or {})
@@ -202,7 +307,7 @@ def _describe(err: ValidationError, prefix: tuple[str, ...], schema: type[BaseMo
             lines.append(f"  {path}: required key is missing")
         else:
             message = error["msg"].removeprefix("Value error, ")
-            lines.append(f"  {path}: {message} (got {error.get('input')!r})")
+            lines.append(f"  {path}: {message} (got {_show(error.get('input'))})")
     return lines
 
 
@@ -219,9 +324,17 @@ def load_experiment_config(
     data_path = data.get("data_path")
     if isinstance(data_path, str) and data_path and not Path(data_path).expanduser().is_absolute():
         beside = path.parent / data_path
-        if not Path(data_path).exists() and beside.exists():
+        if not _exists(Path(data_path)) and _exists(beside):
             data["data_path"] = str(beside.resolve())
     return build_experiment_config(data, source=str(path), plugins_dir=plugins_dir)
+
+
+def _exists(path: Path) -> bool:
+    """``path.exists()``, False for text no file can have (too long, a NUL): the schema says why."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
 
 
 def examples_dir() -> Path:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+import types
+import typing
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    NonNegativeFloat,
-    PositiveFloat,
     PositiveInt,
     SerializeAsAny,
     ValidationInfo,
@@ -20,11 +20,47 @@ from pydantic import (
 
 EXPERIMENT_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
+# Floats that must be real numbers: ``.inf`` is as much a mistake as ``.nan`` for these.
+FinitePositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+FiniteNonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+# Sizes a model is built from: a few zeros too many must fail here, not hang or overflow in torch.
+MAX_WIDTH = 2**31 - 1
+MAX_LAYERS = 10_000
+
+
+def _numbers_only(annotation: Any) -> bool:
+    """True when a field takes int or float but not bool (``Optional`` and ``Annotated`` unwrapped)."""
+    leaves: set[Any] = set()
+
+    def collect(tp: Any) -> None:
+        origin = typing.get_origin(tp)
+        if origin is Annotated:
+            collect(typing.get_args(tp)[0])
+        elif origin is Union or origin is types.UnionType:
+            for arg in typing.get_args(tp):
+                collect(arg)
+        else:
+            leaves.add(tp)
+
+    collect(annotation)
+    return bool(leaves & {int, float}) and not leaves & {bool, Any, object}
+
 
 class _Strict(BaseModel):
     """Unknown keys are errors: a misspelled option must never be silently ignored."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        """pydantic reads ``true`` as 1 for an int field; ``epochs: yes`` (YAML 1.1's true) is a mistake."""
+        field = cls.model_fields.get(info.field_name or "")
+        if isinstance(value, bool) and field is not None and _numbers_only(field.annotation):
+            raise ValueError(
+                "expected a number, not a boolean (YAML reads yes/no/on/off/true/false as booleans)"
+            )
+        return value
 
 
 class SchedulerConfig(_Strict):
@@ -53,14 +89,16 @@ class TrainingConfig(_Strict):
 
     epochs: PositiveInt = Field(10, description="Number of training epochs.")
     batch_size: PositiveInt = Field(32, description="Batch size for training and validation.")
-    learning_rate: PositiveFloat = Field(0.001, description="Learning rate for the optimizer.")
+    learning_rate: FinitePositiveFloat = Field(0.001, description="Learning rate for the optimizer.")
     optimizer_name: str = Field("Adam", description="Any torch.optim optimizer, e.g. Adam, AdamW, SGD.")
     optimizer_args: dict[str, Any] = Field(
         default_factory=dict, description="Extra keyword arguments, e.g. {weight_decay: 0.01}."
     )
     loss_fn_name: str = Field("CrossEntropyLoss", description="Any torch.nn loss, e.g. MSELoss.")
     loss_fn_args: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments for the loss.")
-    gradient_clip_norm: PositiveFloat | None = Field(None, description="Clip gradients to this max norm.")
+    gradient_clip_norm: FinitePositiveFloat | None = Field(
+        None, description="Clip gradients to this max norm."
+    )
     gradient_accumulation_steps: PositiveInt = Field(
         1, description="Optimizer step every N batches (effective batch = N x batch_size)."
     )
@@ -75,7 +113,9 @@ class TrainingConfig(_Strict):
         None,  # type: ignore[assignment]  # filled from the monitor below
         description="min for losses, max for scores; default: follows the monitor (max for val_accuracy).",
     )
-    early_stopping_min_delta: NonNegativeFloat = Field(0.001, description="Smallest change that counts.")
+    early_stopping_min_delta: FiniteNonNegativeFloat = Field(
+        0.001, description="Smallest change that counts."
+    )
     scheduler: SchedulerConfig | None = Field(None, description="Optional LR scheduler.")
     checkpoint_every_n_steps: PositiveInt | None = Field(
         None,
@@ -173,13 +213,13 @@ class SimpleNNConfig(ModelSpecificConfig):
     """Settings of the built-in ``simple_nn`` feed-forward network."""
 
     input_dim: PositiveInt | None = Field(
-        None, description="Number of input features (default: from the data)."
+        None, le=MAX_WIDTH, description="Number of input features (default: from the data)."
     )
-    hidden_dim: PositiveInt = Field(128, description="Width of each hidden layer.")
+    hidden_dim: PositiveInt = Field(128, le=MAX_WIDTH, description="Width of each hidden layer.")
     output_dim: PositiveInt | None = Field(
-        None, description="Outputs: classes, or 1 for regression (default: from the data)."
+        None, le=MAX_WIDTH, description="Outputs: classes, or 1 for regression (default: from the data)."
     )
-    num_hidden_layers: PositiveInt = Field(1, description="Number of hidden layers.")
+    num_hidden_layers: PositiveInt = Field(1, le=MAX_LAYERS, description="Number of hidden layers.")
     dropout_rate: float = Field(0.2, ge=0.0, le=1.0, description="Dropout after each hidden layer.")
     activation_fn: Literal["ReLU", "Sigmoid", "Tanh", "GELU", "LeakyReLU", "SiLU"] = Field(
         "ReLU", description="Activation of the hidden layers."
@@ -238,6 +278,32 @@ class ExperimentConfig(_Strict):
                 "letter or digit (it becomes a folder name, so '/' and '..' are not allowed)"
             )
         return name
+
+    @field_validator("model_plugin", "dataset_plugin")
+    @classmethod
+    def _plugin_named(cls, name: str) -> str:
+        if not name.strip():
+            raise ValueError(
+                "must name a plugin: a built-in name (see `aiforge plugins`), an installed entry point, "
+                "a folder in AIFORGE_PLUGINS_DIR or a dotted import path"
+            )
+        return name
+
+    @field_validator("data_path")
+    @classmethod
+    def _usable_path(cls, path: str | None) -> str | None:
+        """Text that can name a file: checked here, so no later filesystem call fails on it."""
+        if path is None:
+            return None
+        if "\x00" in path:
+            raise ValueError("contains a NUL character, which no file name can hold")
+        try:
+            encoded = path.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("contains characters that cannot be part of a file name") from None
+        if len(encoded) > 4095 or any(len(part) > 255 for part in encoded.split(b"/")):
+            raise ValueError("is too long for a file path (255 bytes per name, 4095 in all)")
+        return path
 
     @field_validator("metrics")
     @classmethod

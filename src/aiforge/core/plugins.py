@@ -151,10 +151,14 @@ def _import_folder_plugin(name: str, folder: Path) -> str:
         sys.modules[module_name] = module
         try:
             spec.loader.exec_module(module)
-        except Exception as err:
+        except _IMPORT_FAILURES as err:
             del sys.modules[module_name]
             raise PluginError(f"plugin '{name}' ({folder}) failed to import: {_describe(err)}") from err
     return module_name
+
+
+# A plugin module that calls sys.exit() while it is imported is broken, not a request to quit.
+_IMPORT_FAILURES = (Exception, SystemExit)
 
 
 def _describe(err: BaseException) -> str:
@@ -169,7 +173,7 @@ def _import(module: str, plugin: str) -> ModuleType | None:
         if err.name is not None and (module == err.name or module.startswith(f"{err.name}.")):
             return None
         raise PluginError(f"plugin '{plugin}' failed to import ({module}): {_describe(err)}") from err
-    except Exception as err:
+    except _IMPORT_FAILURES as err:
         raise PluginError(f"plugin '{plugin}' failed to import ({module}): {_describe(err)}") from err
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +63,7 @@ class Dataset(InMemoryDataset):
     ) -> None:
         if task not in _TASKS:
             raise DataError(f"tabular: task must be one of {', '.join(_TASKS)}, not {task!r}")
+        _check_arguments(target_column, feature_columns, delimiter, sep, classification_max_classes)
         if delimiter is not None and sep is not None and delimiter != sep:
             raise DataError(f"tabular: delimiter={delimiter!r} and sep={sep!r} disagree; give one")
         path = _existing_file(data_path)
@@ -89,6 +91,34 @@ class Dataset(InMemoryDataset):
         )
 
 
+def _check_arguments(
+    target_column: object,
+    feature_columns: object,
+    delimiter: object,
+    sep: object,
+    classification_max_classes: object,
+) -> None:
+    """dataset_args come from a config file: a wrong type is the user's mistake, named as such."""
+
+    def is_name(value: object) -> bool:
+        return isinstance(value, str | int) and not isinstance(value, bool)
+
+    if target_column is not None and not is_name(target_column):
+        raise DataError(f"tabular: target_column must be a column name, not {target_column!r}")
+    if feature_columns is not None and not (
+        is_name(feature_columns)
+        or (isinstance(feature_columns, list | tuple) and all(is_name(c) for c in feature_columns))
+    ):
+        raise DataError(f"tabular: feature_columns must be a list of column names, not {feature_columns!r}")
+    for key, value in (("delimiter", delimiter), ("sep", sep)):
+        if value is not None and not (isinstance(value, str) and value):
+            raise DataError(f"tabular: {key} must be a non-empty text such as ',' or ';', not {value!r}")
+    if isinstance(classification_max_classes, bool) or not isinstance(classification_max_classes, int):
+        raise DataError(
+            f"tabular: classification_max_classes must be a whole number, not {classification_max_classes!r}"
+        )
+
+
 @dataclass(frozen=True)
 class _Source:
     """The file's name, and how to say where a row is so the user can find it in the file."""
@@ -105,9 +135,13 @@ def _existing_file(data_path: str | None) -> Path:
     if data_path is None or not str(data_path).strip():
         raise DataError("the tabular dataset needs data_path: the CSV or Parquet file to read")
     path = Path(data_path).expanduser()
-    if not path.exists():
+    try:
+        exists, is_dir = path.exists(), path.is_dir()
+    except (OSError, ValueError) as err:  # a name too long, a NUL byte
+        raise DataError(f"data_path {str(data_path)[:200]!r} is not a usable file path: {err}") from None
+    if not exists:
         raise DataError(f"data file not found: {path} (looked for {path.resolve()})")
-    if path.is_dir():
+    if is_dir:
         raise DataError(f"data_path {path} is a directory; the tabular dataset reads one file")
     return path
 
@@ -118,7 +152,26 @@ def _read_table(path: Path, delimiter: str | None) -> pd.DataFrame:
         sep = delimiter if delimiter is not None else _TEXT_SUFFIXES[suffix]
         try:
             # skipinitialspace: "a, b" is read as "b", not " b" (hand-written files).
-            return pd.read_csv(path, sep=sep, skipinitialspace=True, keep_default_na=False, na_values=[""])
+            # index_col=False: rows with one field more than the header are not read with their
+            # first field as the index (every value under its neighbour's name); pandas warns
+            # that it drops the extra fields instead, and that warning is made an error here.
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                frame = pd.read_csv(
+                    path,
+                    sep=sep,
+                    skipinitialspace=True,
+                    keep_default_na=False,
+                    na_values=[""],
+                    index_col=False,
+                )
+            _check_header(path, sep)
+            return frame
+        except pd.errors.ParserWarning:
+            raise DataError(
+                f"{path}: the data rows have more fields than the header line names columns; "
+                "is there an extra delimiter at the end of each row?"
+            ) from None
         except pd.errors.EmptyDataError:
             raise DataError(f"{path} is empty: expected a header line and data rows") from None
         except pd.errors.ParserError as err:
@@ -136,6 +189,27 @@ def _read_table(path: Path, delimiter: str | None) -> pd.DataFrame:
             raise DataError(f"{path} could not be read as Parquet: {_oneline(err)}") from None
     known = ", ".join([*_TEXT_SUFFIXES, *_PARQUET_SUFFIXES])
     raise DataError(f"{path}: unsupported file type {suffix or '(no suffix)'!r}; use one of {known}")
+
+
+def _check_header(path: Path, sep: str) -> None:
+    """Names pandas would silently invent or change: an empty header cell becomes ``Unnamed: N``
+    and a repeated name ``a`` becomes ``a.1``."""
+    header = pd.read_csv(
+        path, sep=sep, header=None, nrows=1, skipinitialspace=True, keep_default_na=False, dtype=str
+    )
+    names = [str(name) for name in header.iloc[0].tolist()] if len(header) else []
+    for position, name in enumerate(names, start=1):
+        if not name.strip():
+            raise DataError(
+                f"{path}: column {position} of the header line has no name"
+                f"{' (a delimiter at the end of the line?)' if position == len(names) else ''}"
+            )
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise DataError(
+            f"{path}: the header line names column(s) {', '.join(map(repr, repeated))} more than once; "
+            "every column needs its own name"
+        )
 
 
 def _oneline(err: Exception) -> str:
@@ -161,7 +235,7 @@ def _pick_columns(
     if feature_columns is None:
         features = [c for c in columns if c != target]
     else:
-        names = [feature_columns] if isinstance(feature_columns, str) else feature_columns
+        names = feature_columns if isinstance(feature_columns, list | tuple) else [feature_columns]
         features = [str(c) for c in names]
         for name in features:
             check(name, "feature")
@@ -181,7 +255,8 @@ def _reject_missing(column: pd.Series, name: str, source: _Source) -> None:
     missing = column.isna().to_numpy()
     if missing.any():
         at = source.at(int(missing.argmax()))
-        raise DataError(f"{source.name}: missing value in column {name!r} at {at}")
+        hint = ": an empty cell, or a row with fewer fields than the header" if source.has_header_line else ""
+        raise DataError(f"{source.name}: missing value in column {name!r} at {at}{hint}")
 
 
 def _as_numbers(column: pd.Series, name: str, source: _Source, hint: str = "") -> pd.Series:
