@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import shutil
 import time
@@ -11,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from pydantic import ValidationError
 
 from aiforge.config.model_configs import ExperimentConfig, ModelSpecificConfig, logged_name_problems
@@ -22,15 +20,8 @@ from aiforge.core.batching import first_batch, make_batches, to_device
 from aiforge.core.data_fit import dims_from_data, fill_model_dims
 from aiforge.core.data_pipeline import BaseDataset, BasePreprocessor, split_indices, stack_features
 from aiforge.core.device import resolve_device
-from aiforge.core.environment import environment_record
 from aiforge.core.interrupts import RunInterrupted, StopRequests
-from aiforge.core.logger import (
-    add_run_log,
-    configure_logging,
-    console_configured,
-    logger,
-    remove_run_log,
-)
+from aiforge.core.logger import add_run_log, configure_logging, console_configured, logger, remove_run_log
 from aiforge.core.plugins import call_plugin, load_class
 from aiforge.core.resume import (
     check_same_config,
@@ -39,18 +30,14 @@ from aiforge.core.resume import (
     remove_stale_temp_files,
     resumable_run_dir,
 )
+from aiforge.core.run_records import config_record, save_environment, save_records, save_results
+from aiforge.core.run_setup import lr_scheduler, metric_set, standard_callbacks
 from aiforge.core.seeding import seed_everything
 from aiforge.core.trainer import Trainer
-from aiforge.core.training_setup import build_scheduler, task_for_loss
+from aiforge.core.training_setup import task_for_loss
 from aiforge.errors import AIForgeError, ConfigError, DataError, PluginError
-from aiforge.utils.callbacks import (
-    Callback,
-    EarlyStopping,
-    LRSchedulerCallback,
-    MetricsHistory,
-    ModelCheckpoint,
-)
-from aiforge.utils.metrics import MetricSet, default_metrics, monitor_mode
+from aiforge.utils.callbacks import Callback, ModelCheckpoint
+from aiforge.utils.metrics import MetricSet, default_metrics
 from aiforge.utils.tracking import tracker_for
 
 
@@ -101,6 +88,7 @@ class Orchestrator:
         self.train_dataloader: Any = None
         self.val_dataloader: Any = None
         self.resume_state: dict[str, Any] | None = None
+        self.checkpoint: ModelCheckpoint | None = None  # set by train()
         self.stop_requests = StopRequests()
 
     @classmethod
@@ -152,11 +140,10 @@ class Orchestrator:
         logger.info(f"Experiment '{self.config.experiment_name}' -> {self.run_dir}")
         seed_everything(self.config.seed)
         if self.resume_from is None:
-            self.save_environment()
+            save_environment(self, self.run_dir)
         self.prepare_data()
         if self.resume_from is None:
-            self.save_config()
-            self.save_preprocessor()
+            save_records(self, self.run_dir)
         else:
             self._load_resume_state()
         self.build_model()
@@ -166,7 +153,7 @@ class Orchestrator:
         assert self.run_dir is not None
         remove_stale_temp_files(self.run_dir)
         state, path = load_latest_checkpoint(self.run_dir)
-        check_same_config(state["config"], self._config_record(), self.run_dir)
+        check_same_config(state["config"], config_record(self), self.run_dir)
         check_same_preprocessor(self.run_dir / run_files.PREPROCESSOR_FILE, self.preprocessor)
         self.resume_state = state
         logger.info(
@@ -218,9 +205,6 @@ class Orchestrator:
         batch_size = self.config.training_config.batch_size
         return make_batches(self.dataset, self.val_indices, None, batch_size, False, self.config.seed)
 
-    def _config_record(self) -> dict[str, Any]:
-        return self.config.model_dump(mode="json", by_alias=True)
-
     def _discard_unused_run_dir(self) -> None:
         """A user error before training: the folder holds no results, so leave no clutter behind."""
         assert self.run_dir is not None
@@ -239,7 +223,7 @@ class Orchestrator:
         assert self.model is not None
         self._metric_set()
         if self.config.training_config.scheduler is not None:
-            self._build_scheduler()
+            lr_scheduler(self.config.training_config, self.model.optimizer)
         self.model.train()
         batch = to_device(first_batch(self.train_dataloader), self.device)
         outputs = call_plugin(self.config.model_plugin, None, self.model.training_step, batch, 0)
@@ -327,7 +311,14 @@ class Orchestrator:
         """The training loop with early stopping, checkpoints and the LR schedule."""
         assert self.model is not None and self.model.optimizer is not None
         metrics = self._metric_set()
-        callbacks = self._callbacks()
+        others = [self.tracker] if self.tracker is not None else []
+        callbacks, self.checkpoint = standard_callbacks(
+            self.config.training_config,
+            self.run_dir,
+            self.model.optimizer,
+            config_record(self),
+            others + self.extra_callbacks,
+        )
         self.trainer = Trainer(
             self.model,
             self.model.optimizer,
@@ -368,60 +359,16 @@ class Orchestrator:
         assert self.run_dir is not None and self.model is not None and self.trainer is not None
         val_loss, val_metrics = self.evaluate()
         logger.info(f"Final validation loss {val_loss:.4f} | metrics {_fmt(val_metrics)}")
-        model_path = self.run_dir / run_files.FINAL_MODEL_FILE
-        run_files.save_state(model_path, self.trainer.model_state())
-        checkpoint = self.checkpoint
-        epochs_run = len(self.trainer.history)
-        early_stop = epochs_run < self.config.training_config.epochs
-        results = {
-            "experiment_name": self.config.experiment_name,
-            "run_dir": str(self.run_dir),
-            "task": self.task,
-            "final_val_loss": val_loss,
-            "final_val_metrics": val_metrics,
-            "best_epoch": checkpoint.best_epoch,
-            "monitor": checkpoint.monitor,
-            "best_monitor_value": checkpoint.best_value if checkpoint.best_epoch else None,
-            "epochs_completed": epochs_run,
-            "stopped_early": early_stop,
-            "num_parameters": self.model.num_parameters(),
-            "train_samples": len(self.train_indices),
-            "val_samples": len(self.val_indices),
-            "duration_seconds": round(duration, 3),
-            "model_path": str(model_path),
-            "config_path": str(self.run_dir / run_files.CONFIG_FILE),
-        }
-        run_files.write_json(self.run_dir / run_files.RESULTS_FILE, results)
+        results = save_results(self, val_loss, val_metrics, duration)
         self.write_report()
         return results
 
     # -- records -------------------------------------------------------------------------
-    def save_config(self) -> None:
-        """The resolved config, enough to rerun: ``aiforge run <run_dir>/config.yaml``."""
-        assert self.run_dir is not None
-        data = self._config_record()
-        text = "# Resolved configuration of this run.\n" + yaml.safe_dump(data, sort_keys=False)
-        run_files.write_text(self.run_dir / run_files.CONFIG_FILE, text)
-        if self.dataset is not None and self.dataset.class_names is not None:
-            labels = {"task": self.task, "classes": list(self.dataset.class_names)}
-            run_files.write_json(self.run_dir / run_files.LABELS_FILE, labels)
-
-    def save_preprocessor(self) -> None:
-        """Saved as soon as it is fitted, so every checkpoint has its preprocessor beside it."""
-        assert self.run_dir is not None
-        if self.preprocessor is not None:
-            self.preprocessor.save(self.run_dir / run_files.PREPROCESSOR_FILE)
-
     def write_report(self) -> None:
         """PNG plots and report.html; a failure here costs the pictures, never the finished run."""
         from aiforge.reporting.run_report import write_run_report
 
         write_run_report(self)
-
-    def save_environment(self) -> None:
-        assert self.run_dir is not None
-        record = environment_record(self.config.seed, str(self.device))
-        run_files.write_json(self.run_dir / run_files.ENVIRONMENT_FILE, record)
 
     # -- helpers -------------------------------------------------------------------------
     def _resolve_data_path(self) -> str | None:
@@ -452,18 +399,9 @@ class Orchestrator:
             self.config.model_specific_config = model_config
 
     def _metric_set(self) -> MetricSet:
-        names = self.metric_names
         assert self.model is not None
-        self.model.eval()
-        with torch.no_grad():
-            batch = to_device(first_batch(self.val_dataloader), self.device)
-            predictions = self.model.validation_step(batch, 0).get("predictions")
-        outputs = predictions.shape[-1] if predictions is not None and predictions.dim() > 1 else 1
         logits = self.config.training_config.loss_fn_name != "BCELoss"
-        try:
-            return MetricSet(names, self.task, outputs, logits=logits).to(self.device)
-        except ValueError as err:
-            raise ConfigError(f"metrics: {err}") from None
+        return metric_set(self.metric_names, self.task, self.model, self.val_dataloader, self.device, logits)
 
     def _check_config_fits_plugins(self) -> None:
         """Fail before any folder is made: metrics, monitors, and the model config's class."""
@@ -482,44 +420,6 @@ class Orchestrator:
                     f"model_config is a {type(given).__name__}, but {self.ModelClass.__name__} of plugin "
                     f"'{self.config.model_plugin}' expects {expected.__name__}: {err}"
                 ) from None
-
-    def _callbacks(self) -> list[Callback]:
-        tcfg = self.config.training_config
-        assert self.run_dir is not None and self.model is not None
-        callbacks: list[Callback] = [MetricsHistory(self.run_dir / run_files.HISTORY_FILE)]
-        if tcfg.early_stopping_patience:
-            callbacks.append(
-                EarlyStopping(
-                    tcfg.early_stopping_patience,
-                    tcfg.early_stopping_min_delta,
-                    tcfg.early_stopping_monitor,
-                    tcfg.early_stopping_mode,
-                )
-            )
-        if tcfg.scheduler is not None:
-            callbacks.append(LRSchedulerCallback(self._build_scheduler(), tcfg.scheduler.monitor))
-        if self.tracker is not None:
-            callbacks.append(self.tracker)
-        callbacks.extend(self.extra_callbacks)
-        # Last, so that last.pt holds the other callbacks' state after this epoch.
-        self.checkpoint = ModelCheckpoint(
-            self.run_dir / run_files.CHECKPOINT_DIR,
-            tcfg.early_stopping_monitor,
-            tcfg.early_stopping_mode,
-            extra_state={"config": json.dumps(self._config_record())},
-        )
-        callbacks.append(self.checkpoint)
-        return callbacks
-
-    def _build_scheduler(self) -> Any:
-        scfg = self.config.training_config.scheduler
-        assert scfg is not None and self.model is not None
-        try:
-            return build_scheduler(self.model.optimizer, scfg.name, scfg.args, monitor_mode(scfg.monitor))
-        except (TypeError, ValueError) as err:
-            raise ConfigError(
-                f"training_config.scheduler: {scfg.name}({_fmt(scfg.args)}) failed: {err}"
-            ) from None
 
 
 def _fmt(values: dict[str, Any]) -> str:
