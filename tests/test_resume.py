@@ -10,12 +10,15 @@ from __future__ import annotations
 import json
 import os
 import random
+import resource
+import shutil
 import signal
 import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -24,7 +27,9 @@ import yaml
 pytestmark = pytest.mark.slow
 
 PLUGIN_INIT = '''
-"""Test instrumentation: KILL_AT_SAVE=N dies half-way through the N-th torch.save."""
+"""Test instrumentation: KILL_AT_SAVE=N dies half-way through the N-th torch.save;
+DISK_FULL_AT_SAVE=N makes the N-th torch.save fail as a full disk does."""
+import errno
 import os
 import signal
 
@@ -38,6 +43,9 @@ def _save(obj, f, *args, **kwargs):
     global _saves
     _saves += 1
     _real_save(obj, f, *args, **kwargs)
+    if os.environ.get("DISK_FULL_AT_SAVE") == str(_saves):
+        os.truncate(f, os.path.getsize(f) // 2)
+        raise OSError(errno.ENOSPC, "No space left on device")
     if os.environ.get("KILL_AT_SAVE") == str(_saves):
         os.truncate(f, os.path.getsize(f) // 2)
         os.kill(os.getpid(), signal.SIGKILL)
@@ -118,18 +126,22 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def aiforge(workspace: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def aiforge(
+    workspace: Path, *args: str, env: dict[str, str] | None = None, **options: Any
+) -> subprocess.CompletedProcess:
     full_env = {
         **os.environ,
         "AIFORGE_PLUGINS_DIR": str(workspace / "plugins"),
         "AIFORGE_TRACKING": "false",
         **(env or {}),
     }
-    for name in ("KILL_AT_STEP", "KILL_AT_SAVE", "KILL_SIGNAL"):
+    for name in ("KILL_AT_STEP", "KILL_AT_SAVE", "KILL_SIGNAL", "DISK_FULL_AT_SAVE"):
         if env is None or name not in env:
             full_env.pop(name, None)
     command = [sys.executable, "-m", "aiforge", *args, "--no-progress"]
-    return subprocess.run(command, cwd=workspace, env=full_env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        command, cwd=workspace, env=full_env, capture_output=True, text=True, timeout=300, **options
+    )
 
 
 def new_run_dir(results: Path) -> Path:
@@ -142,8 +154,8 @@ def start(workspace: Path, config: str, results: Path, env: dict[str, str]) -> t
     return done.returncode, new_run_dir(results)
 
 
-def resume(workspace: Path, run_dir: Path) -> subprocess.CompletedProcess:
-    done = aiforge(workspace, "run", "--resume", str(run_dir))
+def resume(workspace: Path, run_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    done = aiforge(workspace, "run", *args, "--resume", str(run_dir))
     assert done.returncode == 0, done.stderr
     return done
 
@@ -268,5 +280,73 @@ def test_sigterm_checkpoints_exits_143_and_resumes(workspace: Path, reference: d
     # The signal came inside batch 4 of epoch 2: that step finished, then the checkpoint was written.
     assert last["global_step"] == 14 and last["epoch"] == 1
     assert last["epoch_progress"]["batches_done"] == 4
+    resume(workspace, run_dir, "exp_tensors.yaml")  # the same config file again is fine
+    assert_same_run(record(run_dir), reference["tensors"])
+
+
+def test_a_resume_with_a_changed_config_is_refused(workspace: Path, tmp_path: Path) -> None:
+    code, run_dir = start(workspace, "exp_tensors.yaml", tmp_path / "results", {"KILL_AT_STEP": "12"})
+    assert code == -signal.SIGKILL
+    checkpoints_before = {p.name: p.read_bytes() for p in (run_dir / "checkpoints").iterdir()}
+    changed = aiforge(workspace, "run", "--resume", str(run_dir), "-o", "training_config.learning_rate=0.1")
+    assert changed.returncode == 2
+    assert "training_config.learning_rate: 0.01 -> 0.1" in changed.stderr
+    assert "start a new run for a changed config" in changed.stderr
+    config_file = run_dir / "config.yaml"
+    config_file.write_text(config_file.read_text().replace("hidden_dim: 16", "hidden_dim: 32"))
+    edited = aiforge(workspace, "run", "--resume", str(run_dir))
+    assert edited.returncode == 2 and "model_config.hidden_dim: 16 -> 32" in edited.stderr
+    # Refusals change nothing: the checkpoints are as the kill left them.
+    assert {p.name: p.read_bytes() for p in (run_dir / "checkpoints").iterdir()} == checkpoints_before
+
+
+def test_a_checkpoint_that_does_not_fit_the_model_is_refused(workspace: Path, tmp_path: Path) -> None:
+    code, run_dir = start(workspace, "exp_tensors.yaml", tmp_path / "results", {"KILL_AT_STEP": "12"})
+    assert code == -signal.SIGKILL
+    changed_plugins = tmp_path / "plugins"
+    shutil.copytree(workspace / "plugins", changed_plugins)
+    model_file = changed_plugins / "resumable" / "model.py"
+    model_file.write_text(
+        model_file.read_text() + "\n\nclass Model(Model):  # the plugin's code changed since the checkpoint\n"
+        "    def __init__(self, model_config):\n"
+        "        super().__init__(model_config)\n"
+        "        import torch\n"
+        "        self.extra = torch.nn.Linear(2, 2)\n"
+    )
+    env = {"AIFORGE_PLUGINS_DIR": str(changed_plugins)}
+    refused = aiforge(workspace, "run", "--resume", str(run_dir), env=env)
+    assert refused.returncode == 2
+    assert "does not fit the model" in refused.stderr and "extra.weight" in refused.stderr
+
+
+def test_a_full_disk_is_a_clear_error_and_keeps_the_last_checkpoint(
+    workspace: Path, reference: dict, tmp_path: Path
+) -> None:
+    results = tmp_path / "results"
+    done = aiforge(
+        workspace, "run", "exp_tensors.yaml", "--results-dir", str(results), env={"DISK_FULL_AT_SAVE": "8"}
+    )
+    run_dir = new_run_dir(results)
+    assert done.returncode == 1
+    assert "cannot write" in done.stderr and "No space left on device" in done.stderr
+    assert "the existing last.pt is intact" in done.stderr
+    assert f"aiforge run --resume {run_dir}" in done.stderr
+    assert torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["global_step"] > 0
     resume(workspace, run_dir)
     assert_same_run(record(run_dir), reference["tensors"])
+
+
+def _limit_file_size() -> None:
+    """A file size limit: the operating system refuses writes past 16 KiB, as a full disk does."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (16 * 1024, 16 * 1024))
+
+
+def test_a_write_refused_by_the_operating_system_is_a_clear_error(workspace: Path, tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    done = aiforge(
+        workspace, "run", "exp_tensors.yaml", "--results-dir", str(results), preexec_fn=_limit_file_size
+    )
+    assert done.returncode == 1, done.stderr
+    assert "cannot write" in done.stderr and "last.pt" in done.stderr
+    assert "Traceback" not in done.stderr

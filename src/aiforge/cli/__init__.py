@@ -117,7 +117,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"interrupted: {err}" if str(err) else "interrupted", debug, _exit_code(err))
     except Exception as err:
         hint = "" if debug else "\n(run again with --debug for the traceback)"
-        return _fail(f"error: the run failed: {type(err).__name__}: {err}{hint}", debug, EXIT_FAILURE)
+        # torch errors can carry pages of C++ frames after this marker; --debug shows them all.
+        text = str(err).split("\nException raised from")[0].strip()
+        return _fail(f"error: the run failed: {type(err).__name__}: {text}{hint}", debug, EXIT_FAILURE)
 
 
 def _exit_code(interrupt: KeyboardInterrupt) -> int:

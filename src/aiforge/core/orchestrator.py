@@ -163,8 +163,12 @@ class Orchestrator:
         )
 
     def _say_how_to_resume(self, err: BaseException) -> None:
-        last = self.run_dir / run_files.CHECKPOINT_DIR / "last.pt" if self.run_dir else None
-        if last is None or self.trainer is None or not last.exists():
+        if self.run_dir is None:
+            return
+        if not isinstance(err, (AIForgeError, KeyboardInterrupt)):
+            logger.warning(f"The traceback is in {self.run_dir / run_files.LOG_FILE}")
+        last = self.run_dir / run_files.CHECKPOINT_DIR / "last.pt"
+        if self.trainer is None or not last.exists():
             return
         if isinstance(err, RunInterrupted):
             logger.warning(f"Run interrupted ({err}); continue it with: aiforge run --resume {self.run_dir}")
@@ -346,7 +350,7 @@ class Orchestrator:
             self.trainer = None
             raise DataError(
                 f"the checkpoint in {self.run_dir} does not fit the model "
-                f"({self.ModelClass.__name__}): {str(err).strip().splitlines()[0]}"
+                f"({self.ModelClass.__name__}): {' '.join(str(err).split())[:600]}"
             ) from None
 
     def evaluate(self, dataloader: Any = None) -> tuple[float, dict[str, float]]:
