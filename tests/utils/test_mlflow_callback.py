@@ -245,3 +245,36 @@ def test_cli_run_tracked_to_a_real_mlflow_server(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_a_resumed_run_continues_the_same_mlflow_run_without_duplicates(tmp_path, monkeypatch):
+    """Interrupted after epoch 2 was logged but before its checkpoint: the resume redoes epoch 2
+    and logs nothing twice, in the same MLflow run (the Python API's resume)."""
+    monkeypatch.setenv("AIFORGE_TRACKING", "true")
+    monkeypatch.chdir(tmp_path)
+    config = tracked_config(tmp_path)
+
+    class StopAfterSecondEpoch(Callback):
+        def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_tracked(tmp_path, config, callbacks=[StopAfterSecondEpoch()])
+    (run_dir,) = (tmp_path / "results" / "tracked").iterdir()
+    info = read_run_info(run_dir)
+    client = client_for(info["tracking_uri"])
+    assert client.get_run(info["run_id"]).info.status == "KILLED"
+
+    settings = AppSettings(RESULTS_DIR=tmp_path / "results", DEVICE="cpu", TRACKING=True)
+    results = Orchestrator.from_run_dir(run_dir, settings=settings).run_experiment()
+
+    assert results["run_dir"] == str(run_dir) and results["epochs_completed"] == EPOCHS
+    assert read_run_info(run_dir)["run_id"] == info["run_id"]  # no second MLflow run
+    run = client.get_run(info["run_id"])
+    assert run.info.status == "FINISHED"
+    assert [len(client.search_runs([run.info.experiment_id]))] == [1]
+    for metric in ("train_loss", "val_loss", "val_accuracy"):
+        assert sorted(m.step for m in client.get_metric_history(run.info.run_id, metric)) == [1, 2, 3]
+    steps = [m.step for m in client.get_metric_history(run.info.run_id, "step_train_loss")]
+    assert sorted(steps) == list(range(4, 3 * 8 + 1, 4))  # every 4th of 24 batches, once each

@@ -60,6 +60,7 @@ class MLflowCallback(Callback):
         self.batches_seen = 0
         self.run_id: str | None = None
         self._logged_epochs: set[int] = set()
+        self._logged_batches = 0
         if not log_every_n_steps:
             # No per-batch work: the trainer then never calls this callback per batch.
             self.on_train_batch_end = Callback.on_train_batch_end.__get__(self)  # type: ignore[method-assign]
@@ -118,12 +119,15 @@ class MLflowCallback(Callback):
 
         try:
             mlflow.start_run(run_id=self.run_id)
-            logged = mlflow.MlflowClient().get_metric_history(self.run_id, "train_loss")
+            client = mlflow.MlflowClient()
+            logged = client.get_metric_history(self.run_id, "train_loss")
+            logged_steps = client.get_metric_history(self.run_id, "step_train_loss")
         except MlflowException as err:
             raise ConfigError(
                 f"cannot reopen MLflow run {self.run_id} at {mlflow.get_tracking_uri()}: {err}"
             ) from None
         self._logged_epochs = {metric.step for metric in logged}
+        self._logged_batches = max((metric.step for metric in logged_steps), default=0)
         history = orchestrator.trainer.history if orchestrator.trainer is not None else []
         for row in history:
             self.on_epoch_end(int(row["epoch"]) - 1, row)
@@ -134,6 +138,8 @@ class MLflowCallback(Callback):
         self.batches_seen += 1
         if not self.active or self.run_id is None or self.batches_seen % (self.log_every_n_steps or 1):
             return
+        if self.batches_seen <= self._logged_batches:
+            return  # logged before the crash this run resumed from
         import mlflow
 
         mlflow.log_metric(
