@@ -89,3 +89,72 @@ def test_written_files_follow_the_umask_not_0600(tmp_path: Path, umask: int) -> 
     assert modes == dict.fromkeys(
         ["config.yaml", "final_results.json", "final_model.pt", "preprocessor.safetensors"], 0o666 & ~umask
     )
+
+
+# -- keeping the previous version, and failed writes ----------------------------------------------
+def test_keep_previous_keeps_the_replaced_file(tmp_path: Path) -> None:
+    last, previous = tmp_path / "last.pt", tmp_path / "previous.pt"
+    run_files.save_state(last, {"step": 1}, keep_previous=previous)
+    assert not previous.exists()  # nothing to keep yet
+    run_files.save_state(last, {"step": 2}, keep_previous=previous)
+    assert run_files.load_state(last) == {"step": 2} and run_files.load_state(previous) == {"step": 1}
+    run_files.save_state(last, {"step": 3}, keep_previous=previous)
+    assert run_files.load_state(last) == {"step": 3} and run_files.load_state(previous) == {"step": 2}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt", "previous.pt"]
+
+
+def test_an_os_error_while_writing_is_a_run_file_error_and_the_old_files_stay(tmp_path: Path) -> None:
+    last, previous = tmp_path / "last.pt", tmp_path / "previous.pt"
+    last.write_text("old last")
+    previous.write_text("old previous")
+    disk_full = OSError(28, "No space left on device")  # ENOSPC
+    with pytest.raises(run_files.RunFileError) as caught, run_files.atomic_path(last, previous) as tmp:
+        tmp.write_text("half a ")
+        raise disk_full
+    message = str(caught.value)
+    assert message.startswith(f"cannot write {last}: [Errno 28] No space left on device (")
+    assert "MiB free on that disk" in message and message.endswith("; the existing last.pt is intact")
+    assert caught.value.__cause__ is disk_full
+    assert isinstance(caught.value, OSError)  # callers that catch OSError still do
+    assert last.read_text() == "old last" and previous.read_text() == "old previous"  # no rotation
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt", "previous.pt"]  # no temp file
+
+
+def test_a_failed_first_write_does_not_claim_an_intact_file(tmp_path: Path) -> None:
+    with pytest.raises(run_files.RunFileError) as caught, run_files.atomic_path(tmp_path / "new.json"):
+        raise PermissionError(13, "Permission denied")
+    assert "intact" not in str(caught.value) and str(tmp_path / "new.json") in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_state_turns_a_torch_save_failure_into_a_run_file_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    last, previous = tmp_path / "last.pt", tmp_path / "previous.pt"
+    run_files.save_state(last, {"step": 2}, keep_previous=previous)
+    run_files.save_state(last, {"step": 3}, keep_previous=previous)
+
+    def failing_save(obj: object, f: object, *args: object, **kwargs: object) -> None:
+        raise RuntimeError("[enforce fail at inline_container.cc:595] . unexpected pos 128 vs 64")
+
+    monkeypatch.setattr(torch, "save", failing_save)
+    with pytest.raises(run_files.RunFileError) as caught:
+        run_files.save_state(last, {"step": 4}, keep_previous=previous)
+    message = str(caught.value)
+    assert message.startswith(f"cannot write {last}: ") and "torch.save failed: [enforce fail" in message
+    assert message.endswith("the existing last.pt is intact")
+    monkeypatch.undo()
+    assert run_files.load_state(last) == {"step": 3} and run_files.load_state(previous) == {"step": 2}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt", "previous.pt"]
+
+
+def test_a_folder_that_is_gone_is_a_run_file_error(tmp_path: Path) -> None:
+    with pytest.raises(run_files.RunFileError, match=r"cannot write .*gone.*last\.pt: No such file"):
+        run_files.save_state(tmp_path / "gone" / "last.pt", {"step": 1})
+
+
+def test_other_errors_in_the_body_pass_through_unchanged(tmp_path: Path) -> None:
+    target = tmp_path / "last.pt"
+    with pytest.raises(TypeError, match="not serialisable"), run_files.atomic_path(target):
+        raise TypeError("not serialisable")
+    assert list(tmp_path.iterdir()) == []

@@ -265,3 +265,89 @@ def test_base_callback_does_nothing() -> None:
     callback.on_epoch_end(0, {})
     callback.on_train_end(None)  # type: ignore[arg-type]
     assert callback.state_dict() == {} and callback.stop_training is False
+
+
+# -- last.pt and previous.pt; non-finite weights; history after a resume --------------------------
+def test_save_last_keeps_the_two_latest_full_states(tmp_path: Path) -> None:
+    checkpoint = ModelCheckpoint(tmp_path, extra_state={"config": '{"seed": 0}'})
+    trainer = trainer_with([checkpoint])
+    for step in (1, 2, 3):
+        set_weight(trainer, float(step))
+        trainer.global_step = step
+        checkpoint.save_last(trainer)
+    last = torch.load(checkpoint.last_path, weights_only=True)
+    previous = torch.load(checkpoint.previous_path, weights_only=True)
+    assert (last["global_step"], last["model"]["weight"].item()) == (3, 3.0)
+    assert (previous["global_step"], previous["model"]["weight"].item()) == (2, 2.0)
+    assert last["config"] == '{"seed": 0}' and last["format"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt", "previous.pt"]
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_weights_are_never_written(tmp_path: Path, bad: float) -> None:
+    from aiforge.core.trainer import TrainingError
+
+    checkpoint = ModelCheckpoint(tmp_path)
+    trainer = trainer_with([checkpoint])
+    checkpoint.on_train_start(trainer)
+    for epoch in (0, 1):
+        set_weight(trainer, float(epoch + 1))
+        trainer.epoch = epoch + 1
+        checkpoint.on_epoch_end(epoch, {"val_loss": 1.0 - epoch})
+    set_weight(trainer, bad)
+    trainer.global_step = 99
+    with pytest.raises(TrainingError, match="weights are no longer finite"):
+        checkpoint.save_last(trainer)
+    with pytest.raises(TrainingError, match="weights are no longer finite"):
+        checkpoint.on_epoch_end(2, {"val_loss": 0.1})  # better, but never saved as best either
+    assert torch.load(checkpoint.last_path, weights_only=True)["model"]["weight"].item() == 2.0
+    assert torch.load(checkpoint.previous_path, weights_only=True)["model"]["weight"].item() == 1.0
+    assert torch.load(checkpoint.best_path, weights_only=True)["epoch"] == 2
+    assert checkpoint.best_value == 0.0
+
+
+def test_a_failed_checkpoint_write_leaves_last_pt_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aiforge.core.run_files import RunFileError
+
+    checkpoint = ModelCheckpoint(tmp_path)
+    trainer = trainer_with([checkpoint])
+    set_weight(trainer, 1.0)
+    checkpoint.save_last(trainer)
+
+    def full_disk(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    set_weight(trainer, 2.0)
+    with pytest.raises(RunFileError, match=r"last\.pt is intact"):
+        checkpoint.save_last(trainer)
+    monkeypatch.undo()
+    assert torch.load(checkpoint.last_path, weights_only=True)["model"]["weight"].item() == 1.0
+    assert not checkpoint.previous_path.exists()
+
+
+def test_history_load_state_rewrites_the_csv_to_the_checkpoint(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.csv"
+    history = MetricsHistory(path)
+    for epoch in range(3):
+        history.on_epoch_end(epoch, {"epoch": epoch + 1, "val_loss": 1.0 / (epoch + 1)})
+    state = {"rows": [dict(row) for row in history.rows[:1]]}  # the checkpoint was taken after epoch 1
+
+    resumed = MetricsHistory(path)
+    resumed.load_state_dict(state)
+    assert [row["epoch"] for row in read_csv(path)] == ["1"]  # epochs 2 and 3 will be trained again
+    state["rows"].append({"epoch": 9})
+    assert len(resumed.rows) == 1  # a copy of the checkpoint's rows
+    resumed.on_epoch_end(1, {"epoch": 2, "val_loss": 0.4})
+    assert [row["epoch"] for row in read_csv(path)] == ["1", "2"]
+
+
+def test_history_load_of_an_empty_state_removes_the_csv(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.csv"
+    history = MetricsHistory(path)
+    history.on_epoch_end(0, {"epoch": 1, "val_loss": 0.5})
+    MetricsHistory(path).load_state_dict({"rows": []})  # resumed before the first epoch ended
+    assert not path.exists()
+    MetricsHistory(path).load_state_dict({"rows": []})  # and again: nothing to remove is fine
