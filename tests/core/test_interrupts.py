@@ -243,10 +243,6 @@ def test_without_a_checkpointer_the_interrupt_says_nothing_was_saved() -> None:
     assert trainer.global_step == 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="trainer.py _run_epoch raises RunInterrupted(checkpoint_saved=True) even with no ModelCheckpoint",
-)
 def test_a_stop_at_an_epoch_end_without_a_checkpointer_says_nothing_was_saved() -> None:
     class RequestAtEpochEnd(Callback):
         def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:

@@ -99,7 +99,9 @@ def test_nan_loss_raises_training_error_naming_the_epoch() -> None:
     tensors = data(20)
     trainer = make_trainer(model=TurnsNaN())
     # 4 training batches + 1 validation batch per epoch: forward call 9 is batch 4 of epoch 2.
-    with pytest.raises(TrainingError, match=r"training loss became nan in epoch 2, batch 4 \(optimizer step 8\)"):
+    with pytest.raises(
+        TrainingError, match=r"training loss became nan in epoch 2, batch 4 \(optimizer step 8\)"
+    ):
         trainer.fit(batches_of(tensors, 5), batches_of(tensors, 20), epochs=3)
     assert len(trainer.history) == 1
 

@@ -367,11 +367,6 @@ def test_full_state_loads_with_weights_only(tmp_path: Path) -> None:
     assert (fresh.epoch, fresh.global_step) == (state["epoch"], state["global_step"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Trainer.full_state() returns optimizer.state_dict() and callback states by reference: "
-    "training on changes the captured state in place (on-disk checkpoints are unaffected)",
-)
 def test_a_full_state_kept_in_memory_resumes_exactly(tmp_path: Path) -> None:
     def callbacks(_: torch.optim.Optimizer) -> list[Callback]:
         return [MetricsHistory(tmp_path / "metrics.csv"), FullStates(tmp_path / "ckpt", deep_copy=False)]
@@ -543,11 +538,6 @@ def test_skip_drops_the_bad_batch_and_goes_on(tmp_path: Path, warnings: list[str
     assert history == clean_history
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Trainer.train_epoch leaves _batches_done at the epoch's length; only fit() resets it, so a "
-    "second direct call skips that many batches as if resuming",
-)
 def test_train_epoch_called_again_trains_a_whole_epoch() -> None:
     trainer = make_trainer(model=Linear)
     trainer.train_epoch(fixed_batches(), epoch=0)
@@ -670,11 +660,6 @@ def test_a_failing_batch_generator_names_the_dataset_plugin() -> None:
     assert trainer.global_step == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="trainer.py calls iter(batches) outside _read_batches, so a loader whose __iter__ raises "
-    "escapes without the dataset plugin's name",
-)
 def test_a_loader_that_cannot_start_names_the_dataset_plugin() -> None:
     class Loader:
         def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:

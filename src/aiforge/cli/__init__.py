@@ -139,8 +139,8 @@ def _settings(args: argparse.Namespace) -> Any:
     overrides: dict[str, Any] = {}
     if args.debug:
         overrides["LOG_LEVEL"] = "DEBUG"
-    elif getattr(args, "quiet", False):
-        overrides["LOG_LEVEL"] = "WARNING"
+    elif getattr(args, "quiet", False) or not _main_rank():
+        overrides["LOG_LEVEL"] = "WARNING"  # under torchrun, rank 0 alone reports progress
     elif args.log_level:
         overrides["LOG_LEVEL"] = args.log_level
     for option, name in (
@@ -206,8 +206,14 @@ def providers_list(*items: Any) -> Any:
     return providers.List(*(providers.Object(item) for item in items))
 
 
+def _main_rank() -> bool:
+    return os.environ.get("RANK", "0") == "0"
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     results = _orchestrator(args).run_experiment()
+    if not _main_rank():
+        return EXIT_OK
     rows = {
         "epochs completed": f"{results['epochs_completed']} (best epoch {results['best_epoch']})",
         "final val_loss": f"{results['final_val_loss']:.4f}",

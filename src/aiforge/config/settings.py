@@ -36,6 +36,11 @@ class AppSettings(BaseSettings):
     TRACKING: bool = Field(
         True, description="Track runs in MLflow (a config's tracking.enabled can turn it off)."
     )
+    DISTRIBUTED_TIMEOUT: float = Field(
+        600.0,
+        gt=0,
+        description="Seconds any collective may wait under torchrun before the job fails (a dead peer).",
+    )
     MLFLOW_TRACKING_URI: str | None = Field(
         None, description="MLflow tracking URI; unset: MLFLOW_TRACKING_URI or MLflow's default store."
     )

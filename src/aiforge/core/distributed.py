@@ -1,16 +1,134 @@
-"""Which process may write files and talk to trackers: the one place rank is decided."""
+"""Multi-process training under torchrun: the launcher's environment, the process group, and
+the few collectives the loop needs. The one place rank is decided."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+LAUNCHER_VARIABLES = ("RANK", "LOCAL_RANK", "WORLD_SIZE")
+
+
+@dataclass(frozen=True)
+class Launch:
+    """Where this process sits in the job, as the launcher (torchrun, srun) told it."""
+
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def launch_from_environment() -> Launch:
+    """RANK, LOCAL_RANK and WORLD_SIZE from torchrun (SLURM's variables when started by srun)."""
+    env = os.environ
+    if "WORLD_SIZE" not in env and "SLURM_NTASKS" in env and "MASTER_ADDR" in env:
+        return Launch(int(env["SLURM_PROCID"]), int(env.get("SLURM_LOCALID", 0)), int(env["SLURM_NTASKS"]))
+    return Launch(int(env.get("RANK", 0)), int(env.get("LOCAL_RANK", 0)), int(env.get("WORLD_SIZE", 1)))
+
+
+def is_initialized() -> bool:
+    try:
+        import torch.distributed as dist
+    except ImportError:  # pragma: no cover - torch without distributed support
+        return False
+    return dist.is_available() and dist.is_initialized()
+
+
+def rank() -> int:
+    if is_initialized():
+        import torch.distributed as dist
+
+        return dist.get_rank()
+    return launch_from_environment().rank
+
+
+def world_size() -> int:
+    if is_initialized():
+        import torch.distributed as dist
+
+        return dist.get_world_size()
+    return 1
 
 
 def is_main_process() -> bool:
     """True in a single-process run, and on global rank 0 under torchrun."""
+    return rank() == 0
+
+
+@contextlib.contextmanager
+def process_group(launch: Launch, use_cuda: bool, timeout_seconds: float) -> Iterator[None]:
+    """Join the job's process group (NCCL with CUDA, gloo otherwise) and leave it on every exit path.
+
+    The timeout bounds every collective, so a dead peer ends the job instead of hanging it.
+    Nothing happens for a single process or when the caller already set a group up.
+    """
+    if not launch.distributed or is_initialized():
+        yield
+        return
+    from datetime import timedelta
+
+    import torch
+    import torch.distributed as dist
+
+    if use_cuda:
+        torch.cuda.set_device(launch.local_rank)
+    os.environ.setdefault("RANK", str(launch.rank))
+    os.environ.setdefault("WORLD_SIZE", str(launch.world_size))
+    dist.init_process_group(
+        backend="nccl" if use_cuda else "gloo",
+        timeout=timedelta(seconds=timeout_seconds),
+        rank=launch.rank,
+        world_size=launch.world_size,
+    )
     try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            dist.destroy_process_group()
+
+
+def broadcast_object(value: Any) -> Any:
+    """Rank 0's ``value`` on every rank (run folder, MLflow run id, a checkpoint)."""
+    if not is_initialized():
+        return value
+    import torch.distributed as dist
+
+    holder = [value if dist.get_rank() == 0 else None]
+    dist.broadcast_object_list(holder, src=0)
+    return holder[0]
+
+
+def all_reduce_sum(*values: Any) -> list[Any]:
+    """Sum tensors across ranks in one collective (a no-op in a single process)."""
+    import torch
+
+    if not is_initialized():
+        return list(values)
+    import torch.distributed as dist
+
+    stacked = torch.stack([torch.as_tensor(v, dtype=torch.float64).reshape(()) for v in values])
+    stacked = stacked.cuda() if dist.get_backend() == "nccl" else stacked.cpu()
+    dist.all_reduce(stacked)
+    return [value.cpu() for value in stacked]
+
+
+def any_rank(flag: bool) -> bool:
+    """True on every rank when ``flag`` is true on any of them (decisions that must agree)."""
+    if not is_initialized():
+        return flag
+    (total,) = all_reduce_sum(float(flag))
+    return bool(total > 0)
+
+
+def barrier() -> None:
+    if is_initialized():
         import torch.distributed as dist
-    except ImportError:  # pragma: no cover - torch without distributed support
-        return os.environ.get("RANK", "0") == "0"
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank() == 0
-    return os.environ.get("RANK", "0") == "0"
+
+        dist.barrier()

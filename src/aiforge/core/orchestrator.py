@@ -20,6 +20,15 @@ from aiforge.core.batching import first_batch, make_batches, to_device
 from aiforge.core.data_fit import dims_from_data, fill_model_dims
 from aiforge.core.data_pipeline import BaseDataset, BasePreprocessor, split_indices, stack_features
 from aiforge.core.device import resolve_device
+from aiforge.core.distributed import (
+    broadcast_object,
+    is_initialized,
+    is_main_process,
+    launch_from_environment,
+    process_group,
+    rank,
+    world_size,
+)
 from aiforge.core.interrupts import RunInterrupted, StopRequests
 from aiforge.core.logger import add_run_log, configure_logging, console_configured, logger, remove_run_log
 from aiforge.core.plugins import call_plugin, load_class
@@ -30,6 +39,7 @@ from aiforge.core.resume import (
     remove_stale_temp_files,
     resumable_run_dir,
 )
+from aiforge.core.run_placement import place_run
 from aiforge.core.run_records import config_record, save_environment, save_records, save_results
 from aiforge.core.run_setup import lr_scheduler, metric_set, standard_callbacks
 from aiforge.core.seeding import seed_everything
@@ -73,7 +83,10 @@ class Orchestrator:
             )
         self.DatasetClass = DatasetClass
         self.PreprocessorClass = PreprocessorClass
+        self.launch = launch_from_environment()
         self.device = resolve_device(self.settings.DEVICE)
+        if self.launch.distributed and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.launch.local_rank)  # one GPU per process
         self.task = task_for_loss(self.config.training_config.loss_fn_name)
         self.extra_callbacks = list(callbacks or [])
         self.metric_names = self.config.metrics or default_metrics(self.task)
@@ -105,15 +118,25 @@ class Orchestrator:
 
     # -- the lifecycle -------------------------------------------------------------------
     def run_experiment(self) -> dict[str, Any]:
-        """Run everything and return what ``final_results.json`` holds."""
+        """Run everything and return what ``final_results.json`` holds.
+
+        Under torchrun, every process calls this: it joins the process group for the run.
+        """
+        use_cuda = self.device.type == "cuda"
+        with process_group(self.launch, use_cuda, self.settings.DISTRIBUTED_TIMEOUT):
+            return self._run_experiment()
+
+    def _run_experiment(self) -> dict[str, Any]:
         if not console_configured():
-            configure_logging(self.settings.LOG_LEVEL)
+            configure_logging(self.settings.LOG_LEVEL if is_main_process() else "WARNING")
         started = time.perf_counter()
-        if self.resume_from is not None:
-            self.run_dir = self.resume_from
-        else:
-            self.run_dir = run_files.create_run_dir(self.settings.RESULTS_DIR, self.config.experiment_name)
-        log_sink = add_run_log(self.run_dir / run_files.LOG_FILE)
+        self.run_dir, resuming = place_run(
+            self.settings.RESULTS_DIR, self.config.experiment_name, self.resume_from
+        )
+        if resuming and self.resume_from is None:  # workers restarted by torchrun
+            self.resume_from = self.run_dir
+        log_name = run_files.LOG_FILE if is_main_process() else f"aiforge_debug.rank{self.launch.rank}.log"
+        log_sink = add_run_log(self.run_dir / log_name)
         self.trainer = None
         try:
             with self.stop_requests:
@@ -128,7 +151,8 @@ class Orchestrator:
             self._say_how_to_resume(err)
             remove_run_log(log_sink)
             log_sink = None
-            if isinstance(err, AIForgeError) and self.trainer is None and self.resume_from is None:
+            discard = isinstance(err, AIForgeError) and self.trainer is None and self.resume_from is None
+            if discard and is_main_process():
                 self._discard_unused_run_dir()
             raise
         finally:
@@ -138,23 +162,37 @@ class Orchestrator:
     def _run_steps(self) -> None:
         """Everything up to the trained model; a resume reuses the folder's records, never rewrites them."""
         logger.info(f"Experiment '{self.config.experiment_name}' -> {self.run_dir}")
+        if self.launch.distributed:
+            tcfg = self.config.training_config
+            effective = tcfg.batch_size * self.launch.world_size * tcfg.gradient_accumulation_steps
+            logger.info(
+                f"Distributed: {self.launch.world_size} processes, batch_size {tcfg.batch_size} per "
+                f"process, effective batch size {effective}"
+            )
         seed_everything(self.config.seed)
-        if self.resume_from is None:
+        main = is_main_process()
+        if self.resume_from is None and main:
             save_environment(self, self.run_dir)
         self.prepare_data()
-        if self.resume_from is None:
+        if self.resume_from is None and main:
             save_records(self, self.run_dir)
-        else:
+        elif self.resume_from is not None:
             self._load_resume_state()
         self.build_model()
         self.train()
 
     def _load_resume_state(self) -> None:
+        """Rank 0 reads and checks the checkpoint; under torchrun every rank gets its state."""
         assert self.run_dir is not None
-        remove_stale_temp_files(self.run_dir)
-        state, path = load_latest_checkpoint(self.run_dir)
-        check_same_config(state["config"], config_record(self), self.run_dir)
-        check_same_preprocessor(self.run_dir / run_files.PREPROCESSOR_FILE, self.preprocessor)
+        loaded: tuple[dict[str, Any], Path] | None = None
+        if is_main_process():
+            remove_stale_temp_files(self.run_dir)
+            loaded = load_latest_checkpoint(self.run_dir)
+            check_same_config(loaded[0]["config"], config_record(self), self.run_dir)
+            check_same_preprocessor(self.run_dir / run_files.PREPROCESSOR_FILE, self.preprocessor)
+        loaded = broadcast_object(loaded)
+        assert loaded is not None
+        state, path = loaded
         self.resume_state = state
         logger.info(
             f"Resuming from {path.name}: {state['epoch']} epoch(s) and "
@@ -264,27 +302,38 @@ class Orchestrator:
         self.train_indices, self.val_indices = split_indices(len(self.dataset), cfg.val_fraction, cfg.seed)
         if self.PreprocessorClass is not None:
             self.preprocessor = self.PreprocessorClass()
-            train_features = stack_features(self.dataset, self.train_indices)
-            call_plugin(
-                cfg.dataset_plugin,
-                "preprocess_args",
-                self.preprocessor.fit,
-                train_features,
-                **cfg.preprocess_args,
-            )
-            try:
-                self.preprocessor.serialisable_state()  # fail now, not after training
-            except TypeError as err:
-                raise PluginError(f"plugin '{cfg.dataset_plugin}': {err}") from None
+            if is_main_process() or not is_initialized():  # fitted once; the state goes to every rank
+                train_features = stack_features(self.dataset, self.train_indices)
+                call_plugin(
+                    cfg.dataset_plugin,
+                    "preprocess_args",
+                    self.preprocessor.fit,
+                    train_features,
+                    **cfg.preprocess_args,
+                )
+                try:
+                    self.preprocessor.serialisable_state()  # fail now, not after training
+                except TypeError as err:
+                    raise PluginError(f"plugin '{cfg.dataset_plugin}': {err}") from None
+            if is_initialized():
+                state = broadcast_object(self.preprocessor.state_dict() if is_main_process() else None)
+                self.preprocessor.load_state_dict(state)
         self.train_dataloader = self._batches(self.train_indices, shuffle=True)
         self.val_dataloader = self._batches(self.val_indices, shuffle=False)
         self._fill_model_dims()
         logger.info(f"Data: {len(self.train_indices)} training rows, {len(self.val_indices)} validation rows")
 
-    def _batches(self, indices: torch.Tensor, shuffle: bool) -> Any:
+    def all_val_batches(self) -> Any:
+        """Every validation row after preprocessing, also under torchrun (where each rank has a part)."""
+        return self._batches(self.val_indices, shuffle=False, sharded=False)
+
+    def _batches(self, indices: torch.Tensor, shuffle: bool, sharded: bool = True) -> Any:
         assert self.dataset is not None
         batch_size = self.config.training_config.batch_size
-        return make_batches(self.dataset, indices, self.preprocessor, batch_size, shuffle, self.config.seed)
+        shard = (rank(), world_size()) if sharded and is_initialized() else None
+        return make_batches(
+            self.dataset, indices, self.preprocessor, batch_size, shuffle, self.config.seed, shard
+        )
 
     def build_model(self) -> None:
         """Model, loss and optimizer from the plugin and the training config."""
@@ -316,6 +365,7 @@ class Orchestrator:
         assert self.model is not None and self.model.optimizer is not None
         metrics = self._metric_set()
         others = [self.tracker] if self.tracker is not None else []
+        assert self.run_dir is not None
         callbacks, self.checkpoint = standard_callbacks(
             self.config.training_config,
             self.run_dir,
@@ -337,6 +387,8 @@ class Orchestrator:
             self._restore_trainer(self.resume_state)
         for callback in callbacks:
             callback.on_experiment_start(self)
+        if self.tracker is not None and is_initialized():  # rank 0 started it; the others learn its id
+            self.tracker.run_id = broadcast_object(getattr(self.tracker, "run_id", None))
         epochs = self.config.training_config.epochs
         logger.info(f"Training for up to {epochs} epochs")
         return self.trainer.fit(self.train_dataloader, self.val_dataloader, epochs)
@@ -364,7 +416,8 @@ class Orchestrator:
         val_loss, val_metrics = self.evaluate()
         logger.info(f"Final validation loss {val_loss:.4f} | metrics {_fmt(val_metrics)}")
         results = save_results(self, val_loss, val_metrics, duration)
-        self.write_report()
+        if is_main_process():
+            self.write_report()
         return results
 
     # -- records -------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from aiforge.core import run_files
+from aiforge.core.distributed import is_main_process
 from aiforge.core.environment import environment_record
 
 if TYPE_CHECKING:
@@ -47,7 +48,8 @@ def save_results(
     run_dir, trainer, model = orchestrator.run_dir, orchestrator.trainer, orchestrator.model
     assert run_dir is not None and trainer is not None and model is not None
     model_path = run_dir / run_files.FINAL_MODEL_FILE
-    run_files.save_state(model_path, trainer.model_state())
+    if is_main_process():
+        run_files.save_state(model_path, trainer.model_state())
     checkpoint = orchestrator.checkpoint
     assert checkpoint is not None
     epochs_run = len(trainer.history)
@@ -69,5 +71,6 @@ def save_results(
         "model_path": str(model_path),
         "config_path": str(run_dir / run_files.CONFIG_FILE),
     }
-    run_files.write_json(run_dir / run_files.RESULTS_FILE, results)
+    if is_main_process():
+        run_files.write_json(run_dir / run_files.RESULTS_FILE, results)
     return results

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import math
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 import torch
+from torch import nn
 
 from aiforge.config.model_configs import TrainingConfig
 from aiforge.core.base_model import BaseModel
 from aiforge.core.batching import order_state, restore_order_state, to_device
 from aiforge.core.data_pipeline import Item
+from aiforge.core.distributed import all_reduce_sum, is_initialized
 from aiforge.core.interrupts import RunInterrupted, StopRequests
 from aiforge.core.logger import logger
 from aiforge.core.seeding import restore_rng_states, rng_states
@@ -22,6 +27,18 @@ STATE_FORMAT = 1  # bump when the layout of full_state() changes
 
 class TrainingError(RuntimeError):
     """Training cannot go on (a non-finite loss, or a plugin that raised)."""
+
+
+class _TrainingStep(nn.Module):
+    """Routes ``training_step`` through ``forward``: DistributedDataParallel synchronises the
+    gradients of what runs through its wrapper's forward, and of nothing else."""
+
+    def __init__(self, model: BaseModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: Item, batch_idx: int) -> dict[str, Any]:
+        return self.model.training_step(batch, batch_idx)
 
 
 class Trainer:
@@ -58,6 +75,7 @@ class Trainer:
             if getattr(cb.on_train_batch_end, "__func__", None) is not Callback.on_train_batch_end
         ]
         self._checkpointer = next((cb for cb in self.callbacks if isinstance(cb, ModelCheckpoint)), None)
+        self._ddp = _wrap_for_ddp(model, device) if is_initialized() else None
         self.epoch = 0  # epochs completed
         self.global_step = 0  # optimizer steps taken
         self.history: list[dict[str, float]] = []
@@ -65,6 +83,7 @@ class Trainer:
         self._new_epoch_progress()
         self._rng_to_restore: dict[str, Any] | None = None
         self._resumed = False
+        self._continue_epoch = False
 
     def _new_epoch_progress(self) -> None:
         self._batches_done = 0
@@ -124,7 +143,8 @@ class Trainer:
         for callback in self.callbacks:
             callback.on_epoch_end(epoch, logs)
         if self.stop_requests is not None and self.stop_requests.requested:
-            raise RunInterrupted(self.stop_requests.signum or 0, checkpoint_saved=True)
+            assert self.stop_requests.signum is not None
+            raise RunInterrupted(self.stop_requests.signum, checkpoint_saved=self._checkpointer is not None)
 
     def train_epoch(self, batches: Iterable[Item], epoch: int) -> float:
         """One pass over the training batches (the rest of one, after a resume); the mean loss per sample."""
@@ -133,9 +153,14 @@ class Trainer:
         skip_nonfinite = self.config.nonfinite_loss == "skip"
         every = self.config.checkpoint_every_n_steps
         batch_count = len(batches) if hasattr(batches, "__len__") else None
-        if self._batches_done == 0:
+        if not self._continue_epoch:  # a new epoch, unless a checkpoint left this one half done
+            self._new_epoch_progress()
             self._epoch_order = order_state(batches)
-        iterator = self._read_batches(iter(batches))
+        self._continue_epoch = False
+        set_epoch = getattr(getattr(batches, "sampler", None), "set_epoch", None)
+        if set_epoch is not None:  # DistributedSampler: the epoch picks the shuffle
+            set_epoch(epoch)
+        iterator = self._read_batches(batches)
         for _ in range(self._batches_done):  # already trained on before the resume
             next(iterator)
         if self._rng_to_restore is not None:  # after skipping: a dataset may draw random numbers
@@ -145,14 +170,16 @@ class Trainer:
         in_group = 0  # batches whose gradients wait for the next optimizer step
         for index, raw_batch in enumerate(iterator, start=self._batches_done):
             batch = to_device(raw_batch, self.device)
-            loss = self._training_step(batch, index, epoch)
-            if skip_nonfinite and not bool(torch.isfinite(loss.detach())):
-                logger.warning(f"Skipped batch {index + 1} of epoch {epoch + 1}: the loss is {loss.item()}")
-            else:
-                (loss / accumulate).backward()
-                in_group += 1
-                self._epoch_losses.append(loss.detach())
-                self._epoch_sizes.append(len(batch["labels"]) if "labels" in batch else 1)
+            steps_now = in_group + 1 >= accumulate or index + 1 == batch_count
+            with self._gradient_sync(steps_now or batch_count is None):
+                loss = self._training_step(batch, index, epoch)
+                if skip_nonfinite and self._ddp is None and not bool(torch.isfinite(loss.detach())):
+                    logger.warning(f"Skipped batch {index + 1} of epoch {epoch + 1}: loss {loss.item()}")
+                else:
+                    (loss / accumulate).backward()
+                    in_group += 1
+                    self._epoch_losses.append(loss.detach())
+                    self._epoch_sizes.append(len(batch["labels"]) if "labels" in batch else 1)
             stepped = in_group > 0 and (in_group == accumulate or index + 1 == batch_count)
             if stepped:
                 self._optimizer_step(in_group)
@@ -175,10 +202,12 @@ class Trainer:
             assert self.stop_requests is not None and self.stop_requests.signum is not None
             raise RunInterrupted(self.stop_requests.signum, checkpoint_saved=self._checkpointer is not None)
 
-    def _read_batches(self, iterator: Iterator[Item]) -> Iterator[Item]:
+    def _read_batches(self, batches: Iterable[Item]) -> Iterator[Item]:
         """The loader's batches; a failure inside the dataset plugin names the plugin."""
+        iterator: Iterator[Item] | None = None
         while True:
             try:
+                iterator = iterator or iter(batches)
                 batch = next(iterator)
             except StopIteration:
                 return
@@ -189,8 +218,14 @@ class Trainer:
                 ) from err
             yield batch
 
+    def _gradient_sync(self, sync: bool) -> Any:
+        """Under DDP, gradients inside an accumulation group wait for the group's last batch."""
+        return self._ddp.no_sync() if self._ddp is not None and not sync else contextlib.nullcontext()
+
     def _training_step(self, batch: Item, index: int, epoch: int) -> torch.Tensor:
         try:
+            if self._ddp is not None:
+                return self._ddp(batch, index)["loss"]
             return self.model.training_step(batch, index)["loss"]
         except Exception as err:
             raise TrainingError(
@@ -200,12 +235,19 @@ class Trainer:
 
     def _epoch_mean_loss(self, epoch: int) -> float:
         """The per-sample mean of this epoch's batch losses: the epoch's one host sync."""
-        if not self._epoch_losses:
+        if not self._epoch_losses and self._ddp is None:
             raise TrainingError(f"epoch {epoch + 1} had no batch with a finite loss; nothing was trained")
-        self.raise_if_not_finite(epoch)
-        losses = torch.stack(self._epoch_losses).double()
+        losses = torch.stack(self._epoch_losses).double() if self._epoch_losses else torch.zeros(0)
         sizes = torch.tensor(self._epoch_sizes, dtype=torch.float64, device=losses.device)
-        return float((losses * sizes).sum() / sizes.sum())
+        if self.config.nonfinite_loss == "skip":  # under DDP, skipped steps still recorded their loss
+            sizes, losses = sizes[torch.isfinite(losses)], losses[torch.isfinite(losses)]
+        total, count = all_reduce_sum((losses * sizes).sum(), sizes.sum())  # over every rank
+        mean = float(total / count) if count else float("nan")
+        if not math.isfinite(mean):
+            self.raise_if_not_finite(epoch)  # names this rank's batch when it has the bad one
+            raise TrainingError(f"the training loss became {mean} in epoch {epoch + 1} on another process")
+        self.raise_if_not_finite(epoch)
+        return mean
 
     def raise_if_not_finite(self, epoch: int | None = None) -> None:
         """Stop before non-finite losses or weights can reach a checkpoint."""
@@ -239,9 +281,18 @@ class Trainer:
                     parameter.grad.mul_(accumulate / batches)
         if self.config.gradient_clip_norm:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.gradient_clip_norm)
+        if self._ddp is not None and self.config.nonfinite_loss == "skip" and not self._gradients_finite():
+            # Gradients are already averaged over the ranks, so every rank skips this same step.
+            logger.warning(f"Skipped optimizer step {self.global_step + 1}: non-finite gradients")
+            self.optimizer.zero_grad(set_to_none=True)
+            return
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.global_step += 1
+
+    def _gradients_finite(self) -> bool:
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        return not grads or bool(torch.stack([g.isfinite().all() for g in grads]).all())
 
     @torch.no_grad()
     def evaluate(self, batches: Iterable[Item]) -> tuple[float, dict[str, float]]:
@@ -251,7 +302,7 @@ class Trainer:
         total = torch.zeros((), device=self.device)
         seen = 0
         has_predictions = False
-        for index, raw_batch in enumerate(self._read_batches(iter(batches))):
+        for index, raw_batch in enumerate(self._read_batches(batches)):
             batch = to_device(raw_batch, self.device)
             try:
                 outputs = self.model.validation_step(batch, index)
@@ -266,8 +317,9 @@ class Trainer:
             if "predictions" in outputs and "labels" in batch:
                 self.metrics.update(outputs["predictions"], batch["labels"])
                 has_predictions = True
-        metrics = self.metrics.compute() if has_predictions else {}
-        return (total / max(seen, 1)).item(), metrics
+        metrics = self.metrics.compute() if has_predictions else {}  # torchmetrics syncs the ranks
+        total, seen = all_reduce_sum(total, seen)
+        return float(total / max(float(seen), 1.0)), metrics
 
     # -- state ---------------------------------------------------------------------------
     def model_state(self) -> dict[str, Any]:
@@ -285,7 +337,7 @@ class Trainer:
         return {
             "format": STATE_FORMAT,
             "model": self.model_state(),
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": copy.deepcopy(self.optimizer.state_dict()),  # a snapshot, not live tensors
             "epoch": self.epoch,
             "global_step": self.global_step,
             "history": [dict(row) for row in self.history],
@@ -297,7 +349,7 @@ class Trainer:
             },
             "data_order": self._epoch_order,
             "rng": rng_states(),
-            "callbacks": _callback_states(self.callbacks),
+            "callbacks": copy.deepcopy(_callback_states(self.callbacks)),
         }
 
     def load_full_state(self, state: dict[str, Any]) -> None:
@@ -315,6 +367,7 @@ class Trainer:
         self._epoch_order = state["data_order"]  # put into the loader when fit() starts
         self._rng_to_restore = state["rng"]
         self._resumed = True
+        self._continue_epoch = True
         load_callback_states(self.callbacks, state["callbacks"])
 
 
@@ -339,3 +392,10 @@ def load_callback_states(callbacks: list[Callback], states: dict[str, dict[str, 
             callback.load_state_dict(states[key])
         else:
             logger.warning(f"The checkpoint has no state for callback {key}; it starts fresh")
+
+
+def _wrap_for_ddp(model: BaseModel, device: torch.device) -> nn.Module:
+    from torch.nn.parallel import DistributedDataParallel
+
+    device_ids = [device.index if device.index is not None else 0] if device.type == "cuda" else None
+    return DistributedDataParallel(_TrainingStep(model), device_ids=device_ids)

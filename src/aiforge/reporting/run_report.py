@@ -38,7 +38,7 @@ def val_predictions(orchestrator: Orchestrator) -> tuple[torch.Tensor | None, to
     orchestrator.model.eval()
     targets, predictions = [], []
     with torch.no_grad():
-        for index, raw_batch in enumerate(orchestrator.val_dataloader):
+        for index, raw_batch in enumerate(orchestrator.all_val_batches()):
             batch = to_device(raw_batch, orchestrator.device)
             outputs = orchestrator.model.validation_step(batch, index).get("predictions")
             if outputs is None or "labels" not in batch:

@@ -149,6 +149,7 @@ class ModelCheckpoint(Callback):
         self._trainer = trainer
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        from aiforge.core.distributed import is_main_process
         from aiforge.core.run_files import save_state
 
         assert self._trainer is not None, "on_train_start was not called"
@@ -156,26 +157,32 @@ class ModelCheckpoint(Callback):
         value = logs.get(self.monitor)
         if value is not None and math.isfinite(value) and _improved(value, self.best_value, self.mode, 0.0):
             self.best_value, self.best_epoch = value, epoch + 1
-            save_state(
-                self.best_path,
-                {"model": self._trainer.model_state(), "epoch": epoch + 1, self.monitor: value},
-            )
+            if is_main_process():  # under torchrun, rank 0 writes; every rank keeps the same record
+                state = {"model": self._trainer.model_state(), "epoch": epoch + 1, self.monitor: value}
+                save_state(self.best_path, state)
             logger.debug(f"New best {self.monitor}={value:.4f} at epoch {epoch + 1}")
         self.save_last(self._trainer)
 
     def save_last(self, trainer: Trainer) -> None:
         """Write ``last.pt``, keeping the one before as ``previous.pt``; never non-finite weights."""
+        from aiforge.core.distributed import is_main_process
         from aiforge.core.run_files import save_state
 
         trainer.raise_if_not_finite()
+        if not is_main_process():
+            return
         save_state(self.last_path, {**trainer.full_state(), **self.extra_state}, self.previous_path)
         logger.debug(f"Checkpoint: epoch {trainer.epoch}, optimizer step {trainer.global_step}")
 
     def on_train_end(self, trainer: Trainer) -> None:
+        from aiforge.core.distributed import broadcast_object, is_main_process
         from aiforge.core.run_files import load_state
 
-        if self.restore_best and self.best_path.exists():
-            trainer.load_model_state(load_state(self.best_path)["model"])
+        # Rank 0 reads best.pt (other machines may not see its disk) and hands the weights on.
+        best = load_state(self.best_path)["model"] if is_main_process() and self.best_path.exists() else None
+        best = broadcast_object(best) if self.restore_best else best
+        if self.restore_best and best is not None:
+            trainer.load_model_state(best)
             logger.info(
                 f"Restored the best weights (epoch {self.best_epoch}, {self.monitor}={self.best_value:.4f})"
             )
@@ -217,8 +224,11 @@ class MetricsHistory(Callback):
         self.rows: list[dict[str, float]] = []
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        from aiforge.core.distributed import is_main_process
+
         self.rows.append(dict(logs))
-        self._write()
+        if is_main_process():
+            self._write()
 
     def _write(self) -> None:
         import csv
@@ -234,11 +244,15 @@ class MetricsHistory(Callback):
         write_text(self.path, buffer.getvalue())
 
     def state_dict(self) -> dict[str, Any]:
-        return {"rows": self.rows}
+        return {"rows": [dict(row) for row in self.rows]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Back to the checkpoint's rows; the file drops epochs trained after it, which will be redone."""
+        from aiforge.core.distributed import is_main_process
+
         self.rows = [dict(row) for row in state["rows"]]
+        if not is_main_process():
+            return
         if self.rows:
             self._write()
         else:

@@ -25,6 +25,10 @@ class ProgressBar(Callback):
         self._last_refresh = 0.0
 
     def on_train_start(self, trainer: Trainer) -> None:
+        from aiforge.core.distributed import is_main_process
+
+        if not is_main_process():
+            return  # one display per job, not one per process
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         from aiforge.core.console import get_console

@@ -1,0 +1,57 @@
+"""Which folder a run writes to: a new one, the one being resumed, or, after torchrun restarted
+the workers (elastic), the one this job already started. Rank 0 decides; every rank is told."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from aiforge.core import run_files
+from aiforge.core.distributed import broadcast_object, is_main_process
+from aiforge.core.logger import logger
+from aiforge.core.resume import CHECKPOINT_NAMES, resumable_run_dir
+from aiforge.errors import AIForgeError
+
+
+def place_run(results_root: Path, experiment_name: str, resume_from: Path | None) -> tuple[Path, bool]:
+    """The run folder and whether the run continues from its checkpoints, the same on every rank."""
+    decision: tuple[str, str | bool] | None = None
+    if is_main_process():
+        try:
+            run_dir, resuming = _decide(results_root, experiment_name, resume_from)
+            decision = (str(run_dir), resuming)
+        except AIForgeError as err:
+            decision = ("error", str(err))
+    decision = broadcast_object(decision)
+    assert decision is not None
+    if decision[0] == "error":
+        raise AIForgeError(str(decision[1]))
+    return Path(decision[0]), bool(decision[1])
+
+
+def _decide(results_root: Path, experiment_name: str, resume_from: Path | None) -> tuple[Path, bool]:
+    if resume_from is not None:
+        return resume_from, True
+    marker = _job_marker(results_root, experiment_name)
+    restarts = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0)
+    if marker is not None and restarts > 0 and marker.exists():
+        run_dir = Path(marker.read_text(encoding="utf-8").strip())
+        checkpoints = run_dir / run_files.CHECKPOINT_DIR
+        has_checkpoint = any((checkpoints / name).exists() for name in CHECKPOINT_NAMES)
+        if has_checkpoint and not (run_dir / run_files.RESULTS_FILE).exists():
+            logger.warning(f"torchrun restarted the workers (restart {restarts}): resuming {run_dir}")
+            return resumable_run_dir(run_dir), True
+    run_dir = run_files.create_run_dir(results_root, experiment_name)
+    if marker is not None:
+        run_files.write_text(marker, f"{run_dir}\n")
+    return run_dir, False
+
+
+def _job_marker(results_root: Path, experiment_name: str) -> Path | None:
+    """``.torchrun-<job id>`` beside the run folders: where restarted workers find their run."""
+    job = os.environ.get("TORCHELASTIC_RUN_ID")
+    if not job:
+        return None
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", job)[:100]
+    return results_root / experiment_name / f".torchrun-{safe}"
