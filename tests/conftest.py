@@ -17,3 +17,17 @@ def _no_tracking_by_default() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AIFORGE_TRACKING", "false")
         yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread_per_test_process() -> Iterator[None]:
+    """pytest-xdist already runs one worker per core: a second torch thread per worker (and per
+    CLI subprocess, through OMP_NUM_THREADS) only makes them fight over the cores."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OMP_NUM_THREADS", "1")
+        yield
+    torch.set_num_threads(threads)

@@ -111,6 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except AIForgeError as err:
+        if not _main_rank() and not debug:
+            return EXIT_USAGE  # under torchrun every rank finds the same bad input: rank 0 reports it
         return _fail(f"error: {err}", debug, EXIT_USAGE)
     except KeyboardInterrupt as err:
         # RunInterrupted carries 128 + the signal number: 130 for SIGINT, 143 for SIGTERM.

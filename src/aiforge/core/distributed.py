@@ -81,17 +81,43 @@ def process_group(launch: Launch, use_cuda: bool, timeout_seconds: float) -> Ite
         torch.cuda.set_device(launch.local_rank)
     os.environ.setdefault("RANK", str(launch.rank))
     os.environ.setdefault("WORLD_SIZE", str(launch.world_size))
+    timeout = timedelta(seconds=timeout_seconds)
     dist.init_process_group(
         backend="nccl" if use_cuda else "gloo",
-        timeout=timedelta(seconds=timeout_seconds),
+        timeout=timeout,
         rank=launch.rank,
         world_size=launch.world_size,
+        store=_restart_store(launch, timeout),
     )
     try:
         yield
     finally:
         with contextlib.suppress(Exception):
             dist.destroy_process_group()
+
+
+def _restart_store(launch: Launch, timeout: Any) -> Any:
+    """Under torchelastic, the rendezvous store with a prefix per restart attempt.
+
+    Workers restarted by ``--max-restarts`` may meet in the store of the attempt before, where
+    the dead workers' addresses are still written; without a fresh prefix they would try to
+    connect to them. None (torch's own env:// set-up) outside torchelastic.
+    """
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT")
+    if attempt is None or "MASTER_ADDR" not in os.environ:
+        return None
+    import torch.distributed as dist
+
+    agent_store = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+    store = dist.TCPStore(
+        os.environ["MASTER_ADDR"],
+        int(os.environ["MASTER_PORT"]),
+        launch.world_size,
+        is_master=not agent_store and launch.rank == 0,
+        multi_tenant=True,
+        timeout=timeout,
+    )
+    return dist.PrefixStore(f"aiforge/attempt_{attempt}", store)
 
 
 def broadcast_object(value: Any) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import shutil
 import time
 from pathlib import Path
@@ -133,10 +134,12 @@ class Orchestrator:
         self.run_dir, resuming = place_run(
             self.settings.RESULTS_DIR, self.config.experiment_name, self.resume_from
         )
-        if resuming and self.resume_from is None:  # workers restarted by torchrun
-            self.resume_from = self.run_dir
         log_name = run_files.LOG_FILE if is_main_process() else f"aiforge_debug.rank{self.launch.rank}.log"
         log_sink = add_run_log(self.run_dir / log_name)
+        if resuming and self.resume_from is None:  # workers restarted by torchrun
+            self.resume_from = self.run_dir
+            restart = os.environ.get("TORCHELASTIC_RESTART_COUNT")
+            logger.warning(f"torchrun restarted the workers (restart {restart}): resuming {self.run_dir}")
         self.trainer = None
         try:
             with self.stop_requests:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from aiforge.core import run_files
 from aiforge.core.distributed import broadcast_object, is_main_process
-from aiforge.core.logger import logger
 from aiforge.core.resume import CHECKPOINT_NAMES, resumable_run_dir
 from aiforge.errors import AIForgeError
 
@@ -40,7 +39,6 @@ def _decide(results_root: Path, experiment_name: str, resume_from: Path | None) 
         checkpoints = run_dir / run_files.CHECKPOINT_DIR
         has_checkpoint = any((checkpoints / name).exists() for name in CHECKPOINT_NAMES)
         if has_checkpoint and not (run_dir / run_files.RESULTS_FILE).exists():
-            logger.warning(f"torchrun restarted the workers (restart {restarts}): resuming {run_dir}")
             return resumable_run_dir(run_dir), True
     run_dir = run_files.create_run_dir(results_root, experiment_name)
     if marker is not None:

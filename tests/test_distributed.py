@@ -1,0 +1,235 @@
+"""torchrun on CPU (gloo): DDP equals one process with the same global batch, only rank 0 writes,
+two "nodes" on one machine, an elastic restart that resumes, and a failing rank that ends the job.
+
+Every run is the real ``aiforge`` command under ``python -m torch.distributed.run``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+pytestmark = pytest.mark.slow
+
+PROBE_MODEL = '''
+"""simple_nn's network; on rank FAIL_RANK, in training batch FAIL_AT_STEP of the first attempt,
+FAIL_MODE=kill dies by SIGKILL and FAIL_MODE=raise raises an error."""
+import os
+import signal
+
+from aiforge.plugins.simple_nn.model import Model as SimpleModel
+
+
+class Model(SimpleModel):
+    steps = 0
+
+    def training_step(self, batch, batch_idx):
+        Model.steps += self.training
+        first_attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") == "0"
+        here = os.environ.get("RANK") == os.environ.get("FAIL_RANK")
+        if first_attempt and here and str(Model.steps) == os.environ.get("FAIL_AT_STEP"):
+            if os.environ.get("FAIL_MODE") == "kill":
+                os.kill(os.getpid(), signal.SIGKILL)
+            raise ValueError("the probe failed on purpose")
+        return super().training_step(batch, batch_idx)
+'''
+
+CONFIG = {
+    "experiment_name": "ddp",
+    "model_plugin": "probe",
+    "dataset_plugin": "simple_nn",
+    "dataset_args": {"num_samples": 400, "input_dim": 8, "num_classes": 3, "seed": 1},
+    "model_config": {"hidden_dim": 16, "dropout_rate": 0.0},
+    "seed": 5,
+    "training_config": {"epochs": 1, "batch_size": 16, "learning_rate": 0.01},
+    "tracking": {"enabled": False},
+}
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("ddp")
+    (root / "plugins" / "probe").mkdir(parents=True)
+    (root / "plugins" / "probe" / "__init__.py").write_text('"""A test plugin."""\n')
+    (root / "plugins" / "probe" / "model.py").write_text(textwrap.dedent(PROBE_MODEL).lstrip())
+    (root / "exp.yaml").write_text(yaml.safe_dump(CONFIG))
+    return root
+
+
+def environment(workspace: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FAIL_", "TORCHELASTIC"))}
+    env.update(AIFORGE_PLUGINS_DIR=str(workspace / "plugins"), AIFORGE_TRACKING="false", OMP_NUM_THREADS="1")
+    env.update(extra)
+    return env
+
+
+def torchrun(workspace: Path, launcher: list[str], *args: str, **extra: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "torch.distributed.run", *launcher, "-m", "aiforge", "run", *args]
+    return subprocess.run(
+        [*command, "--no-progress"],
+        cwd=workspace,
+        env=environment(workspace, **extra),
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+
+
+def single(workspace: Path, *args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "aiforge", "run", *args, "--no-progress"]
+    env = environment(workspace)
+    return subprocess.run(command, cwd=workspace, env=env, capture_output=True, text=True, timeout=400)
+
+
+def run_dirs(results: Path) -> list[Path]:
+    return sorted(p for p in results.glob("*/*") if p.is_dir())
+
+
+def weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run_dir / "final_model.pt", weights_only=True)
+
+
+def results_of(run_dir: Path) -> dict:
+    return json.loads((run_dir / "final_results.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def two_process_run(workspace: Path) -> Path:
+    results = workspace / "two"
+    done = torchrun(
+        workspace, ["--standalone", "--nproc_per_node=2"], "exp.yaml", "--results-dir", str(results)
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert done.stdout.count("Run finished") == 1  # rank 0 alone reports
+    (run_dir,) = run_dirs(results)
+    return run_dir
+
+
+def test_two_processes_equal_one_process_with_the_global_batch(
+    workspace: Path, two_process_run: Path
+) -> None:
+    results = workspace / "one"
+    done = single(workspace, "exp.yaml", "--results-dir", str(results), "-o", "training_config.batch_size=32")
+    assert done.returncode == 0, done.stderr[-4000:]
+    (one_run,) = run_dirs(results)
+    distributed, alone = weights(two_process_run), weights(one_run)
+    for key in alone:
+        torch.testing.assert_close(distributed[key], alone[key], rtol=1e-5, atol=1e-6)
+    two, one = results_of(two_process_run), results_of(one_run)
+    # Validation covers every row exactly once across the ranks: the metrics equal one process's.
+    assert two["final_val_metrics"] == pytest.approx(one["final_val_metrics"], abs=1e-6)
+    assert two["final_val_loss"] == pytest.approx(one["final_val_loss"], rel=1e-5)
+    assert two["val_samples"] == one["val_samples"] == 80
+
+
+def test_only_rank_zero_writes_and_the_saved_model_evaluates_the_same(
+    workspace: Path, two_process_run: Path
+) -> None:
+    names = {p.name for p in two_process_run.iterdir()}
+    assert {"final_results.json", "final_model.pt", "metrics.csv", "aiforge_debug.log"} <= names
+    assert "aiforge_debug.rank1.log" in names  # each rank's debug log in its own file
+    log = (two_process_run / "aiforge_debug.log").read_text()
+    assert "2 processes, batch_size 16 per process, effective batch size 32" in log
+    command = [sys.executable, "-m", "aiforge", "evaluate", str(two_process_run), "--json"]
+    done = subprocess.run(command, env=environment(workspace), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    evaluated = json.loads(done.stdout)
+    final = results_of(two_process_run)
+    assert evaluated["metrics"]["accuracy"] == pytest.approx(final["final_val_metrics"]["accuracy"], abs=1e-7)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_two_nodes_on_one_machine(workspace: Path, two_process_run: Path) -> None:
+    """Two torchrun launchers, one process each, meeting through a c10d rendezvous on 127.0.0.1."""
+    results = workspace / "nodes"
+    port = _free_port()
+    processes = []
+    for node_rank in (0, 1):
+        launcher = [
+            "--nnodes=2",
+            "--nproc_per_node=1",
+            f"--node_rank={node_rank}",
+            "--rdzv-backend=c10d",
+            f"--rdzv-endpoint=127.0.0.1:{port}",
+            "--rdzv-id=aiforge-two-nodes",
+        ]
+        command = [sys.executable, "-m", "torch.distributed.run", *launcher, "-m", "aiforge", "run"]
+        command += ["exp.yaml", "--results-dir", str(results), "--no-progress"]
+        processes.append(
+            subprocess.Popen(
+                command,
+                cwd=workspace,
+                env=environment(workspace),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    outputs = [process.communicate(timeout=400) for process in processes]
+    for process, (_, stderr) in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, stderr[-4000:]
+    (run_dir,) = run_dirs(results)  # one run, written by global rank 0
+    reference = weights(two_process_run)
+    for key, value in weights(run_dir).items():
+        torch.testing.assert_close(value, reference[key], rtol=1e-5, atol=1e-6)
+
+
+def test_an_elastic_restart_resumes_from_the_last_checkpoint(workspace: Path) -> None:
+    results = workspace / "elastic"
+    started = time.monotonic()
+    done = torchrun(
+        workspace,
+        ["--standalone", "--nproc_per_node=2", "--max-restarts=1", "--monitor-interval=0.5"],
+        "exp.yaml",
+        "--results-dir",
+        str(results),
+        "-o",
+        "training_config.epochs=3",
+        FAIL_RANK="1",
+        FAIL_AT_STEP="20",  # batch 8 of epoch 2 (13 batches per epoch per rank)
+        FAIL_MODE="kill",
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    (run_dir,) = run_dirs(results)  # the restarted workers continued the same run
+    log = (run_dir / "aiforge_debug.log").read_text()
+    assert "torchrun restarted the workers (restart 1)" in log
+    assert "Resuming from" in log
+    assert results_of(run_dir)["epochs_completed"] == 3
+    epochs = [row.split(",")[0] for row in (run_dir / "metrics.csv").read_text().splitlines()[1:]]
+    assert epochs == ["1", "2", "3"]
+    assert time.monotonic() - started < 300
+
+
+def test_an_error_on_one_rank_ends_every_rank_promptly(workspace: Path) -> None:
+    results = workspace / "failing"
+    started = time.monotonic()
+    done = torchrun(
+        workspace,
+        ["--standalone", "--nproc_per_node=2", "--monitor-interval=0.5"],
+        "exp.yaml",
+        "--results-dir",
+        str(results),
+        FAIL_RANK="1",
+        FAIL_AT_STEP="5",
+        FAIL_MODE="raise",
+    )
+    assert done.returncode != 0
+    assert time.monotonic() - started < 120  # not a hang until the collective timeout
+    output = done.stdout + done.stderr
+    assert output.count("the probe failed on purpose") >= 1
+    assert "model plugin 'probe' failed in training_step" in output
