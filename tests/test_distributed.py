@@ -139,7 +139,7 @@ def test_only_rank_zero_writes_and_the_saved_model_evaluates_the_same(
     assert {"final_results.json", "final_model.pt", "metrics.csv", "aiforge_debug.log"} <= names
     assert "aiforge_debug.rank1.log" in names  # each rank's debug log in its own file
     log = (two_process_run / "aiforge_debug.log").read_text()
-    assert "2 processes, batch_size 16 per process, effective batch size 32" in log
+    assert "Distributed (gloo): 2 processes, batch_size 16 per process, effective batch size 32" in log
     command = [sys.executable, "-m", "aiforge", "evaluate", str(two_process_run), "--json"]
     done = subprocess.run(command, env=environment(workspace), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr

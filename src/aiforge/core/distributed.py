@@ -19,18 +19,23 @@ class Launch:
     rank: int = 0
     local_rank: int = 0
     world_size: int = 1
+    launched: bool = False  # started by torchrun or srun, even as its only process
 
     @property
     def distributed(self) -> bool:
-        return self.world_size > 1
+        """Join a process group: several processes, or one that a launcher started."""
+        return self.world_size > 1 or self.launched
 
 
 def launch_from_environment() -> Launch:
     """RANK, LOCAL_RANK and WORLD_SIZE from torchrun (SLURM's variables when started by srun)."""
     env = os.environ
     if "WORLD_SIZE" not in env and "SLURM_NTASKS" in env and "MASTER_ADDR" in env:
-        return Launch(int(env["SLURM_PROCID"]), int(env.get("SLURM_LOCALID", 0)), int(env["SLURM_NTASKS"]))
-    return Launch(int(env.get("RANK", 0)), int(env.get("LOCAL_RANK", 0)), int(env.get("WORLD_SIZE", 1)))
+        rank, local = int(env["SLURM_PROCID"]), int(env.get("SLURM_LOCALID", 0))
+        return Launch(rank, local, int(env["SLURM_NTASKS"]), launched=True)
+    launched = "TORCHELASTIC_RUN_ID" in env and "MASTER_ADDR" in env
+    rank, local, world = int(env.get("RANK", 0)), int(env.get("LOCAL_RANK", 0)), int(env.get("WORLD_SIZE", 1))
+    return Launch(rank, local, world, launched)
 
 
 def is_initialized() -> bool:
@@ -135,11 +140,13 @@ def all_reduce_sum(*values: Any) -> list[Any]:
     """Sum tensors across ranks in one collective (a no-op in a single process)."""
     import torch
 
+    # float64 on the CPU in one process too, so that a result does not depend on how many
+    # processes made it (and the values may sit on different devices: a CUDA sum, a count).
+    stacked = torch.stack([torch.as_tensor(v, dtype=torch.float64).reshape(()).cpu() for v in values])
     if not is_initialized():
-        return list(values)
+        return list(stacked)
     import torch.distributed as dist
 
-    stacked = torch.stack([torch.as_tensor(v, dtype=torch.float64).reshape(()) for v in values])
     stacked = stacked.cuda() if dist.get_backend() == "nccl" else stacked.cpu()
     dist.all_reduce(stacked)
     return [value.cpu() for value in stacked]

@@ -168,9 +168,10 @@ class Orchestrator:
         if self.launch.distributed:
             tcfg = self.config.training_config
             effective = tcfg.batch_size * self.launch.world_size * tcfg.gradient_accumulation_steps
+            backend = torch.distributed.get_backend() if is_initialized() else "none"
             logger.info(
-                f"Distributed: {self.launch.world_size} processes, batch_size {tcfg.batch_size} per "
-                f"process, effective batch size {effective}"
+                f"Distributed ({backend}): {self.launch.world_size} processes, batch_size {tcfg.batch_size} "
+                f"per process, effective batch size {effective}"
             )
         seed_everything(self.config.seed)
         main = is_main_process()
