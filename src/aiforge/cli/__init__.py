@@ -118,6 +118,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # RunInterrupted carries 128 + the signal number: 130 for SIGINT, 143 for SIGTERM.
         return _fail(f"interrupted: {err}" if str(err) else "interrupted", debug, _exit_code(err))
     except Exception as err:
+        from aiforge.core.distributed import is_peer_failure
+
+        if is_peer_failure(err) and not debug:
+            return EXIT_FAILURE  # another process of this torchrun job failed and reported why
         hint = "" if debug else "\n(run again with --debug for the traceback)"
         # torch errors can carry pages of C++ frames after this marker; --debug shows them all.
         text = str(err).split("\nException raised from")[0].strip()

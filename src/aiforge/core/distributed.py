@@ -10,6 +10,13 @@ from dataclasses import dataclass
 from typing import Any
 
 LAUNCHER_VARIABLES = ("RANK", "LOCAL_RANK", "WORLD_SIZE")
+# What a collective raises on the survivors when another process of the job died.
+PEER_FAILURE_SIGNS = (
+    "Connection closed by peer",
+    "Connection reset by peer",
+    "remote worker",
+    "communicator was aborted",
+)
 
 
 @dataclass(frozen=True)
@@ -123,6 +130,18 @@ def _restart_store(launch: Launch, timeout: Any) -> Any:
         timeout=timeout,
     )
     return dist.PrefixStore(f"aiforge/attempt_{attempt}", store)
+
+
+def is_peer_failure(error: BaseException) -> bool:
+    """A failure that only echoes another process's (its own error is what to report)."""
+    if launch_from_environment().world_size < 2:
+        return False
+    try:
+        from torch.distributed import DistError
+    except ImportError:  # pragma: no cover - torch without distributed support
+        DistError = ()  # type: ignore[assignment,misc]
+    text = str(error)
+    return isinstance(error, DistError) or any(sign in text for sign in PEER_FAILURE_SIGNS)
 
 
 def broadcast_object(value: Any) -> Any:

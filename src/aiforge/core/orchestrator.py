@@ -25,6 +25,7 @@ from aiforge.core.distributed import (
     broadcast_object,
     is_initialized,
     is_main_process,
+    is_peer_failure,
     launch_from_environment,
     process_group,
     rank,
@@ -135,7 +136,8 @@ class Orchestrator:
             self.settings.RESULTS_DIR, self.config.experiment_name, self.resume_from
         )
         log_name = run_files.LOG_FILE if is_main_process() else f"aiforge_debug.rank{self.launch.rank}.log"
-        log_sink = add_run_log(self.run_dir / log_name)
+        self.log_path = self.run_dir / log_name
+        log_sink = add_run_log(self.log_path)
         if resuming and self.resume_from is None:  # workers restarted by torchrun
             self.resume_from = self.run_dir
             restart = os.environ.get("TORCHELASTIC_RESTART_COUNT")
@@ -207,8 +209,8 @@ class Orchestrator:
     def _say_how_to_resume(self, err: BaseException) -> None:
         if self.run_dir is None:
             return
-        if not isinstance(err, (AIForgeError, KeyboardInterrupt)):
-            logger.warning(f"The traceback is in {self.run_dir / run_files.LOG_FILE}")
+        if not isinstance(err, (AIForgeError, KeyboardInterrupt)) and not is_peer_failure(err):
+            logger.warning(f"The traceback is in {self.log_path}")
         last = self.run_dir / run_files.CHECKPOINT_DIR / "last.pt"
         if self.trainer is None or not last.exists():
             return
