@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import ValidationError
 
-from aiforge.config.model_configs import ExperimentConfig, ModelSpecificConfig, logged_name_problems
+from aiforge.config.model_configs import ExperimentConfig
 from aiforge.config.settings import AppSettings, get_settings
 from aiforge.core import run_files
 from aiforge.core.base_model import BaseModel
-from aiforge.core.batching import first_batch, make_batches, to_device
+from aiforge.core.batching import first_batch, make_batches
 from aiforge.core.data_fit import dims_from_data, fill_model_dims
 from aiforge.core.data_pipeline import BaseDataset, BasePreprocessor, split_indices, stack_features
 from aiforge.core.device import resolve_device
@@ -25,29 +24,35 @@ from aiforge.core.distributed import (
     broadcast_object,
     is_initialized,
     is_main_process,
-    is_peer_failure,
     launch_from_environment,
     process_group,
     rank,
     world_size,
 )
-from aiforge.core.interrupts import RunInterrupted, StopRequests
+from aiforge.core.interrupts import StopRequests
 from aiforge.core.logger import add_run_log, configure_logging, console_configured, logger, remove_run_log
 from aiforge.core.plugins import call_plugin, load_class
 from aiforge.core.resume import (
     check_same_config,
     check_same_preprocessor,
+    explain_failure,
     load_latest_checkpoint,
     remove_stale_temp_files,
     resumable_run_dir,
 )
 from aiforge.core.run_placement import place_run
 from aiforge.core.run_records import config_record, save_environment, save_records, save_results
-from aiforge.core.run_setup import lr_scheduler, metric_set, standard_callbacks
+from aiforge.core.run_setup import (
+    dry_run,
+    metric_set,
+    model_config_for,
+    resolve_data_path,
+    standard_callbacks,
+)
 from aiforge.core.seeding import seed_everything
 from aiforge.core.trainer import Trainer
 from aiforge.core.training_setup import task_for_loss
-from aiforge.errors import AIForgeError, ConfigError, DataError, PluginError
+from aiforge.errors import AIForgeError, DataError, PluginError
 from aiforge.utils.callbacks import Callback, ModelCheckpoint
 from aiforge.utils.metrics import MetricSet, default_metrics
 from aiforge.utils.tracking import tracker_for
@@ -153,7 +158,8 @@ class Orchestrator:
         except BaseException as err:
             logger.opt(exception=err).debug("Run failed")
             self._end_experiment("KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED", err)
-            self._say_how_to_resume(err)
+            if self.run_dir is not None:
+                explain_failure(err, self.run_dir, self.log_path, trained=self.trainer is not None)
             remove_run_log(log_sink)
             log_sink = None
             discard = isinstance(err, AIForgeError) and self.trainer is None and self.resume_from is None
@@ -206,19 +212,6 @@ class Orchestrator:
             f"optimizer step {state['global_step']}"
         )
 
-    def _say_how_to_resume(self, err: BaseException) -> None:
-        if self.run_dir is None:
-            return
-        if not isinstance(err, (AIForgeError, KeyboardInterrupt)) and not is_peer_failure(err):
-            logger.warning(f"The traceback is in {self.log_path}")
-        last = self.run_dir / run_files.CHECKPOINT_DIR / "last.pt"
-        if self.trainer is None or not last.exists():
-            return
-        if isinstance(err, RunInterrupted):
-            logger.warning(f"Run interrupted ({err}); continue it with: aiforge run --resume {self.run_dir}")
-        elif not isinstance(err, AIForgeError):
-            logger.warning(f"The last checkpoint stays usable: aiforge run --resume {self.run_dir}")
-
     def _end_experiment(self, status: str, error: BaseException | None = None) -> None:
         """Tell the callbacks of a started run how it ended; a failing callback never hides the error."""
         if self.trainer is None:
@@ -265,27 +258,7 @@ class Orchestrator:
 
     def check(self) -> dict[str, Any]:
         """Load data, build the model, run one batch forward and backward; write nothing."""
-        seed_everything(self.config.seed)
-        self.prepare_data()
-        self.build_model()
-        assert self.model is not None
-        self._metric_set()
-        if self.config.training_config.scheduler is not None:
-            lr_scheduler(self.config.training_config, self.model.optimizer)
-        self.model.train()
-        batch = to_device(first_batch(self.train_dataloader), self.device)
-        outputs = call_plugin(self.config.model_plugin, None, self.model.training_step, batch, 0)
-        outputs["loss"].backward()
-        grads = [p.grad for p in self.model.parameters() if p.requires_grad]
-        return {
-            "parameters": self.model.num_parameters(),
-            "loss": float(outputs["loss"].detach()),
-            "batch_features_shape": list(batch["features"].shape),
-            "gradients_finite": all(g is None or bool(torch.isfinite(g).all()) for g in grads),
-            "train_samples": len(self.train_indices),
-            "val_samples": len(self.val_indices),
-            "model_config": self.config.model_specific_config.model_dump(),
-        }
+        return dry_run(self)
 
     # -- steps ---------------------------------------------------------------------------
     def prepare_data(self) -> None:
@@ -435,15 +408,10 @@ class Orchestrator:
 
     # -- helpers -------------------------------------------------------------------------
     def _resolve_data_path(self) -> str | None:
-        """As given (absolute or from the working directory), else under AIFORGE_DATA_DIR."""
-        if self.config.data_path is None:
-            return None
-        path = Path(self.config.data_path).expanduser()
-        if not path.is_absolute() and not path.exists() and (self.settings.DATA_DIR / path).exists():
-            path = self.settings.DATA_DIR / path
-        if path.exists():
-            self.config.data_path = str(path.resolve())
-        return str(path)
+        path, absolute = resolve_data_path(self.config.data_path, self.settings.DATA_DIR)
+        if absolute is not None:
+            self.config.data_path = absolute
+        return path
 
     def _fill_model_dims(self) -> None:
         """Fill ``input_dim``/``output_dim`` from the data when the config leaves them out."""
@@ -468,21 +436,7 @@ class Orchestrator:
 
     def _check_config_fits_plugins(self) -> None:
         """Fail before any folder is made: metrics, monitors, and the model config's class."""
-        problems = logged_name_problems(self.config)
-        if problems:
-            raise ConfigError("invalid experiment config:\n" + "\n".join(f"  {p}" for p in problems))
-        expected = getattr(self.ModelClass, "config_class", ModelSpecificConfig)
-        given = self.config.model_specific_config
-        if not isinstance(given, expected):
-            try:  # e.g. a SimpleNNConfig for a plugin whose config has the same fields
-                self.config.model_specific_config = expected.model_validate(
-                    given.model_dump(exclude_unset=True)
-                )
-            except ValidationError as err:
-                raise ConfigError(
-                    f"model_config is a {type(given).__name__}, but {self.ModelClass.__name__} of plugin "
-                    f"'{self.config.model_plugin}' expects {expected.__name__}: {err}"
-                ) from None
+        self.config.model_specific_config = model_config_for(self.config, self.ModelClass)
 
 
 def _fmt(values: dict[str, Any]) -> str:

@@ -31,6 +31,22 @@ def resumable_run_dir(run_dir: str | Path) -> Path:
     return path
 
 
+def explain_failure(error: BaseException, run_dir: Path, log_path: Path, trained: bool) -> None:
+    """Tell the user where the traceback is and how to continue the run, when it can be."""
+    from aiforge.core.distributed import is_peer_failure
+    from aiforge.core.interrupts import RunInterrupted
+    from aiforge.errors import AIForgeError
+
+    if not isinstance(error, (AIForgeError, KeyboardInterrupt)) and not is_peer_failure(error):
+        logger.warning(f"The traceback is in {log_path}")
+    if not trained or not (run_dir / run_files.CHECKPOINT_DIR / CHECKPOINT_NAMES[0]).exists():
+        return
+    if isinstance(error, RunInterrupted):
+        logger.warning(f"Run interrupted ({error}); continue it with: aiforge run --resume {run_dir}")
+    elif not isinstance(error, AIForgeError):
+        logger.warning(f"The last checkpoint stays usable: aiforge run --resume {run_dir}")
+
+
 def remove_stale_temp_files(run_dir: Path) -> None:
     """Temporary files of writes a crash cut short: never read, safe to delete."""
     for stale in run_dir.rglob(".*.tmp"):

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+from pydantic import ValidationError
 
-from aiforge.config.model_configs import TrainingConfig
+from aiforge.config.model_configs import (
+    ExperimentConfig,
+    ModelSpecificConfig,
+    TrainingConfig,
+    logged_name_problems,
+)
 from aiforge.core import run_files
 from aiforge.core.base_model import BaseModel
 from aiforge.core.batching import first_batch, to_device
+from aiforge.core.plugins import call_plugin
+from aiforge.core.seeding import seed_everything
 from aiforge.core.training_setup import build_scheduler
 from aiforge.errors import ConfigError
 from aiforge.utils.callbacks import (
@@ -22,6 +30,9 @@ from aiforge.utils.callbacks import (
     ModelCheckpoint,
 )
 from aiforge.utils.metrics import MetricSet, monitor_mode
+
+if TYPE_CHECKING:
+    from aiforge.core.orchestrator import Orchestrator
 
 
 def standard_callbacks(
@@ -83,3 +94,62 @@ def metric_set(
         return MetricSet(names, task, outputs, logits=logits).to(device)
     except ValueError as err:
         raise ConfigError(f"metrics: {err}") from None
+
+
+def model_config_for(config: ExperimentConfig, model_class: type[BaseModel]) -> ModelSpecificConfig:
+    """The config's ``model_config`` as the model plugin's own ``config_class``, checked.
+
+    Also checks the logged names (metrics, monitors), so both fail before any folder is made.
+    """
+    problems = logged_name_problems(config)
+    if problems:
+        raise ConfigError("invalid experiment config:\n" + "\n".join(f"  {p}" for p in problems))
+    expected = getattr(model_class, "config_class", ModelSpecificConfig)
+    given = config.model_specific_config
+    if isinstance(given, expected):
+        return given
+    try:  # e.g. a SimpleNNConfig for a plugin whose config has the same fields
+        return expected.model_validate(given.model_dump(exclude_unset=True))
+    except ValidationError as err:
+        raise ConfigError(
+            f"model_config is a {type(given).__name__}, but {model_class.__name__} of plugin "
+            f"'{config.model_plugin}' expects {expected.__name__}: {err}"
+        ) from None
+
+
+def resolve_data_path(data_path: str | None, data_dir: Path) -> tuple[str | None, str | None]:
+    """``data_path`` as given (absolute or from the working directory), else under AIFORGE_DATA_DIR;
+    and, when it exists, its absolute form for the saved config (so a rerun finds it again)."""
+    if data_path is None:
+        return None, None
+    path = Path(data_path).expanduser()
+    if not path.is_absolute() and not path.exists() and (data_dir / path).exists():
+        path = data_dir / path
+    return str(path), str(path.resolve()) if path.exists() else None
+
+
+def dry_run(orchestrator: Orchestrator) -> dict[str, Any]:
+    """``aiforge check``: data, model, metrics and scheduler built, one batch forward and backward."""
+    config = orchestrator.config
+    seed_everything(config.seed)
+    orchestrator.prepare_data()
+    orchestrator.build_model()
+    model = orchestrator.model
+    assert model is not None
+    orchestrator._metric_set()
+    if config.training_config.scheduler is not None:
+        lr_scheduler(config.training_config, model.optimizer)
+    model.train()
+    batch = to_device(first_batch(orchestrator.train_dataloader), orchestrator.device)
+    outputs = call_plugin(config.model_plugin, None, model.training_step, batch, 0)
+    outputs["loss"].backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    return {
+        "parameters": model.num_parameters(),
+        "loss": float(outputs["loss"].detach()),
+        "batch_features_shape": list(batch["features"].shape),
+        "gradients_finite": all(g is None or bool(torch.isfinite(g).all()) for g in grads),
+        "train_samples": len(orchestrator.train_indices),
+        "val_samples": len(orchestrator.val_indices),
+        "model_config": config.model_specific_config.model_dump(),
+    }
