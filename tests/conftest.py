@@ -31,3 +31,14 @@ def _one_thread_per_test_process() -> Iterator[None]:
         patch.setenv("OMP_NUM_THREADS", "1")
         yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def warnings() -> Iterator[list[str]]:
+    """The messages logged at WARNING or above while the test runs."""
+    from aiforge.core.logger import logger
+
+    messages: list[str] = []
+    sink = logger.add(lambda message: messages.append(message.record["message"]), level="WARNING")
+    yield messages
+    logger.remove(sink)

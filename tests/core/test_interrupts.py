@@ -29,15 +29,6 @@ from aiforge.utils.metrics import MetricSet
 CPU = torch.device("cpu")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Tiny tensors: one intra-op thread is fastest, and never spins against a busy machine's other cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 pytestmark = pytest.mark.skipif(
     threading.current_thread() is not threading.main_thread(), reason="signal handlers need the main thread"
 )

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,6 @@ import pytest
 import torch
 
 from aiforge.core import run_files
-from aiforge.core.logger import logger
 from aiforge.core.preprocessing import FeatureScaler
 from aiforge.core.resume import (
     check_same_config,
@@ -24,14 +22,6 @@ from aiforge.core.resume import (
     resumable_run_dir,
 )
 from aiforge.errors import ConfigError, DataError
-
-
-@pytest.fixture
-def warnings() -> Iterator[list[str]]:
-    messages: list[str] = []
-    sink = logger.add(lambda message: messages.append(message.record["message"]), level="WARNING")
-    yield messages
-    logger.remove(sink)
 
 
 @pytest.fixture

@@ -22,7 +22,6 @@ from aiforge.config.model_configs import TrainingConfig
 from aiforge.core.base_model import BaseModel
 from aiforge.core.batching import TensorBatches, make_batches
 from aiforge.core.data_pipeline import BaseDataset, Item
-from aiforge.core.logger import logger
 from aiforge.core.resume import load_latest_checkpoint
 from aiforge.core.seeding import seed_everything
 from aiforge.core.trainer import Trainer, TrainingError
@@ -37,23 +36,6 @@ from aiforge.utils.metrics import MetricSet
 
 CPU = torch.device("cpu")
 ROWS, VAL_ROWS = 44, 16
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Tiny tensors: one intra-op thread is fastest, and never spins against a busy machine's other cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture
-def warnings() -> Iterator[list[str]]:
-    messages: list[str] = []
-    sink = logger.add(lambda message: messages.append(message.record["message"]), level="WARNING")
-    yield messages
-    logger.remove(sink)
 
 
 # -- models and data ------------------------------------------------------------------------------

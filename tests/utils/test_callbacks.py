@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,6 @@ from torch import nn
 
 from aiforge.config.model_configs import TrainingConfig
 from aiforge.core.base_model import BaseModel
-from aiforge.core.logger import logger
 from aiforge.core.trainer import Trainer
 from aiforge.utils.callbacks import (
     Callback,
@@ -23,14 +21,6 @@ from aiforge.utils.callbacks import (
     ModelCheckpoint,
 )
 from aiforge.utils.metrics import MetricSet
-
-
-@pytest.fixture
-def warnings() -> Iterator[list[str]]:
-    messages: list[str] = []
-    sink = logger.add(lambda message: messages.append(message.record["message"]), level="WARNING")
-    yield messages
-    logger.remove(sink)
 
 
 def feed(callback: Callback, values: list[float | None], monitor: str = "val_loss") -> list[bool]:
