@@ -234,3 +234,19 @@ def test_an_error_on_one_rank_ends_every_rank_promptly(workspace: Path) -> None:
     # Reported once, by the rank that failed; the other only lost its peer and stays quiet.
     assert output.count("error: the run failed:") == 1
     assert "error: the run failed: TrainingError: model plugin 'probe' failed in training_step" in output
+
+
+def test_too_few_validation_rows_for_the_processes_is_a_clear_error(workspace: Path) -> None:
+    results = workspace / "tiny_val"
+    done = torchrun(
+        workspace,
+        ["--standalone", "--nproc_per_node=2"],
+        "exp.yaml",
+        "--results-dir",
+        str(results),
+        "-o",
+        "val_fraction=0.0025",  # 1 validation row for 2 processes
+    )
+    assert done.returncode != 0
+    output = done.stdout + done.stderr
+    assert output.count("1 validation rows cannot be shared by 2 processes") == 1  # rank 0 reports it

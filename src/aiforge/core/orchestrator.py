@@ -279,6 +279,11 @@ class Orchestrator:
         if len(self.dataset) == 0:
             raise DataError(f"dataset plugin '{cfg.dataset_plugin}' loaded no rows")
         self.train_indices, self.val_indices = split_indices(len(self.dataset), cfg.val_fraction, cfg.seed)
+        if is_initialized() and len(self.val_indices) < world_size():  # every rank must validate
+            raise DataError(
+                f"{len(self.val_indices)} validation rows cannot be shared by {world_size()} processes; "
+                "raise val_fraction or use fewer processes"
+            )
         if self.PreprocessorClass is not None:
             self.preprocessor = self.PreprocessorClass()
             if is_main_process() or not is_initialized():  # fitted once; the state goes to every rank
