@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 
 PROBE_MODEL = '''
 """simple_nn's network; on rank FAIL_RANK, in training batch FAIL_AT_STEP of the first attempt,
-FAIL_MODE=kill dies by SIGKILL and FAIL_MODE=raise raises an error."""
+FAIL_MODE=kill dies by SIGKILL, =sigterm gets a SIGTERM, =nan returns a NaN loss, =raise raises."""
 import os
 import signal
 
@@ -38,9 +38,14 @@ class Model(SimpleModel):
         first_attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") == "0"
         here = os.environ.get("RANK") == os.environ.get("FAIL_RANK")
         if first_attempt and here and str(Model.steps) == os.environ.get("FAIL_AT_STEP"):
-            if os.environ.get("FAIL_MODE") == "kill":
-                os.kill(os.getpid(), signal.SIGKILL)
-            raise ValueError("the probe failed on purpose")
+            mode = os.environ.get("FAIL_MODE")
+            if mode in ("kill", "sigterm"):
+                os.kill(os.getpid(), signal.SIGKILL if mode == "kill" else signal.SIGTERM)
+            elif mode == "nan":
+                outputs = super().training_step(batch, batch_idx)
+                return {**outputs, "loss": outputs["loss"] * float("nan")}
+            else:
+                raise ValueError("the probe failed on purpose")
         return super().training_step(batch, batch_idx)
 '''
 
@@ -250,3 +255,45 @@ def test_too_few_validation_rows_for_the_processes_is_a_clear_error(workspace: P
     assert done.returncode != 0
     output = done.stdout + done.stderr
     assert output.count("1 validation rows cannot be shared by 2 processes") == 1  # rank 0 reports it
+
+
+def test_a_signal_on_one_rank_stops_every_rank_after_the_same_step(workspace: Path) -> None:
+    results = workspace / "signal"
+    done = torchrun(
+        workspace,
+        ["--standalone", "--nproc_per_node=2"],
+        "exp.yaml",
+        "--results-dir",
+        str(results),
+        FAIL_RANK="1",
+        FAIL_AT_STEP="4",
+        FAIL_MODE="sigterm",
+    )
+    assert done.returncode != 0
+    (run_dir,) = run_dirs(results)
+    last = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
+    assert last["global_step"] == 4 and last["epoch_progress"]["batches_done"] == 4  # the agreed step
+    assert "interrupted by SIGTERM" in done.stderr
+
+
+def test_skipping_non_finite_losses_works_under_ddp(workspace: Path) -> None:
+    results = workspace / "skip"
+    done = torchrun(
+        workspace,
+        ["--standalone", "--nproc_per_node=2"],
+        "exp.yaml",
+        "--results-dir",
+        str(results),
+        "-o",
+        "training_config.nonfinite_loss=skip",
+        "-o",
+        "training_config.checkpoint_every_n_steps=1",
+        FAIL_RANK="1",
+        FAIL_AT_STEP="3",
+        FAIL_MODE="nan",
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run_dir,) = run_dirs(results)
+    assert "Skipped optimizer step 3: non-finite gradients" in (run_dir / "aiforge_debug.log").read_text()
+    final = weights(run_dir)
+    assert all(bool(torch.isfinite(value).all()) for value in final.values())

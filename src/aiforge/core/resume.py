@@ -11,6 +11,7 @@ from aiforge.core.logger import logger
 from aiforge.errors import ConfigError, DataError
 
 CHECKPOINT_NAMES = ("last.pt", "previous.pt")  # newest first
+STATE_FORMAT = 1  # the layout of Trainer.full_state(); bump both together
 REQUIRED_KEYS = ("format", "model", "optimizer", "epoch", "global_step", "history", "callbacks", "config")
 
 
@@ -39,6 +40,8 @@ def explain_failure(error: BaseException, run_dir: Path, log_path: Path, trained
 
     if not isinstance(error, (AIForgeError, KeyboardInterrupt)) and not is_peer_failure(error):
         logger.warning(f"The traceback is in {log_path}")
+    if (run_dir / run_files.RESULTS_FILE).exists():
+        return  # the run had finished; only its report or tracking was cut short
     if not trained or not (run_dir / run_files.CHECKPOINT_DIR / CHECKPOINT_NAMES[0]).exists():
         return
     if isinstance(error, RunInterrupted):
@@ -74,6 +77,12 @@ def load_latest_checkpoint(run_dir: Path) -> tuple[dict[str, Any], Path]:
         missing = [key for key in REQUIRED_KEYS if not isinstance(state, dict) or key not in state]
         if missing:
             problems.append(f"{name}: not a full training checkpoint (missing {', '.join(missing)})")
+            logger.warning(f"Checkpoint {path} is skipped: {problems[-1]}")
+            continue
+        if state["format"] != STATE_FORMAT:
+            problems.append(
+                f"{name}: written in checkpoint format {state['format']}, this AIForge reads {STATE_FORMAT}"
+            )
             logger.warning(f"Checkpoint {path} is skipped: {problems[-1]}")
             continue
         return state, path

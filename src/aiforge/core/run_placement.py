@@ -38,7 +38,9 @@ def _decide(results_root: Path, experiment_name: str, resume_from: Path | None) 
         run_dir = Path(marker.read_text(encoding="utf-8").strip())
         checkpoints = run_dir / run_files.CHECKPOINT_DIR
         has_checkpoint = any((checkpoints / name).exists() for name in CHECKPOINT_NAMES)
-        if has_checkpoint and not (run_dir / run_files.RESULTS_FILE).exists():
+        if (run_dir / run_files.RESULTS_FILE).exists():
+            raise AIForgeError(f"this torchrun job's run has already finished: {run_dir}")
+        if has_checkpoint:
             return resumable_run_dir(run_dir), True
     run_dir = run_files.create_run_dir(results_root, experiment_name)
     if marker is not None:
@@ -49,7 +51,7 @@ def _decide(results_root: Path, experiment_name: str, resume_from: Path | None) 
 def _job_marker(results_root: Path, experiment_name: str) -> Path | None:
     """``.torchrun-<job id>`` beside the run folders: where restarted workers find their run."""
     job = os.environ.get("TORCHELASTIC_RUN_ID")
-    if not job:
+    if not job or job == "none":  # torchrun's default id when no --rdzv-id is given: not unique
         return None
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", job)[:100]
     return results_root / experiment_name / f".torchrun-{safe}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import signal
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -15,14 +16,13 @@ from aiforge.config.model_configs import TrainingConfig
 from aiforge.core.base_model import BaseModel
 from aiforge.core.batching import order_state, restore_order_state, to_device
 from aiforge.core.data_pipeline import Item
-from aiforge.core.distributed import all_reduce_sum, is_initialized
+from aiforge.core.distributed import all_reduce_sum, any_rank, is_initialized
 from aiforge.core.interrupts import RunInterrupted, StopRequests
 from aiforge.core.logger import logger
+from aiforge.core.resume import STATE_FORMAT
 from aiforge.core.seeding import restore_rng_states, rng_states
 from aiforge.utils.callbacks import Callback, ModelCheckpoint
 from aiforge.utils.metrics import MetricSet
-
-STATE_FORMAT = 1  # bump when the layout of full_state() changes
 
 
 class TrainingError(RuntimeError):
@@ -142,9 +142,8 @@ class Trainer:
         self._new_epoch_progress()
         for callback in self.callbacks:
             callback.on_epoch_end(epoch, logs)
-        if self.stop_requests is not None and self.stop_requests.requested:
-            assert self.stop_requests.signum is not None
-            raise RunInterrupted(self.stop_requests.signum, checkpoint_saved=self._checkpointer is not None)
+        if self._stop_agreed():
+            self._raise_interrupted()
 
     def train_epoch(self, batches: Iterable[Item], epoch: int) -> float:
         """One pass over the training batches (the rest of one, after a resume); the mean loss per sample."""
@@ -195,12 +194,22 @@ class Trainer:
 
     def _after_step(self, every: int | None) -> None:
         """A step checkpoint every N steps; on a stop request, a checkpoint and then stop."""
-        stopping = self.stop_requests is not None and self.stop_requests.requested
+        stopping = self._stop_agreed()
         if self._checkpointer is not None and (stopping or (every and self.global_step % every == 0)):
             self._checkpointer.save_last(self)
         if stopping:
-            assert self.stop_requests is not None and self.stop_requests.signum is not None
-            raise RunInterrupted(self.stop_requests.signum, checkpoint_saved=self._checkpointer is not None)
+            self._raise_interrupted()
+
+    def _stop_agreed(self) -> bool:
+        """Whether to stop now: under DDP, all ranks agree (one tiny all-reduce per step), so they
+        stop after the same step and rank 0's checkpoint is the job's; alone, a flag check."""
+        requested = self.stop_requests is not None and self.stop_requests.requested
+        return any_rank(requested) if self._ddp is not None else requested
+
+    def _raise_interrupted(self) -> None:
+        signum = self.stop_requests.signum if self.stop_requests is not None else None
+        # A rank that did not get the signal itself stops with the one the job got (SIGTERM).
+        raise RunInterrupted(signum or signal.SIGTERM, checkpoint_saved=self._checkpointer is not None)
 
     def _read_batches(self, batches: Iterable[Item]) -> Iterator[Item]:
         """The loader's batches; a failure inside the dataset plugin names the plugin."""
@@ -252,7 +261,7 @@ class Trainer:
     def raise_if_not_finite(self, epoch: int | None = None) -> None:
         """Stop before non-finite losses or weights can reach a checkpoint."""
         epoch = self.epoch if epoch is None else epoch
-        if self._epoch_losses:
+        if self._epoch_losses and self.config.nonfinite_loss == "stop":  # skip: the steps were dropped
             finite = torch.isfinite(torch.stack(self._epoch_losses))
             if not bool(finite.all()):
                 position = int((~finite).nonzero()[0])
