@@ -177,3 +177,27 @@ def test_to_device_moves_tensors_and_keeps_other_values() -> None:
 def test_first_batch_is_a_full_batch(shuffle: bool) -> None:
     batch = first_batch(TensorBatches(numbered(9), batch_size=4, shuffle=shuffle, seed=0))
     assert batch["features"].shape == (4, 2)
+
+
+class CountingScaler(FeatureScaler):
+    """A vectorised preprocessor that counts how often it is called."""
+
+    calls = 0
+
+    def transform(self, data_item: Item) -> Item:
+        CountingScaler.calls += 1
+        return super().transform(data_item)
+
+
+def test_per_item_data_with_a_vectorised_preprocessor_is_transformed_once_per_batch() -> None:
+    dataset = ListDataset(count=10)
+    indices = torch.tensor([9, 2, 5, 0, 7, 3, 1])
+    scaler = CountingScaler()
+    scaler.fit(torch.stack([dataset[int(i)]["features"] for i in indices]))
+    per_item = PreprocessedSubset(dataset, indices, scaler)
+    expected = torch.stack([per_item[i]["features"] for i in range(len(indices))])  # one call per row
+    CountingScaler.calls = 0
+    batches = list(make_batches(dataset, indices, scaler, batch_size=3, shuffle=False, seed=0))
+    assert CountingScaler.calls == len(batches) == 3  # one call per batch, not per row
+    assert torch.equal(torch.cat([batch["features"] for batch in batches]), expected)
+    assert [item["features"].tolist() for item in dataset.items][9] == [9.0, 1.0]  # stored rows untouched

@@ -96,6 +96,28 @@ class PreprocessedSubset(TorchDataset):
         return self.preprocessor.transform(item) if self.preprocessor else item
 
 
+class CollateThenTransform:
+    """A DataLoader ``collate_fn``: stack the raw items, then preprocess the batch in one call.
+
+    For preprocessors with a vectorised ``transform_batch`` (FeatureScaler): one tensor
+    operation per batch instead of one per item.
+    """
+
+    def __init__(self, preprocessor: BasePreprocessor) -> None:
+        self.preprocessor = preprocessor
+
+    def __call__(self, items: list[Item]) -> Item:
+        from torch.utils.data import default_collate
+
+        return self.preprocessor.transform_batch(default_collate(items))
+
+
+def _vectorised(preprocessor: BasePreprocessor | None) -> bool:
+    return preprocessor is not None and (
+        type(preprocessor).transform_batch is not BasePreprocessor.transform_batch
+    )
+
+
 def make_batches(
     dataset: BaseDataset,
     indices: torch.Tensor,
@@ -116,11 +138,12 @@ def make_batches(
         if preprocessor is not None:
             rows = preprocessor.transform_batch(rows)
         return TensorBatches(rows, batch_size, shuffle, seed, shard, pad=shuffle)
-    subset = PreprocessedSubset(dataset, indices, preprocessor)
+    vectorised = _vectorised(preprocessor)
+    subset = PreprocessedSubset(dataset, indices, None if vectorised else preprocessor)
+    collate = CollateThenTransform(preprocessor) if vectorised and preprocessor is not None else None
     if shard is None:
-        return DataLoader(
-            subset, batch_size=batch_size, shuffle=shuffle, generator=torch.Generator().manual_seed(seed)
-        )
+        generator = torch.Generator().manual_seed(seed)
+        return DataLoader(subset, batch_size, shuffle=shuffle, generator=generator, collate_fn=collate)
     from torch.utils.data.distributed import DistributedSampler
 
     sampler: torch.utils.data.Sampler[int] = (
@@ -128,7 +151,7 @@ def make_batches(
         if shuffle
         else ShardSampler(len(subset), shard)
     )
-    return DataLoader(subset, batch_size=batch_size, sampler=sampler)
+    return DataLoader(subset, batch_size=batch_size, sampler=sampler, collate_fn=collate)
 
 
 def order_state(batches: Any) -> torch.Tensor | None:
