@@ -90,6 +90,22 @@ def torchrun(workspace: Path, launcher: list[str], *args: str, **extra: str) -> 
     )
 
 
+def on_two_processes(
+    workspace: Path, results: Path, *overrides: str, launcher: tuple[str, ...] = (), **extra: str
+) -> subprocess.CompletedProcess:
+    """``torchrun --standalone --nproc_per_node=2 [launcher] -m aiforge run exp.yaml -o ...``."""
+    options = [item for override in overrides for item in ("-o", override)]
+    return torchrun(
+        workspace,
+        ["--standalone", "--nproc_per_node=2", *launcher],
+        "exp.yaml",
+        "--results-dir",
+        str(results),
+        *options,
+        **extra,
+    )
+
+
 def single(workspace: Path, *args: str) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "aiforge", "run", *args, "--no-progress"]
     env = environment(workspace)
@@ -111,9 +127,7 @@ def results_of(run_dir: Path) -> dict:
 @pytest.fixture(scope="module")
 def two_process_run(workspace: Path) -> Path:
     results = workspace / "two"
-    done = torchrun(
-        workspace, ["--standalone", "--nproc_per_node=2"], "exp.yaml", "--results-dir", str(results)
-    )
+    done = on_two_processes(workspace, results)
     assert done.returncode == 0, done.stderr[-4000:]
     assert done.stdout.count("Run finished") == 1  # rank 0 alone reports
     (run_dir,) = run_dirs(results)
@@ -197,14 +211,11 @@ def test_two_nodes_on_one_machine(workspace: Path, two_process_run: Path) -> Non
 def test_an_elastic_restart_resumes_from_the_last_checkpoint(workspace: Path) -> None:
     results = workspace / "elastic"
     started = time.monotonic()
-    done = torchrun(
+    done = on_two_processes(
         workspace,
-        ["--standalone", "--nproc_per_node=2", "--max-restarts=1", "--monitor-interval=0.5"],
-        "exp.yaml",
-        "--results-dir",
-        str(results),
-        "-o",
+        results,
         "training_config.epochs=3",
+        launcher=("--max-restarts=1", "--monitor-interval=0.5"),
         FAIL_RANK="1",
         FAIL_AT_STEP="20",  # batch 8 of epoch 2 (13 batches per epoch per rank)
         FAIL_MODE="kill",
@@ -223,12 +234,10 @@ def test_an_elastic_restart_resumes_from_the_last_checkpoint(workspace: Path) ->
 def test_an_error_on_one_rank_ends_every_rank_promptly(workspace: Path) -> None:
     results = workspace / "failing"
     started = time.monotonic()
-    done = torchrun(
+    done = on_two_processes(
         workspace,
-        ["--standalone", "--nproc_per_node=2", "--monitor-interval=0.5"],
-        "exp.yaml",
-        "--results-dir",
-        str(results),
+        results,
+        launcher=("--monitor-interval=0.5",),
         FAIL_RANK="1",
         FAIL_AT_STEP="5",
         FAIL_MODE="raise",
@@ -243,15 +252,7 @@ def test_an_error_on_one_rank_ends_every_rank_promptly(workspace: Path) -> None:
 
 def test_too_few_validation_rows_for_the_processes_is_a_clear_error(workspace: Path) -> None:
     results = workspace / "tiny_val"
-    done = torchrun(
-        workspace,
-        ["--standalone", "--nproc_per_node=2"],
-        "exp.yaml",
-        "--results-dir",
-        str(results),
-        "-o",
-        "val_fraction=0.0025",  # 1 validation row for 2 processes
-    )
+    done = on_two_processes(workspace, results, "val_fraction=0.0025")  # 1 validation row, 2 processes
     assert done.returncode != 0
     output = done.stdout + done.stderr
     assert output.count("1 validation rows cannot be shared by 2 processes") == 1  # rank 0 reports it
@@ -259,12 +260,9 @@ def test_too_few_validation_rows_for_the_processes_is_a_clear_error(workspace: P
 
 def test_a_signal_on_one_rank_stops_every_rank_after_the_same_step(workspace: Path) -> None:
     results = workspace / "signal"
-    done = torchrun(
+    done = on_two_processes(
         workspace,
-        ["--standalone", "--nproc_per_node=2"],
-        "exp.yaml",
-        "--results-dir",
-        str(results),
+        results,
         FAIL_RANK="1",
         FAIL_AT_STEP="4",
         FAIL_MODE="sigterm",
@@ -278,15 +276,10 @@ def test_a_signal_on_one_rank_stops_every_rank_after_the_same_step(workspace: Pa
 
 def test_skipping_non_finite_losses_works_under_ddp(workspace: Path) -> None:
     results = workspace / "skip"
-    done = torchrun(
+    done = on_two_processes(
         workspace,
-        ["--standalone", "--nproc_per_node=2"],
-        "exp.yaml",
-        "--results-dir",
-        str(results),
-        "-o",
+        results,
         "training_config.nonfinite_loss=skip",
-        "-o",
         "training_config.checkpoint_every_n_steps=1",
         FAIL_RANK="1",
         FAIL_AT_STEP="3",
