@@ -601,31 +601,28 @@ class FailingDataset(InMemoryDataset):
         raise self.error("column lookup inside the plugin")
 
 
-@pytest.mark.parametrize("error", [KeyError, TypeError])
-def test_a_bug_in_load_data_propagates_unchanged(tmp_path: Path, error: type[Exception]) -> None:
-    # Regression: KeyError/TypeError from plugin code became DataError (exit 2, "your input is wrong").
-    dataset_class = type("Buggy", (FailingDataset,), {"error": error})
-    orchestrator = Orchestrator(
+def orchestrator_whose_load_data_raises(error: type[Exception], tmp_path: Path) -> Orchestrator:
+    dataset_class = type("Failing", (FailingDataset,), {"error": error})
+    return Orchestrator(
         make_config(),
         ModelClass=SimpleModel,
         DatasetClass=dataset_class,
         PreprocessorClass=None,
         settings=settings_for(tmp_path),
     )
+
+
+@pytest.mark.parametrize("error", [KeyError, TypeError])
+def test_a_bug_in_load_data_propagates_unchanged(tmp_path: Path, error: type[Exception]) -> None:
+    # Regression: KeyError/TypeError from plugin code became DataError (exit 2, "your input is wrong").
+    orchestrator = orchestrator_whose_load_data_raises(error, tmp_path)
     with pytest.raises(error, match="column lookup inside the plugin") as info:
         orchestrator.run_experiment()
     assert type(info.value) is error
 
 
 def test_a_value_error_from_load_data_is_still_a_data_error(tmp_path: Path) -> None:
-    dataset_class = type("Rejecting", (FailingDataset,), {"error": ValueError})
-    orchestrator = Orchestrator(
-        make_config(),
-        ModelClass=SimpleModel,
-        DatasetClass=dataset_class,
-        PreprocessorClass=None,
-        settings=settings_for(tmp_path),
-    )
+    orchestrator = orchestrator_whose_load_data_raises(ValueError, tmp_path)
     with pytest.raises(DataError, match=r"load_data failed: ValueError: column lookup inside the plugin"):
         orchestrator.run_experiment()
 
