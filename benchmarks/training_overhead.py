@@ -1,6 +1,7 @@
-"""Epoch time of AIForge against a hand-written PyTorch loop: same model, data, split, seeds, threads.
+"""Epoch time of AIForge against a hand-written PyTorch loop and Lightning: same model, data, split, seeds.
 
     python benchmarks/training_overhead.py [--workloads digits synthetic] [--repeats 5]
+        [--precision {32,bf16-mixed,16-mixed}] [--compile] [--device cpu] [--json PATH]
 
 Workloads (MLP 64-128-10, Adam lr 1e-3, batch 64, 1 torch thread, CPU):
   digits     scikit-learn's digits (1,437 training rows), 20 epochs
@@ -8,32 +9,50 @@ Workloads (MLP 64-128-10, Adam lr 1e-3, batch 64, 1 torch thread, CPU):
 
 Each epoch is a pass over the training rows and one over the validation rows (loss and
 accuracy), as a hand-written loop would do; only the epochs are timed (no start-up, no data
-loading). AIForge runs through its Python API with tracking and progress off ("lean": what a
-user switches off for a benchmark) and with tracking on ("defaults"). The hand-written loops get
-the very tensors AIForge trains on (after its split and preprocessing) and a fresh model of the
-same class and seed. Printed: the median seconds per epoch over all timed epochs of all repeats,
-the spread (min-max of the repeats' medians), and AIForge / hand-written per pair.
+loading), the first one dropped as warm-up. Two data paths, each run three ways:
+
+  slicing   AIForge's built-in in-memory path (its own dataset plugin and preprocessor)
+            against a hand-written loop that slices AIForge's prepared tensors.
+  per-item  a custom map-style dataset plugin (one prepared row per ``__getitem__``, no
+            ``as_tensors``, no preprocessor), read through a DataLoader by AIForge, by the
+            hand-written loop and by Lightning: the very same class and rows (same split).
+
+AIForge runs through its Python API with tracking and progress off ("lean": what a user
+switches off for a benchmark) and, on the slicing path, with tracking on ("defaults").
+The other loops get a fresh model of the same class and seed. Printed: the median seconds
+per epoch over all timed epochs of all repeats, the spread (max-min of the repeats' medians),
+the ratios, and a Markdown table for the README. Lightning (the optional ``bench`` extra) is
+skipped with a note when it is not installed.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import logging
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader
 
-from aiforge.config.model_configs import ExperimentConfig
+from aiforge.config.model_configs import ExperimentConfig, TrainingConfig
 from aiforge.config.settings import AppSettings
+from aiforge.core.data_pipeline import BaseDataset, Item
 from aiforge.core.orchestrator import Orchestrator
-from aiforge.plugins.digits.dataset import Dataset as DigitsDataset
-from aiforge.plugins.simple_nn.dataset import Dataset as SyntheticDataset
 from aiforge.utils.callbacks import Callback
+
+try:
+    import lightning
+except ImportError:  # the optional `bench` extra: pip install "aiforge[bench]"
+    lightning = None
 
 WORKLOADS: dict[str, dict[str, Any]] = {
     "digits": {"dataset_plugin": "digits", "dataset_args": {}, "epochs": 20},
@@ -44,39 +63,120 @@ WORKLOADS: dict[str, dict[str, Any]] = {
     },
 }
 BATCH = 64
+PRECISIONS = ("32", "bf16-mixed", "16-mixed")
+Tensors = dict[str, torch.Tensor]
 
 
-def experiment(workload: str) -> ExperimentConfig:
+@dataclass(frozen=True)
+class Options:
+    """What every column runs with."""
+
+    precision: str = "32"
+    compile: bool = False
+    device: str = "cpu"
+    epochs: int | None = None  # None: the workload's own
+
+    def epochs_for(self, workload: str) -> int:
+        return self.epochs or WORKLOADS[workload]["epochs"]
+
+    def autocast(self) -> Any:
+        """The hand-written loop's mixed precision: torch.autocast, or nothing for 32."""
+        if self.precision == "32":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.precision == "bf16-mixed" else torch.float16
+        return torch.autocast(torch.device(self.device).type, dtype=dtype)
+
+
+def experiment(workload: str, options: Options, per_item: bool = False) -> ExperimentConfig:
     spec = WORKLOADS[workload]
+    training: dict[str, Any] = {
+        "epochs": options.epochs_for(workload),
+        "batch_size": BATCH,
+        "learning_rate": 1e-3,
+    }
+    # Passed only when not the default, so the script also runs on an AIForge without them.
+    if options.precision != "32":
+        training["precision"] = options.precision
+    if options.compile:
+        training["compile"] = True
     return ExperimentConfig(
         experiment_name=f"bench_{workload}",
         model_plugin="simple_nn",
         dataset_plugin=spec["dataset_plugin"],
-        dataset_args=spec["dataset_args"],
-        preprocess_args={"scaler_type": "standard"},
+        dataset_args={} if per_item else spec["dataset_args"],
+        preprocess_args={} if per_item else {"scaler_type": "standard"},
         model_config={"hidden_dim": 128, "dropout_rate": 0.0},
-        training_config={"epochs": spec["epochs"], "batch_size": BATCH, "learning_rate": 1e-3},
+        training_config=training,
         metrics=["accuracy"],
         seed=0,
     )
 
 
-class PerItemDigits(DigitsDataset):
-    """A custom-plugin stand-in: no tensors exposed, so batches come from a per-item DataLoader."""
+class PreparedRows(BaseDataset):
+    """A custom per-item dataset plugin: one already-prepared row per ``__getitem__``.
 
-    def as_tensors(self) -> None:
-        return None
+    No ``as_tensors`` and no preprocessor, so AIForge batches it with a DataLoader, as the
+    hand-written loop and Lightning do. The rows come with the class (:meth:`holding`).
+    """
+
+    source: ClassVar[tuple[torch.Tensor, torch.Tensor]] = (torch.empty(0), torch.empty(0))
+
+    @classmethod
+    def holding(cls, features: torch.Tensor, labels: torch.Tensor) -> type[PreparedRows]:
+        """A plugin class whose ``load_data`` loads these rows."""
+        return type(cls.__name__, (cls,), {"source": (features, labels)})
+
+    @classmethod
+    def loaded(cls, tensors: Tensors) -> PreparedRows:
+        dataset = cls.holding(tensors["features"], tensors["labels"])()
+        dataset.load_data(None)
+        return dataset
+
+    def load_data(self, data_path: str | None = None) -> None:
+        self.features, self.labels = self.source
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, idx: int) -> Item:
+        return {"features": self.features[idx], "labels": self.labels[idx]}
 
 
-class PerItemSynthetic(SyntheticDataset):
-    def as_tensors(self) -> None:
-        return None
+@dataclass
+class Prepared:
+    """AIForge's training and validation tensors, its split, and a maker of fresh seeded models."""
+
+    train: Tensors
+    val: Tensors
+    all_rows: Tensors  # train and val rows in their original positions: the same split again
+    fresh_model: Callable[[], Any]
 
 
-PER_ITEM = {"digits": PerItemDigits, "synthetic": PerItemSynthetic}
+def prepared(workload: str, options: Options) -> Prepared:
+    with tempfile.TemporaryDirectory() as folder:
+        settings = AppSettings(RESULTS_DIR=Path(folder), DEVICE="cpu", TRACKING=False, LOG_LEVEL="WARNING")
+        orchestrator = Orchestrator(experiment(workload, options), settings=settings)
+        orchestrator.prepare_data()
+    train = orchestrator.train_dataloader.tensors
+    val = orchestrator.val_dataloader.tensors
+    train_rows, val_rows = orchestrator.train_indices, orchestrator.val_indices
+    all_rows = {}
+    for key in train:
+        rows = train[key].new_empty((len(train_rows) + len(val_rows), *train[key].shape[1:]))
+        rows[train_rows], rows[val_rows] = train[key], val[key]
+        all_rows[key] = rows
+
+    def fresh_model() -> Any:
+        torch.manual_seed(0)
+        return orchestrator.ModelClass(orchestrator.config.model_specific_config)
+
+    return Prepared(train, val, all_rows, fresh_model)
 
 
+# -- AIForge -----------------------------------------------------------------------------
 class EpochClock(Callback):
+    """Time between consecutive epoch ends (the first from the start of training)."""
+
     def __init__(self) -> None:
         self.times: list[float] = []
 
@@ -89,119 +189,330 @@ class EpochClock(Callback):
         self._last = now
 
 
-def aiforge_epochs(workload: str, per_item: bool, tracking: bool) -> list[float]:
+def aiforge_epochs(
+    workload: str,
+    per_item: bool,
+    tracking: bool,
+    options: Options = Options(),
+    data: Prepared | None = None,
+) -> list[float]:
+    """AIForge's epoch times; ``per_item`` reads ``data``'s rows through :class:`PreparedRows`."""
     clock = EpochClock()
     with tempfile.TemporaryDirectory() as folder:
-        settings = AppSettings(RESULTS_DIR=Path(folder), DEVICE="cpu", TRACKING=tracking, LOG_LEVEL="WARNING")
-        config = experiment(workload)
+        settings = AppSettings(
+            RESULTS_DIR=Path(folder), DEVICE=options.device, TRACKING=tracking, LOG_LEVEL="WARNING"
+        )
+        config = experiment(workload, options, per_item)
         if tracking:
             config.tracking.tracking_uri = f"sqlite:///{folder}/mlflow.db"
-        dataset = PER_ITEM[workload] if per_item else None
-        preprocessor = None
+        dataset = None
         if per_item:
-            from aiforge.core.plugins import load_class
-
-            preprocessor = load_class(config.dataset_plugin, "preprocessor", None, required=False)
-        Orchestrator(
-            config, None, dataset, preprocessor, settings=settings, callbacks=[clock]
-        ).run_experiment()
+            assert data is not None, "the per-item plugin needs the prepared rows"
+            dataset = PreparedRows.holding(data.all_rows["features"], data.all_rows["labels"])
+        orchestrator = Orchestrator(config, None, dataset, None, settings=settings, callbacks=[clock])
+        orchestrator.run_experiment()
+        if per_item and data is not None:  # the same training rows, in the same order, as the other loops
+            rows = data.all_rows["features"][orchestrator.train_indices]
+            assert torch.equal(rows, data.train["features"]), "the per-item split differs"
     return clock.times
 
 
-def prepared(workload: str) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], Callable[[], Any]]:
-    """AIForge's own training and validation tensors, and a maker of fresh seeded models."""
-    with tempfile.TemporaryDirectory() as folder:
-        settings = AppSettings(RESULTS_DIR=Path(folder), DEVICE="cpu", TRACKING=False, LOG_LEVEL="WARNING")
-        orchestrator = Orchestrator(experiment(workload), settings=settings)
-        orchestrator.prepare_data()
-    train = orchestrator.train_dataloader.tensors
-    val = orchestrator.val_dataloader.tensors
-
-    def fresh_model() -> Any:
-        torch.manual_seed(0)
-        return orchestrator.ModelClass(orchestrator.config.model_specific_config)
-
-    return train, val, fresh_model
-
-
+# -- hand-written ------------------------------------------------------------------------
 def handwritten_epochs(
-    train: dict[str, torch.Tensor], val: dict[str, torch.Tensor], model: Any, epochs: int, per_item: bool
+    data: Prepared, epochs: int, per_item: bool, options: Options = Options()
 ) -> list[float]:
     """The loop a user writes: shuffle, step, then validation loss and accuracy once per epoch."""
+    device = torch.device(options.device)
+    model = data.fresh_model().to(device)
+    if options.compile:
+        model = torch.compile(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = torch.nn.CrossEntropyLoss()
+    scaler = (
+        torch.amp.GradScaler("cuda") if options.precision == "16-mixed" and device.type == "cuda" else None
+    )
     generator = torch.Generator().manual_seed(0)
-    x, y = train["features"], train["labels"]
-    loader = DataLoader(TensorDataset(x, y), batch_size=BATCH, shuffle=True, generator=generator)
+    train, val = data.train, data.val
+    if per_item:
+        train_loader = DataLoader(PreparedRows.loaded(train), BATCH, shuffle=True, generator=generator)
+        val_loader = DataLoader(PreparedRows.loaded(val), BATCH)
+
+    def pairs(loader: DataLoader) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        return ((batch["features"], batch["labels"]) for batch in loader)
+
+    def slices(x: torch.Tensor, y: torch.Tensor) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        return ((x[i : i + BATCH], y[i : i + BATCH]) for i in range(0, len(x), BATCH))
+
     times = []
     for _ in range(epochs):
         start = time.perf_counter()
         model.train()
-        total = torch.zeros(())
+        total = torch.zeros((), device=device)
         if per_item:
-            batches = iter(loader)
+            batches = pairs(train_loader)
         else:
-            order = torch.randperm(len(x), generator=generator)
-            xs, ys = x[order], y[order]
-            batches = ((xs[i : i + BATCH], ys[i : i + BATCH]) for i in range(0, len(xs), BATCH))
+            order = torch.randperm(len(train["labels"]), generator=generator)
+            batches = slices(train["features"][order], train["labels"][order])
         for features, labels in batches:
-            loss = loss_fn(model(features), labels)
+            features, labels = features.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+            with options.autocast():
+                loss = loss_fn(model(features), labels)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
             total += loss.detach() * len(labels)
         model.eval()
         with torch.no_grad():
-            correct, val_loss = 0, torch.zeros(())
-            for i in range(0, len(val["labels"]), BATCH):
-                outputs = model(val["features"][i : i + BATCH])
-                labels = val["labels"][i : i + BATCH]
-                val_loss += loss_fn(outputs, labels) * len(labels)
+            correct, val_loss = torch.zeros((), device=device), torch.zeros((), device=device)
+            for features, labels in pairs(val_loader) if per_item else slices(val["features"], val["labels"]):
+                features, labels = (
+                    features.to(device, non_blocking=True),
+                    labels.to(device, non_blocking=True),
+                )
+                with options.autocast():
+                    outputs = model(features)
+                    val_loss += loss_fn(outputs, labels) * len(labels)
                 correct += (outputs.argmax(dim=1) == labels).sum()
         float(total), float(val_loss), int(correct)  # the epoch's one host sync, as in AIForge
         times.append(time.perf_counter() - start)
     return times
 
 
-def measure(name: str, run: Callable[[], list[float]], repeats: int) -> tuple[float, float]:
+# -- Lightning ---------------------------------------------------------------------------
+def lightning_epochs(data: Prepared, epochs: int, options: Options = Options()) -> list[float]:
+    """Lightning's epoch times on the per-item path: the same dataset class, rows and model."""
+    assert lightning is not None
+
+    class Classifier(lightning.LightningModule):
+        def __init__(self, model: torch.nn.Module) -> None:
+            super().__init__()
+            self.model = torch.compile(model) if options.compile else model
+            self.loss_fn = torch.nn.CrossEntropyLoss()
+
+        def configure_optimizers(self) -> torch.optim.Optimizer:
+            return torch.optim.Adam(self.model.parameters(), lr=1e-3)
+
+        def on_train_epoch_start(self) -> None:
+            self.train_total = torch.zeros((), device=self.device)
+
+        def training_step(self, batch: Item, batch_idx: int) -> torch.Tensor:
+            loss = self.loss_fn(self.model(batch["features"]), batch["labels"])
+            self.train_total += loss.detach() * len(batch["labels"])
+            return loss
+
+        def on_validation_epoch_start(self) -> None:
+            self.val_total = torch.zeros((), device=self.device)
+            self.correct = torch.zeros((), device=self.device)
+
+        def validation_step(self, batch: Item, batch_idx: int) -> None:
+            outputs = self.model(batch["features"])
+            self.val_total += self.loss_fn(outputs, batch["labels"]) * len(batch["labels"])
+            self.correct += (outputs.argmax(dim=1) == batch["labels"]).sum()
+
+        def on_validation_epoch_end(self) -> None:
+            # Lightning 2 validates at the end of the training epoch: this is its one host sync.
+            float(self.train_total), float(self.val_total), int(self.correct)
+
+    class Clock(lightning.Callback):
+        """Between consecutive training-epoch ends, validation included, as :class:`EpochClock`."""
+
+        def __init__(self) -> None:
+            self.times: list[float] = []
+
+        def on_train_start(self, trainer: Any, module: Any) -> None:
+            self._last = time.perf_counter()
+
+        def on_train_epoch_end(self, trainer: Any, module: Any) -> None:
+            now = time.perf_counter()
+            self.times.append(now - self._last)
+            self._last = now
+
+    generator = torch.Generator().manual_seed(0)
+    train_loader = DataLoader(PreparedRows.loaded(data.train), BATCH, shuffle=True, generator=generator)
+    val_loader = DataLoader(PreparedRows.loaded(data.val), BATCH)
+    clock = Clock()
+    trainer = lightning.Trainer(
+        accelerator="gpu" if options.device.startswith("cuda") else "cpu",
+        devices=1,
+        max_epochs=epochs,
+        precision="32-true" if options.precision == "32" else options.precision,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        callbacks=[clock],
+    )
+    trainer.fit(Classifier(data.fresh_model()), train_loader, val_loader)
+    return clock.times
+
+
+def quiet() -> None:
+    """Only results on the console: no INFO logs, no hints (few DataLoader workers, model pickling)."""
+    from aiforge.core.logger import configure_logging
+
+    configure_logging("WARNING")
+    for name in ("lightning.pytorch", "lightning.fabric", "mlflow"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module=r"(lightning|mlflow)\..*")
+
+
+# -- measuring and reporting -------------------------------------------------------------
+COLUMNS = {
+    "hand_slicing": "hand-written, slicing",
+    "aiforge_slicing": "AIForge lean, built-in (slicing)",
+    "hand_per_item": "hand-written, per-item DataLoader",
+    "aiforge_per_item": "AIForge lean, per-item plugin",
+    "lightning_per_item": "Lightning, per-item DataLoader",
+    "aiforge_defaults": "AIForge defaults (MLflow on)",
+}
+RATIOS = {
+    "aiforge_vs_hand_slicing": ("aiforge_slicing", "hand_slicing", "AIForge / hand-written, slicing"),
+    "aiforge_vs_hand_per_item": ("aiforge_per_item", "hand_per_item", "AIForge / hand-written, per-item"),
+    "lightning_vs_hand_per_item": (
+        "lightning_per_item",
+        "hand_per_item",
+        "Lightning / hand-written, per-item",
+    ),
+    "lightning_vs_aiforge_per_item": (
+        "lightning_per_item",
+        "aiforge_per_item",
+        "Lightning / AIForge, per-item (speed-up)",
+    ),
+    "aiforge_defaults_vs_hand_slicing": (
+        "aiforge_defaults",
+        "hand_slicing",
+        "AIForge defaults / hand, slicing",
+    ),
+}
+
+
+def measure(name: str, run: Callable[[], list[float]], repeats: int) -> dict[str, Any]:
+    """Median over all timed epochs of all repeats; spread = max - min of the repeats' medians."""
     medians, every = [], []
     for _ in range(repeats):
-        times = run()[1:]  # the first epoch warms caches and allocators
+        times = run()[1:]  # the first epoch warms caches and allocators (and compiles)
         medians.append(statistics.median(times))
         every += times
-    median = statistics.median(every)
+    median, spread = statistics.median(every), max(medians) - min(medians)
+    print(f"  {name:<36} {median * 1000:9.2f} ms/epoch   spread {spread * 1000:7.2f} ms", flush=True)
+    return {"median_s": median, "spread_s": spread, "repeat_medians_s": medians}
+
+
+def compare(workload: str, repeats: int, options: Options) -> dict[str, Any]:
+    epochs = options.epochs_for(workload)
+    data = prepared(workload, options)
     print(
-        f"  {name:<34} {median * 1000:9.2f} ms/epoch   spread {1000 * (max(medians) - min(medians)):7.2f} ms"
+        f"{workload}: {len(data.train['labels']):,} training rows, {epochs} epochs, batch {BATCH}", flush=True
     )
-    return median, max(medians) - min(medians)
-
-
-def compare(workload: str, repeats: int) -> None:
-    epochs = WORKLOADS[workload]["epochs"]
-    train, val, fresh_model = prepared(workload)
-    print(f"{workload}: {len(train['labels']):,} training rows, {epochs} epochs, batch {BATCH}")
-    hand, lean = "hand-written", "AIForge lean"
-    runs = {
-        f"{hand}, slicing": lambda: handwritten_epochs(train, val, fresh_model(), epochs, False),
-        f"{lean}, built-in (slicing)": lambda: aiforge_epochs(workload, False, False),
-        f"{hand}, per-item DataLoader": lambda: handwritten_epochs(train, val, fresh_model(), epochs, True),
-        f"{lean}, per-item plugin": lambda: aiforge_epochs(workload, True, False),
-        "AIForge defaults (MLflow on)": lambda: aiforge_epochs(workload, False, True),
+    runs: dict[str, Callable[[], list[float]]] = {
+        "hand_slicing": lambda: handwritten_epochs(data, epochs, False, options),
+        "aiforge_slicing": lambda: aiforge_epochs(workload, False, False, options),
+        "hand_per_item": lambda: handwritten_epochs(data, epochs, True, options),
+        "aiforge_per_item": lambda: aiforge_epochs(workload, True, False, options, data),
+        "lightning_per_item": lambda: lightning_epochs(data, epochs, options),
+        "aiforge_defaults": lambda: aiforge_epochs(workload, False, True, options),
     }
-    times = [measure(name, run, repeats)[0] for name, run in runs.items()]
-    print(f"  AIForge / hand-written, slicing:          {times[1] / times[0]:.3f}")
-    print(f"  AIForge / hand-written, per-item:         {times[3] / times[2]:.3f}")
-    print(f"  AIForge defaults / hand-written, slicing: {times[4] / times[0]:.3f}")
+    if lightning is None:
+        del runs["lightning_per_item"]
+    columns = {key: measure(COLUMNS[key], run, repeats) for key, run in runs.items()}
+    ratios = {}
+    for key, (top, bottom, label) in RATIOS.items():
+        if top in columns and bottom in columns:
+            ratios[key] = columns[top]["median_s"] / columns[bottom]["median_s"]
+            print(f"  {label:<44} {ratios[key]:.3f}")
+    return {
+        "training_rows": len(data.train["labels"]),
+        "epochs": epochs,
+        "columns": columns,
+        "ratios": ratios,
+    }
 
 
-def main() -> None:
+def markdown_table(results: dict[str, dict[str, Any]]) -> str:
+    """One row per workload, ms per epoch (median ± spread), ready for the README."""
+    header = [
+        "workload",
+        "hand slicing",
+        "AIForge lean slicing",
+        "ratio",
+        "hand per-item",
+        "AIForge per-item",
+        "ratio",
+        "Lightning per-item",
+        "Lightning / AIForge per-item",
+        "AIForge defaults",
+    ]
+
+    def ms(result: dict[str, Any], key: str) -> str:
+        column = result["columns"].get(key)
+        return f"{column['median_s'] * 1000:.1f} ± {column['spread_s'] * 1000:.1f}" if column else "n/a"
+
+    def ratio(result: dict[str, Any], key: str) -> str:
+        value = result["ratios"].get(key)
+        return f"{value:.2f}x" if value is not None else "n/a"
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for workload, result in results.items():
+        cells = [
+            workload,
+            ms(result, "hand_slicing"),
+            ms(result, "aiforge_slicing"),
+            ratio(result, "aiforge_vs_hand_slicing"),
+            ms(result, "hand_per_item"),
+            ms(result, "aiforge_per_item"),
+            ratio(result, "aiforge_vs_hand_per_item"),
+            ms(result, "lightning_per_item"),
+            ratio(result, "lightning_vs_aiforge_per_item"),
+            ms(result, "aiforge_defaults"),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=list(WORKLOADS))
     parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
+    parser.add_argument("--precision", choices=PRECISIONS, default="32")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model in every column")
+    parser.add_argument("--device", default="cpu", help="cpu (the benchmark's setting) or cuda")
+    parser.add_argument("--epochs", type=int, help="override every workload's epochs (at least 2)")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="write medians, spreads and ratios here")
+    args = parser.parse_args(argv)
+    if args.epochs is not None and args.epochs < 2:
+        parser.error("--epochs must be at least 2: the first epoch is dropped as warm-up")
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+    for name, value in (("precision", args.precision != "32"), ("compile", args.compile)):
+        if value and name not in TrainingConfig.model_fields:
+            parser.error(f"this AIForge has no training_config.{name} yet")
+    options = Options(args.precision, args.compile, args.device, args.epochs)
     torch.set_num_threads(1)
-    for workload in args.workloads:
-        compare(workload, args.repeats)
+    quiet()
+    if lightning is None:
+        print('note: lightning is not installed (pip install "aiforge[bench]"); its column is skipped')
+    elif options.precision == "16-mixed" and options.device == "cpu":
+        print("note: on CPU, Lightning runs 16-mixed as bf16-mixed (it has no fp16 AMP on CPU)")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {asdict(options)}")
+    results = {workload: compare(workload, args.repeats, options) for workload in args.workloads}
+    print()
+    print(markdown_table(results))
+    if args.json:
+        record = {
+            "options": asdict(options),
+            "repeats": args.repeats,
+            "torch": torch.__version__,
+            "lightning": lightning.__version__ if lightning is not None else None,
+            "workloads": results,
+        }
+        args.json.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        print(f"\nwrote {args.json}")
 
 
 if __name__ == "__main__":
