@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -167,16 +166,18 @@ def test_only_rank_zero_writes_and_the_saved_model_evaluates_the_same(
     assert evaluated["metrics"]["accuracy"] == pytest.approx(final["final_val_metrics"]["accuracy"], abs=1e-7)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_two_nodes_on_one_machine(workspace: Path, two_process_run: Path) -> None:
-    """Two torchrun launchers, one process each, meeting through a c10d rendezvous on 127.0.0.1."""
+    """Two torchrun launchers, one process each, meeting through a c10d rendezvous on 127.0.0.1.
+
+    The rendezvous store lives in this test, as a dedicated endpoint would on a cluster: hosted
+    by one of the launchers, it would vanish when that node finishes first and the other
+    launcher, still watching its worker, would fail on the lost store (torchrun's own race).
+    """
+    import torch.distributed as dist
+
     results = workspace / "nodes"
-    port = _free_port()
+    store = dist.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False)
+    port = store.port
     processes = []
     for node_rank in (0, 1):
         launcher = [
@@ -186,6 +187,7 @@ def test_two_nodes_on_one_machine(workspace: Path, two_process_run: Path) -> Non
             "--rdzv-backend=c10d",
             f"--rdzv-endpoint=127.0.0.1:{port}",
             "--rdzv-id=aiforge-two-nodes",
+            "--rdzv-conf=is_host=false",
         ]
         command = [sys.executable, "-m", "torch.distributed.run", *launcher, "-m", "aiforge", "run"]
         command += ["exp.yaml", "--results-dir", str(results), "--no-progress"]
@@ -200,6 +202,7 @@ def test_two_nodes_on_one_machine(workspace: Path, two_process_run: Path) -> Non
             )
         )
     outputs = [process.communicate(timeout=400) for process in processes]
+    del store  # kept alive until both launchers are done
     for process, (_, stderr) in zip(processes, outputs, strict=True):
         assert process.returncode == 0, stderr[-4000:]
     (run_dir,) = run_dirs(results)  # one run, written by global rank 0

@@ -4,6 +4,7 @@ the few collectives the loop needs. The one place rank is decided."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -103,7 +104,11 @@ def process_group(launch: Launch, use_cuda: bool, timeout_seconds: float) -> Ite
     )
     try:
         yield
+        # Leave together: a rank that tears its group down while a peer still talks to it
+        # can abort that peer ("terminate called without an active exception").
+        dist.barrier()
     finally:
+        gc.collect()  # what still holds the group (a dropped DDP wrapper) goes before it
         with contextlib.suppress(Exception):
             dist.destroy_process_group()
 

@@ -85,6 +85,10 @@ class Trainer:
         self._resumed = False
         self._continue_epoch = False
 
+    def release_process_group(self) -> None:
+        """Drop the DDP wrapper, which holds the process group: it must not outlive the group."""
+        self._ddp = None
+
     def _new_epoch_progress(self) -> None:
         self._batches_done = 0
         self._epoch_losses: list[torch.Tensor] = []  # per batch, on the device: no sync per step
