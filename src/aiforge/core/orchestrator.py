@@ -29,6 +29,7 @@ from aiforge.core.distributed import (
     rank,
     world_size,
 )
+from aiforge.core.file_writer import BackgroundWriter
 from aiforge.core.interrupts import StopRequests
 from aiforge.core.logger import add_run_log, configure_logging, console_configured, logger, remove_run_log
 from aiforge.core.plugins import call_plugin, load_class
@@ -110,6 +111,7 @@ class Orchestrator:
         self.resume_state: dict[str, Any] | None = None
         self.checkpoint: ModelCheckpoint | None = None  # set by train()
         self.stop_requests = StopRequests()
+        self.file_writer = BackgroundWriter()
 
     @classmethod
     def from_run_dir(
@@ -131,7 +133,11 @@ class Orchestrator:
         """
         use_cuda = self.device.type == "cuda"
         with process_group(self.launch, use_cuda, self.settings.DISTRIBUTED_TIMEOUT):
-            return self._run_experiment()
+            try:
+                return self._run_experiment()
+            finally:
+                if self.trainer is not None:
+                    self.trainer.release_process_group()
 
     def _run_experiment(self) -> dict[str, Any]:
         if not console_configured():
@@ -356,6 +362,7 @@ class Orchestrator:
             self.model.optimizer,
             config_record(self),
             others + self.extra_callbacks,
+            self.file_writer,
         )
         self.trainer = Trainer(
             self.model,
@@ -375,7 +382,8 @@ class Orchestrator:
             self.tracker.run_id = broadcast_object(getattr(self.tracker, "run_id", None))
         epochs = self.config.training_config.epochs
         logger.info(f"Training for up to {epochs} epochs")
-        return self.trainer.fit(self.train_dataloader, self.val_dataloader, epochs)
+        with self.file_writer:  # every checkpoint is on disk before train() returns or raises
+            return self.trainer.fit(self.train_dataloader, self.val_dataloader, epochs)
 
     def _restore_trainer(self, state: dict[str, Any]) -> None:
         """Load the checkpoint into the new trainer; a checkpoint of another model is a clear error."""

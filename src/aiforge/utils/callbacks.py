@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from aiforge.core.logger import logger
 
 if TYPE_CHECKING:
+    from aiforge.core.file_writer import BackgroundWriter
     from aiforge.core.orchestrator import Orchestrator
     from aiforge.core.trainer import Trainer
 
@@ -114,6 +116,8 @@ class ModelCheckpoint(Callback):
     ``last.pt`` is written after every epoch (and every N optimizer steps when the trainer
     is configured so); it holds everything a resume needs. The best weights are restored
     at the end. ``extra_state`` is added to every ``last.pt`` (the run's resolved config).
+    With a ``writer``, the files are written on its thread from a snapshot while training
+    goes on; without one, at once.
     """
 
     def __init__(
@@ -123,12 +127,16 @@ class ModelCheckpoint(Callback):
         mode: Literal["min", "max"] = "min",
         restore_best: bool = True,
         extra_state: dict[str, Any] | None = None,
+        writer: BackgroundWriter | None = None,
     ) -> None:
+        from aiforge.core.file_writer import InlineWriter
+
         self.directory = Path(directory)
         self.monitor = monitor
         self.mode = mode
         self.restore_best = restore_best
         self.extra_state = dict(extra_state or {})
+        self.writer = writer or InlineWriter()
         self.best_value = _initial_best(mode)
         self.best_epoch: int | None = None
         self._trainer: Trainer | None = None
@@ -159,7 +167,7 @@ class ModelCheckpoint(Callback):
             self.best_value, self.best_epoch = value, epoch + 1
             if is_main_process():  # under torchrun, rank 0 writes; every rank keeps the same record
                 state = {"model": self._trainer.model_state(), "epoch": epoch + 1, self.monitor: value}
-                save_state(self.best_path, state)
+                self.writer.submit(functools.partial(save_state, self.best_path, state))
             logger.debug(f"New best {self.monitor}={value:.4f} at epoch {epoch + 1}")
         self.save_last(self._trainer)
 
@@ -171,13 +179,15 @@ class ModelCheckpoint(Callback):
         trainer.raise_if_not_finite()
         if not is_main_process():
             return
-        save_state(self.last_path, {**trainer.full_state(), **self.extra_state}, self.previous_path)
+        state = {**trainer.full_state(), **self.extra_state}
+        self.writer.submit(functools.partial(save_state, self.last_path, state, self.previous_path))
         logger.debug(f"Checkpoint: epoch {trainer.epoch}, optimizer step {trainer.global_step}")
 
     def on_train_end(self, trainer: Trainer) -> None:
         from aiforge.core.distributed import broadcast_object, is_main_process
         from aiforge.core.run_files import load_state
 
+        self.writer.flush()
         # Rank 0 reads best.pt (other machines may not see its disk) and hands the weights on.
         best = load_state(self.best_path)["model"] if is_main_process() and self.best_path.exists() else None
         best = broadcast_object(best) if self.restore_best else best
@@ -217,11 +227,15 @@ class LRSchedulerCallback(Callback):
 
 
 class MetricsHistory(Callback):
-    """Rewrite ``metrics.csv`` after each epoch, so the history survives a crash."""
+    """Rewrite ``metrics.csv`` after each epoch, so the history survives a crash (on ``writer``'s
+    thread when given)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, writer: BackgroundWriter | None = None) -> None:
+        from aiforge.core.file_writer import InlineWriter
+
         self.path = Path(path)
         self.rows: list[dict[str, float]] = []
+        self.writer = writer or InlineWriter()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         from aiforge.core.distributed import is_main_process
@@ -241,7 +255,7 @@ class MetricsHistory(Callback):
         writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         writer.writerows(self.rows)
-        write_text(self.path, buffer.getvalue())
+        self.writer.submit(functools.partial(write_text, self.path, buffer.getvalue()))
 
     def state_dict(self) -> dict[str, Any]:
         return {"rows": [dict(row) for row in self.rows]}
