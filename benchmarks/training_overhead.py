@@ -31,6 +31,7 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import statistics
 import tempfile
 import time
@@ -65,6 +66,7 @@ WORKLOADS: dict[str, dict[str, Any]] = {
 BATCH = 64
 PRECISIONS = ("32", "bf16-mixed", "16-mixed")
 Tensors = dict[str, torch.Tensor]
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,15 @@ class Options:
     compile: bool = False
     device: str = "cpu"
     epochs: int | None = None  # None: the workload's own
+    clock: str = "wall"
+
+    def now(self) -> float:
+        """Wall time, or this process's CPU time (``--clock cpu``).
+
+        CPU time leaves out waits for a core that other processes on a shared machine cause,
+        and also waits for the disk (MLflow's database), so it flatters the defaults column.
+        """
+        return CLOCKS[self.clock]()
 
     def epochs_for(self, workload: str) -> int:
         return self.epochs or WORKLOADS[workload]["epochs"]
@@ -177,16 +188,17 @@ def prepared(workload: str, options: Options) -> Prepared:
 class EpochClock(Callback):
     """Time between consecutive epoch ends (the first from the start of training)."""
 
-    def __init__(self) -> None:
+    def __init__(self, now: Callable[[], float]) -> None:
+        self.now = now
         self.times: list[float] = []
 
     def on_train_start(self, trainer: Any) -> None:
-        self._last = time.perf_counter()
+        self._last = self.now()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
-        now = time.perf_counter()
-        self.times.append(now - self._last)
-        self._last = now
+        moment = self.now()
+        self.times.append(moment - self._last)
+        self._last = moment
 
 
 def aiforge_epochs(
@@ -197,7 +209,7 @@ def aiforge_epochs(
     data: Prepared | None = None,
 ) -> list[float]:
     """AIForge's epoch times; ``per_item`` reads ``data``'s rows through :class:`PreparedRows`."""
-    clock = EpochClock()
+    clock = EpochClock(options.now)
     with tempfile.TemporaryDirectory() as folder:
         settings = AppSettings(
             RESULTS_DIR=Path(folder), DEVICE=options.device, TRACKING=tracking, LOG_LEVEL="WARNING"
@@ -245,7 +257,7 @@ def handwritten_epochs(
 
     times = []
     for _ in range(epochs):
-        start = time.perf_counter()
+        start = options.now()
         model.train()
         total = torch.zeros((), device=device)
         if per_item:
@@ -279,7 +291,7 @@ def handwritten_epochs(
                     val_loss += loss_fn(outputs, labels) * len(labels)
                 correct += (outputs.argmax(dim=1) == labels).sum()
         float(total), float(val_loss), int(correct)  # the epoch's one host sync, as in AIForge
-        times.append(time.perf_counter() - start)
+        times.append(options.now() - start)
     return times
 
 
@@ -325,17 +337,18 @@ def lightning_epochs(data: Prepared, epochs: int, options: Options = Options()) 
             self.times: list[float] = []
 
         def on_train_start(self, trainer: Any, module: Any) -> None:
-            self._last = time.perf_counter()
+            self._last = options.now()
 
         def on_train_epoch_end(self, trainer: Any, module: Any) -> None:
-            now = time.perf_counter()
-            self.times.append(now - self._last)
-            self._last = now
+            moment = options.now()
+            self.times.append(moment - self._last)
+            self._last = moment
 
     generator = torch.Generator().manual_seed(0)
     train_loader = DataLoader(PreparedRows.loaded(data.train), BATCH, shuffle=True, generator=generator)
     val_loader = DataLoader(PreparedRows.loaded(data.val), BATCH)
     clock = Clock()
+    quiet()  # MLflow may have imported pytorch_lightning since, which sets its loggers to INFO
     trainer = lightning.Trainer(
         accelerator="gpu" if options.device.startswith("cuda") else "cpu",
         devices=1,
@@ -357,9 +370,10 @@ def quiet() -> None:
     from aiforge.core.logger import configure_logging
 
     configure_logging("WARNING")
-    for name in ("lightning.pytorch", "lightning.fabric", "mlflow"):
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")  # read when MLflow sets up its loggers
+    for name in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning", "lightning_fabric", "mlflow"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", module=r"(lightning|mlflow)\..*")
+    warnings.filterwarnings("ignore", module=r"(lightning|pytorch_lightning|mlflow)(\..*)?")
 
 
 # -- measuring and reporting -------------------------------------------------------------
@@ -392,16 +406,25 @@ RATIOS = {
 }
 
 
-def measure(name: str, run: Callable[[], list[float]], repeats: int) -> dict[str, Any]:
-    """Median over all timed epochs of all repeats; spread = max - min of the repeats' medians."""
-    medians, every = [], []
-    for _ in range(repeats):
-        times = run()[1:]  # the first epoch warms caches and allocators (and compiles)
-        medians.append(statistics.median(times))
-        every += times
-    median, spread = statistics.median(every), max(medians) - min(medians)
-    print(f"  {name:<36} {median * 1000:9.2f} ms/epoch   spread {spread * 1000:7.2f} ms", flush=True)
-    return {"median_s": median, "spread_s": spread, "repeat_medians_s": medians}
+def measure(runs: dict[str, Callable[[], list[float]]], repeats: int) -> dict[str, dict[str, Any]]:
+    """Median over all timed epochs of all repeats; spread = max - min of the repeats' medians.
+
+    The columns take turns within each repeat, so a busy spell of a shared machine slows
+    them alike instead of one column's repeats.
+    """
+    timed: dict[str, list[list[float]]] = {key: [] for key in runs}
+    for repeat in range(repeats):
+        for key, run in runs.items():
+            timed[key].append(run()[1:])  # the first epoch warms caches and allocators (and compiles)
+        print(f"  repeat {repeat + 1}/{repeats} done", flush=True)
+    columns = {}
+    for key, repeat_times in timed.items():
+        medians = [statistics.median(times) for times in repeat_times]
+        median = statistics.median([t for times in repeat_times for t in times])
+        spread = max(medians) - min(medians)
+        print(f"  {COLUMNS[key]:<36} {median * 1000:9.2f} ms/epoch   spread {spread * 1000:7.2f} ms")
+        columns[key] = {"median_s": median, "spread_s": spread, "repeat_medians_s": medians}
+    return columns
 
 
 def compare(workload: str, repeats: int, options: Options) -> dict[str, Any]:
@@ -420,7 +443,7 @@ def compare(workload: str, repeats: int, options: Options) -> dict[str, Any]:
     }
     if lightning is None:
         del runs["lightning_per_item"]
-    columns = {key: measure(COLUMNS[key], run, repeats) for key, run in runs.items()}
+    columns = measure(runs, repeats)
     ratios = {}
     for key, (top, bottom, label) in RATIOS.items():
         if top in columns and bottom in columns:
@@ -483,6 +506,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--compile", action="store_true", help="torch.compile the model in every column")
     parser.add_argument("--device", default="cpu", help="cpu (the benchmark's setting) or cuda")
     parser.add_argument("--epochs", type=int, help="override every workload's epochs (at least 2)")
+    parser.add_argument(
+        "--clock", choices=list(CLOCKS), default="wall", help="cpu: steadier on a shared machine"
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="write medians, spreads and ratios here")
     args = parser.parse_args(argv)
     if args.epochs is not None and args.epochs < 2:
@@ -492,7 +518,7 @@ def main(argv: list[str] | None = None) -> None:
     for name, value in (("precision", args.precision != "32"), ("compile", args.compile)):
         if value and name not in TrainingConfig.model_fields:
             parser.error(f"this AIForge has no training_config.{name} yet")
-    options = Options(args.precision, args.compile, args.device, args.epochs)
+    options = Options(args.precision, args.compile, args.device, args.epochs, args.clock)
     torch.set_num_threads(1)
     quiet()
     if lightning is None:
