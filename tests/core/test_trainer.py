@@ -224,6 +224,7 @@ def test_states_are_copies_and_full_state_has_everything() -> None:
         "optimizer",
         "epoch",
         "global_step",
+        "grad_scaler",
         "history",
         "epoch_progress",
         "data_order",

@@ -152,11 +152,16 @@ def test_a_run_that_dies_ends_failed_or_killed(tmp_path, monkeypatch, error, sta
 
 
 def test_without_step_logging_the_tracker_has_no_per_batch_work():
+    import torch
+
+    from aiforge.config.model_configs import TrainingConfig
     from aiforge.core.trainer import Trainer
     from aiforge.utils.mlflow_callback import MLflowCallback
 
     quiet, stepping = MLflowCallback("x"), MLflowCallback("x", log_every_n_steps=10)
-    trainer = Trainer(None, None, None, "cpu", None, [quiet, stepping])
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    trainer = Trainer(model, optimizer, TrainingConfig(), torch.device("cpu"), None, [quiet, stepping])
     assert trainer._batch_callbacks == [stepping]
 
 

@@ -57,6 +57,7 @@ def test_loss_is_read_from_the_device_at_a_bounded_rate(recorded_console):
 
 
 def test_trainer_calls_per_batch_hooks_only_on_callbacks_that_have_them():
+    from aiforge.config.model_configs import TrainingConfig
     from aiforge.core.trainer import Trainer
 
     class PerBatch(Callback):
@@ -65,9 +66,8 @@ def test_trainer_calls_per_batch_hooks_only_on_callbacks_that_have_them():
 
     quiet, busy = Callback(), PerBatch()
     model = torch.nn.Linear(2, 2)
-    trainer = Trainer(
-        model, torch.optim.SGD(model.parameters(), lr=0.1), SimpleNamespace(), "cpu", None, [quiet, busy]
-    )
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    trainer = Trainer(model, optimizer, TrainingConfig(), torch.device("cpu"), None, [quiet, busy])
     assert trainer._batch_callbacks == [busy]
 
 

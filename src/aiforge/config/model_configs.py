@@ -11,6 +11,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    NonNegativeInt,
     PositiveInt,
     SerializeAsAny,
     ValidationInfo,
@@ -84,6 +85,25 @@ class SchedulerConfig(_Strict):
         return monitor_key(name)  # 'accuracy' -> 'val_accuracy', as for early_stopping_monitor
 
 
+class CompileConfig(_Strict):
+    """Options passed to ``torch.compile``."""
+
+    mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] | None = None
+    backend: str = Field("inductor", description="A torch.compile backend, e.g. inductor, eager, aot_eager.")
+    fullgraph: bool = Field(False, description="Fail instead of falling back to Python at graph breaks.")
+    dynamic: bool | None = Field(None, description="Dynamic shapes; default: decided by torch.")
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, name: str) -> str:
+        import torch._dynamo
+
+        if name not in torch._dynamo.list_backends(exclude_tags=()):
+            known = ", ".join(torch._dynamo.list_backends())
+            raise ValueError(f"unknown torch.compile backend {name!r}; known: {known}")
+        return name
+
+
 class TrainingConfig(_Strict):
     """How the training loop runs (the seed's fields, plus a few that users expect)."""
 
@@ -128,10 +148,39 @@ class TrainingConfig(_Strict):
         "and step; 'skip' drops that batch's update and goes on (one host sync per step).",
     )
 
+    precision: Literal["32", "bf16-mixed", "16-mixed"] = Field(
+        "32",
+        description="32: float32. bf16-mixed: autocast to bfloat16 (CPU and recent GPUs). 16-mixed: "
+        "autocast to float16 with a gradient scaler (CUDA; on CPU it runs as bf16-mixed, with a warning).",
+    )
+    compile: bool | CompileConfig = Field(
+        False,
+        description="torch.compile the model: true, or torch.compile's options {mode, backend, "
+        "fullgraph, dynamic}. The first steps compile (seconds to minutes); it pays off on large models.",
+    )
+    num_workers: NonNegativeInt | Literal["auto"] = Field(
+        "auto",
+        description="DataLoader worker processes for per-item datasets: auto is 0 on CPU (training "
+        "uses the cores) and up to 4 per GPU. In-memory datasets are sliced, never use workers.",
+    )
+    pin_memory: bool | None = Field(
+        None, description="Page-locked batches for faster copies to the GPU; default: on with CUDA."
+    )
+    persistent_workers: bool | None = Field(
+        None, description="Keep DataLoader workers between epochs; default: on when there are workers."
+    )
+
     # The seed's distributed fields; the launcher's environment fills them in.
     use_distributed: bool = Field(False, description="Use DistributedDataParallel (set under torchrun).")
     local_rank: int = Field(0, ge=0, description="Local rank (set by the launcher).")
     world_size: PositiveInt = Field(1, description="Number of processes (set by the launcher).")
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _precision_alias(cls, value: Any) -> Any:
+        """Lightning's spellings too: 32, "32-true", 16, "16", "bf16"."""
+        aliases = {32: "32", "32-true": "32", 16: "16-mixed", "16": "16-mixed", "bf16": "bf16-mixed"}
+        return aliases.get(value, value) if isinstance(value, (int, str)) else value
 
     @field_validator("optimizer_name")
     @classmethod

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -13,6 +15,40 @@ from torch.utils.data import Dataset as TorchDataset
 from aiforge.core.data_pipeline import BaseDataset, BasePreprocessor, Item
 
 Shard = tuple[int, int]  # (rank, world size) of a distributed run
+CPU = torch.device("cpu")
+GPU_SHARE_FOR_DATA = 0.25  # in-memory rows move to the GPU once when they take at most this share
+
+
+@dataclass(frozen=True)
+class LoaderOptions:
+    """How batches reach the device: DataLoader workers and pinned memory on the per-item path;
+    on the slicing path, rows that fit move to the GPU once instead of batch by batch."""
+
+    device: torch.device = CPU
+    num_workers: int = 0
+    pin_memory: bool = False
+    persistent_workers: bool = False
+
+
+def loader_options(
+    device: torch.device,
+    num_workers: int | str = "auto",
+    pin_memory: bool | None = None,
+    persistent_workers: bool | None = None,
+) -> LoaderOptions:
+    """The defaults per device: no workers on the CPU (training needs the cores), up to 4 per
+    GPU process; pinned memory with CUDA; workers kept between epochs when there are any."""
+    cuda = device.type == "cuda"
+    if num_workers == "auto":
+        processes_here = int(os.environ.get("LOCAL_WORLD_SIZE", 1))
+        num_workers = min(4, max(1, (os.cpu_count() or 1) // processes_here)) if cuda else 0
+    workers = int(num_workers)
+    return LoaderOptions(
+        device,
+        workers,
+        cuda if pin_memory is None else pin_memory and cuda,
+        workers > 0 if persistent_workers is None else persistent_workers and workers > 0,
+    )
 
 
 class TensorBatches:
@@ -60,7 +96,8 @@ class TensorBatches:
             order = torch.randperm(self.total, generator=self.generator) if self.shuffle else None
             if self.shard:
                 order = self._rows(order if order is not None else torch.arange(self.total))
-            tensors = {key: value[order] for key, value in tensors.items()}
+            assert order is not None
+            tensors = {key: value[order.to(value.device)] for key, value in tensors.items()}
         for start in range(0, self.count, self.batch_size):
             yield {key: value[start : start + self.batch_size] for key, value in tensors.items()}
 
@@ -126,32 +163,84 @@ def make_batches(
     shuffle: bool,
     seed: int,
     shard: Shard | None = None,
+    options: LoaderOptions | None = None,
 ) -> Iterable[Item]:
     """The fast slicing path when the dataset exposes tensors, else a seeded DataLoader.
 
     With ``shard`` (rank, world size), each rank gets its part: training rows padded to equal
     parts (``shuffle``), validation rows split without repeats.
     """
+    options = options or LoaderOptions()
     tensors = dataset.as_tensors()
     if tensors is not None:
         rows = {key: value[indices] for key, value in tensors.items()}
         if preprocessor is not None:
             rows = preprocessor.transform_batch(rows)
+        rows = _on_device_if_fits(rows, options.device)
         return TensorBatches(rows, batch_size, shuffle, seed, shard, pad=shuffle)
     vectorised = _vectorised(preprocessor)
     subset = PreprocessedSubset(dataset, indices, None if vectorised else preprocessor)
     collate = CollateThenTransform(preprocessor) if vectorised and preprocessor is not None else None
-    if shard is None:
-        generator = torch.Generator().manual_seed(seed)
-        return DataLoader(subset, batch_size, shuffle=shuffle, generator=generator, collate_fn=collate)
+    from torch.utils.data import RandomSampler, SequentialSampler
     from torch.utils.data.distributed import DistributedSampler
 
-    sampler: torch.utils.data.Sampler[int] = (
-        DistributedSampler(subset, num_replicas=shard[1], rank=shard[0], shuffle=True, seed=seed)
-        if shuffle
-        else ShardSampler(len(subset), shard)
-    )
-    return DataLoader(subset, batch_size=batch_size, sampler=sampler, collate_fn=collate)
+    sampler: torch.utils.data.Sampler[int]
+    if shard is not None:
+        sampler = (
+            DistributedSampler(subset, num_replicas=shard[1], rank=shard[0], shuffle=True, seed=seed)
+            if shuffle
+            else ShardSampler(len(subset), shard)
+        )
+    elif shuffle:
+        sampler = RandomSampler(subset, generator=torch.Generator().manual_seed(seed))
+    else:
+        sampler = SequentialSampler(subset)
+    return EpochSeededLoader(subset, batch_size, sampler, collate, options, seed)
+
+
+class EpochSeededLoader(DataLoader):
+    """A DataLoader whose shuffle has its own generator (saved in checkpoints) and whose worker
+    seeds follow (seed, epoch): the same batches with or without workers, and after a resume."""
+
+    def __init__(
+        self,
+        subset: TorchDataset,
+        batch_size: int,
+        sampler: torch.utils.data.Sampler[int],
+        collate: Any,
+        options: LoaderOptions,
+        seed: int,
+    ) -> None:
+        super().__init__(
+            subset,
+            batch_size=batch_size,
+            sampler=sampler,
+            collate_fn=collate,
+            generator=torch.Generator().manual_seed(seed),
+            num_workers=options.num_workers,
+            pin_memory=options.pin_memory,
+            persistent_workers=options.persistent_workers,
+        )
+        self.seed = seed
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called before each epoch; persistent workers keep the seeds of the epoch they started in."""
+        assert self.generator is not None
+        self.generator.manual_seed(self.seed + 1_000_003 * (epoch + 1))
+        set_sampler_epoch = getattr(self.sampler, "set_epoch", None)
+        if set_sampler_epoch is not None:  # DistributedSampler: the epoch picks the shuffle
+            set_sampler_epoch(epoch)
+
+
+def _on_device_if_fits(rows: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    """On a GPU with room to spare, the rows live there: no copy per batch, shuffles on the GPU."""
+    if device.type != "cuda":
+        return rows
+    size = sum(value.numel() * value.element_size() for value in rows.values())
+    free, _ = torch.cuda.mem_get_info(device)
+    if size > GPU_SHARE_FOR_DATA * free:
+        return rows
+    return {key: value.to(device) for key, value in rows.items()}
 
 
 def order_state(batches: Any) -> torch.Tensor | None:
@@ -159,14 +248,21 @@ def order_state(batches: Any) -> torch.Tensor | None:
 
     Saved at the start of each epoch, it fixes that epoch's order and every later one.
     """
-    generator = getattr(batches, "generator", None)
-    return generator.get_state() if isinstance(generator, torch.Generator) else None
+    generator = _order_generator(batches)
+    return generator.get_state() if generator is not None else None
 
 
 def restore_order_state(batches: Any, state: torch.Tensor | None) -> None:
-    generator = getattr(batches, "generator", None)
-    if state is not None and isinstance(generator, torch.Generator):
+    generator = _order_generator(batches)
+    if state is not None and generator is not None:
         generator.set_state(state)
+
+
+def _order_generator(batches: Any) -> torch.Generator | None:
+    """The generator that shuffles: the sampler's in a DataLoader, TensorBatches' own."""
+    owner = batches.sampler if isinstance(batches, DataLoader) else batches
+    generator = getattr(owner, "generator", None)
+    return generator if isinstance(generator, torch.Generator) else None
 
 
 def to_device(batch: Item, device: torch.device) -> Item:

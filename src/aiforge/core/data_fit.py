@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
 from aiforge.config.model_configs import ModelSpecificConfig
-from aiforge.core.data_pipeline import BaseDataset
+from aiforge.core.data_pipeline import BaseDataset, BasePreprocessor, stack_features
+from aiforge.core.distributed import broadcast_object, is_initialized, is_main_process
 from aiforge.core.logger import logger
-from aiforge.errors import DataError
+from aiforge.core.plugins import call_plugin
+from aiforge.errors import DataError, PluginError
 
 BINARY_LOSSES = ("BCELoss", "BCEWithLogitsLoss")
 
@@ -19,6 +22,28 @@ def all_labels(dataset: BaseDataset) -> torch.Tensor:
     if tensors is not None:
         return tensors["labels"]
     return torch.stack([torch.as_tensor(dataset[i]["labels"]) for i in range(len(dataset))])
+
+
+def fitted_preprocessor(
+    preprocessor_class: type[BasePreprocessor],
+    dataset: BaseDataset,
+    train_indices: torch.Tensor,
+    plugin: str,
+    preprocess_args: dict[str, Any],
+) -> BasePreprocessor:
+    """Fitted on the training rows only, once: under torchrun rank 0 fits and every rank gets its state."""
+    preprocessor = preprocessor_class()
+    if is_main_process() or not is_initialized():
+        train_features = stack_features(dataset, train_indices)
+        call_plugin(plugin, "preprocess_args", preprocessor.fit, train_features, **preprocess_args)
+        try:
+            preprocessor.serialisable_state()  # fail now, not after training
+        except TypeError as err:
+            raise PluginError(f"plugin '{plugin}': {err}") from None
+    if is_initialized():
+        state = broadcast_object(preprocessor.state_dict() if is_main_process() else None)
+        preprocessor.load_state_dict(state)
+    return preprocessor
 
 
 def dims_from_data(

@@ -16,9 +16,9 @@ from aiforge.config.model_configs import ExperimentConfig
 from aiforge.config.settings import AppSettings, get_settings
 from aiforge.core import run_files
 from aiforge.core.base_model import BaseModel
-from aiforge.core.batching import first_batch, make_batches
-from aiforge.core.data_fit import dims_from_data, fill_model_dims
-from aiforge.core.data_pipeline import BaseDataset, BasePreprocessor, split_indices, stack_features
+from aiforge.core.batching import first_batch, loader_options, make_batches
+from aiforge.core.data_fit import dims_from_data, fill_model_dims, fitted_preprocessor
+from aiforge.core.data_pipeline import BaseDataset, BasePreprocessor, split_indices
 from aiforge.core.device import resolve_device
 from aiforge.core.distributed import (
     broadcast_object,
@@ -53,7 +53,7 @@ from aiforge.core.run_setup import (
 from aiforge.core.seeding import seed_everything
 from aiforge.core.trainer import Trainer
 from aiforge.core.training_setup import task_for_loss
-from aiforge.errors import AIForgeError, DataError, PluginError
+from aiforge.errors import AIForgeError, DataError
 from aiforge.utils.callbacks import Callback, ModelCheckpoint
 from aiforge.utils.metrics import MetricSet, default_metrics
 from aiforge.utils.tracking import tracker_for
@@ -291,23 +291,13 @@ class Orchestrator:
                 "raise val_fraction or use fewer processes"
             )
         if self.PreprocessorClass is not None:
-            self.preprocessor = self.PreprocessorClass()
-            if is_main_process() or not is_initialized():  # fitted once; the state goes to every rank
-                train_features = stack_features(self.dataset, self.train_indices)
-                call_plugin(
-                    cfg.dataset_plugin,
-                    "preprocess_args",
-                    self.preprocessor.fit,
-                    train_features,
-                    **cfg.preprocess_args,
-                )
-                try:
-                    self.preprocessor.serialisable_state()  # fail now, not after training
-                except TypeError as err:
-                    raise PluginError(f"plugin '{cfg.dataset_plugin}': {err}") from None
-            if is_initialized():
-                state = broadcast_object(self.preprocessor.state_dict() if is_main_process() else None)
-                self.preprocessor.load_state_dict(state)
+            self.preprocessor = fitted_preprocessor(
+                self.PreprocessorClass,
+                self.dataset,
+                self.train_indices,
+                cfg.dataset_plugin,
+                cfg.preprocess_args,
+            )
         self.train_dataloader = self._batches(self.train_indices, shuffle=True)
         self.val_dataloader = self._batches(self.val_indices, shuffle=False)
         self._fill_model_dims()
@@ -319,11 +309,11 @@ class Orchestrator:
 
     def _batches(self, indices: torch.Tensor, shuffle: bool, sharded: bool = True) -> Any:
         assert self.dataset is not None
-        batch_size = self.config.training_config.batch_size
+        tcfg = self.config.training_config
         shard = (rank(), world_size()) if sharded and is_initialized() else None
-        return make_batches(
-            self.dataset, indices, self.preprocessor, batch_size, shuffle, self.config.seed, shard
-        )
+        options = loader_options(self.device, tcfg.num_workers, tcfg.pin_memory, tcfg.persistent_workers)
+        batching = (tcfg.batch_size, shuffle, self.config.seed, shard, options)
+        return make_batches(self.dataset, indices, self.preprocessor, *batching)
 
     def build_model(self) -> None:
         """Model, loss and optimizer from the plugin and the training config."""

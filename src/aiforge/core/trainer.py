@@ -19,6 +19,7 @@ from aiforge.core.data_pipeline import Item
 from aiforge.core.distributed import all_reduce_sum, any_rank, is_initialized
 from aiforge.core.interrupts import RunInterrupted, StopRequests
 from aiforge.core.logger import logger
+from aiforge.core.precision import full_precision, precision_for
 from aiforge.core.resume import STATE_FORMAT
 from aiforge.core.seeding import restore_rng_states, rng_states
 from aiforge.utils.callbacks import Callback, ModelCheckpoint
@@ -75,6 +76,9 @@ class Trainer:
             if getattr(cb.on_train_batch_end, "__func__", None) is not Callback.on_train_batch_end
         ]
         self._checkpointer = next((cb for cb in self.callbacks if isinstance(cb, ModelCheckpoint)), None)
+        self.precision = precision_for(config.precision, device)
+        if config.compile:  # compiles __call__ in place: same module, same state_dict keys
+            model.compile(**(config.compile.model_dump() if config.compile is not True else {}))
         self._ddp = _wrap_for_ddp(model, device) if is_initialized() else None
         self.epoch = 0  # epochs completed
         self.global_step = 0  # optimizer steps taken
@@ -160,8 +164,10 @@ class Trainer:
             self._new_epoch_progress()
             self._epoch_order = order_state(batches)
         self._continue_epoch = False
-        set_epoch = getattr(getattr(batches, "sampler", None), "set_epoch", None)
-        if set_epoch is not None:  # DistributedSampler: the epoch picks the shuffle
+        set_epoch = getattr(batches, "set_epoch", None) or getattr(
+            getattr(batches, "sampler", None), "set_epoch", None
+        )
+        if set_epoch is not None:  # worker seeds; under DistributedSampler, the epoch picks the shuffle
             set_epoch(epoch)
         iterator = self._read_batches(batches)
         for _ in range(self._batches_done):  # already trained on before the resume
@@ -175,13 +181,14 @@ class Trainer:
             batch = to_device(raw_batch, self.device)
             steps_now = in_group + 1 >= accumulate or index + 1 == batch_count
             with self._gradient_sync(steps_now or batch_count is None):
-                loss = self._training_step(batch, index, epoch)
+                with self.precision.autocast():
+                    loss = self._training_step(batch, index, epoch)
                 if skip_nonfinite and self._ddp is None and not bool(torch.isfinite(loss.detach())):
                     logger.warning(f"Skipped batch {index + 1} of epoch {epoch + 1}: loss {loss.item()}")
                 else:
-                    (loss / accumulate).backward()
+                    self.precision.backward(loss / accumulate)
                     in_group += 1
-                    self._epoch_losses.append(loss.detach())
+                    self._epoch_losses.append(loss.detach().float())
                     self._epoch_sizes.append(len(batch["labels"]) if "labels" in batch else 1)
             stepped = in_group > 0 and (in_group == accumulate or index + 1 == batch_count)
             if stepped:
@@ -243,8 +250,12 @@ class Trainer:
         except Exception as err:
             raise TrainingError(
                 f"model plugin '{self.model_name}' failed in training_step (epoch {epoch + 1}, batch "
-                f"{index + 1}): {type(err).__name__}: {err}"
+                f"{index + 1}): {type(err).__name__}: {err}{self._compile_hint()}"
             ) from err
+
+    def _compile_hint(self) -> str:
+        compiled = self.config.compile
+        return "; the model is compiled (training_config.compile): try without it" if compiled else ""
 
     def _epoch_mean_loss(self, epoch: int) -> float:
         """The per-sample mean of this epoch's batch losses: the epoch's one host sync."""
@@ -292,14 +303,16 @@ class Trainer:
             for parameter in self.model.parameters():
                 if parameter.grad is not None:
                     parameter.grad.mul_(accumulate / batches)
+        self.precision.unscale(self.optimizer)
         if self.config.gradient_clip_norm:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.gradient_clip_norm)
         if self._ddp is not None and self.config.nonfinite_loss == "skip" and not self._gradients_finite():
             # Gradients are already averaged over the ranks, so every rank skips this same step.
             logger.warning(f"Skipped optimizer step {self.global_step + 1}: non-finite gradients")
+            self.precision.skip_step()
             self.optimizer.zero_grad(set_to_none=True)
             return
-        self.optimizer.step()
+        self.precision.step(self.optimizer)
         self.optimizer.zero_grad(set_to_none=True)
         self.global_step += 1
 
@@ -318,17 +331,18 @@ class Trainer:
         for index, raw_batch in enumerate(self._read_batches(batches)):
             batch = to_device(raw_batch, self.device)
             try:
-                outputs = self.model.validation_step(batch, index)
+                with self.precision.autocast():
+                    outputs = self.model.validation_step(batch, index)
             except Exception as err:
                 raise TrainingError(
                     f"model plugin '{self.model_name}' failed in validation_step (batch {index + 1}): "
-                    f"{type(err).__name__}: {err}"
+                    f"{type(err).__name__}: {err}{self._compile_hint()}"
                 ) from err
             size = len(batch["labels"]) if "labels" in batch else 1
-            total += outputs["loss"].detach() * size
+            total += outputs["loss"].detach().float() * size
             seen += size
             if "predictions" in outputs and "labels" in batch:
-                self.metrics.update(outputs["predictions"], batch["labels"])
+                self.metrics.update(full_precision(outputs["predictions"]), batch["labels"])
                 has_predictions = True
         metrics = self.metrics.compute() if has_predictions else {}  # torchmetrics syncs the ranks
         total, seen = all_reduce_sum(total, seen)
@@ -362,6 +376,7 @@ class Trainer:
             },
             "data_order": self._epoch_order,
             "rng": rng_states(),
+            "grad_scaler": self.precision.state_dict(),
             "callbacks": copy.deepcopy(_callback_states(self.callbacks)),
         }
 
@@ -379,6 +394,7 @@ class Trainer:
         self._epoch_start_step = int(progress["start_step"])
         self._epoch_order = state["data_order"]  # put into the loader when fit() starts
         self._rng_to_restore = state["rng"]
+        self.precision.load_state_dict(state.get("grad_scaler"))
         self._resumed = True
         self._continue_epoch = True
         load_callback_states(self.callbacks, state["callbacks"])
