@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+# Predictions held before torchmetrics sees them: 4M values, 16 MiB of float32.
+BUFFER_ELEMENTS = 1 << 22
+
 # name -> task it applies to; kept free of torch so the config can validate names cheaply.
 METRICS: dict[str, str] = {
     "accuracy": "classification",
@@ -53,6 +56,8 @@ class MetricSet:
         self.logits = logits
         self.names = list(names)
         self.collection = tm.MetricCollection({name: self._make(tm, name, num_outputs) for name in names})
+        self._buffer: list[tuple[Any, Any]] = []
+        self._buffered = 0  # prediction elements waiting in the buffer
 
     def _make(self, tm: Any, name: str, num_outputs: int) -> Any:
         if self.task == "regression":
@@ -83,6 +88,8 @@ class MetricSet:
         return self
 
     def update(self, predictions: Any, targets: Any) -> None:
+        """Buffer one batch; torchmetrics sees the buffer in one call (its per-call cost is
+        many times a small batch's), at the latest once ``BUFFER_ELEMENTS`` are waiting."""
         if predictions.dim() == targets.dim() + 1 and predictions.shape[-1] == 1:
             predictions = predictions.squeeze(-1)
         if self.task == "classification":
@@ -91,11 +98,24 @@ class MetricSet:
             targets = targets.long()
         else:
             targets = targets.to(predictions.dtype)
-        self.collection.update(predictions.detach(), targets)
+        self._buffer.append((predictions.detach(), targets))
+        self._buffered += predictions.numel()
+        if self._buffered >= BUFFER_ELEMENTS:
+            self._flush()
+
+    def _flush(self) -> None:
+        import torch
+
+        if self._buffer:
+            predictions, targets = zip(*self._buffer, strict=True)
+            self.collection.update(torch.cat(predictions), torch.cat(targets))
+        self._buffer, self._buffered = [], 0
 
     def compute(self) -> dict[str, float]:
         """Values over everything seen since the last reset (one host sync)."""
+        self._flush()
         return {name: float(value) for name, value in self.collection.compute().items()}
 
     def reset(self) -> None:
+        self._buffer, self._buffered = [], 0
         self.collection.reset()
