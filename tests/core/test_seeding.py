@@ -53,7 +53,9 @@ def test_the_state_is_plain_values(tmp_path: Path) -> None:
     assert set(state) >= {"python", "numpy", "torch"}
     assert state["numpy"]["bit_generator"] == "MT19937" and len(state["numpy"]["key"]) == 624
     loaded = save_and_load(state, tmp_path / "rng.pt")
+    assert torch.equal(loaded["numpy"].pop("key"), state["numpy"].pop("key"))
     assert loaded["numpy"] == state["numpy"]
+    assert torch.equal(loaded["python"][1], state["python"][1])
     assert torch.equal(loaded["torch"], state["torch"])
 
 
@@ -90,3 +92,15 @@ def test_a_seed_beyond_numpys_range_is_accepted() -> None:
     first = draws()
     seed_everything(2**40 + 1)
     assert_same(draws(), first)
+
+
+def test_states_saved_as_plain_lists_by_earlier_versions_still_restore() -> None:
+    seed_everything(11)
+    state = rng_states()
+    expected = draws()
+    version, internal, gauss = state["python"]
+    state["python"] = (version, tuple(internal.tolist()), gauss)  # how checkpoints held them before
+    state["numpy"]["key"] = [int(k) for k in state["numpy"]["key"]]
+    seed_everything(99)
+    restore_rng_states(state)
+    assert_same(draws(), expected)

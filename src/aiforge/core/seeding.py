@@ -19,11 +19,14 @@ def seed_everything(seed: int) -> None:
 def rng_states() -> dict[str, Any]:
     """Every global generator's state, as values ``torch.load(weights_only=True)`` accepts."""
     numpy_state = np.random.get_state(legacy=False)
+    version, internal, gauss = random.getstate()
+    # The 625- and 624-number states as tensors: torch.save handles one tensor far faster
+    # than a tuple of ints, and a checkpoint is written after every epoch.
     states: dict[str, Any] = {
-        "python": random.getstate(),
+        "python": (version, torch.tensor(internal, dtype=torch.int64), gauss),
         "numpy": {
             "bit_generator": numpy_state["bit_generator"],
-            "key": [int(k) for k in numpy_state["state"]["key"]],
+            "key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64)),
             "pos": int(numpy_state["state"]["pos"]),
             "has_gauss": int(numpy_state["has_gauss"]),
             "gauss": float(numpy_state["gauss"]),
@@ -38,12 +41,15 @@ def rng_states() -> dict[str, Any]:
 def restore_rng_states(states: dict[str, Any]) -> None:
     """Put back what :func:`rng_states` saved."""
     version, internal, gauss = states["python"]
+    internal = internal.tolist() if isinstance(internal, torch.Tensor) else internal  # or a tuple (older)
     random.setstate((version, tuple(internal), gauss))
     numpy_state = states["numpy"]
+    key = numpy_state["key"]
+    key = key.numpy() if isinstance(key, torch.Tensor) else key
     np.random.set_state(
         {
             "bit_generator": numpy_state["bit_generator"],
-            "state": {"key": np.array(numpy_state["key"], dtype=np.uint32), "pos": numpy_state["pos"]},
+            "state": {"key": np.array(key, dtype=np.uint32), "pos": numpy_state["pos"]},
             "has_gauss": numpy_state["has_gauss"],
             "gauss": numpy_state["gauss"],
         }

@@ -187,7 +187,7 @@ class Trainer:
                 if skip_nonfinite and self._ddp is None and not bool(torch.isfinite(loss.detach())):
                     logger.warning(f"Skipped batch {index + 1} of epoch {epoch + 1}: loss {loss.item()}")
                 else:
-                    self.precision.backward(loss / accumulate)
+                    self.precision.backward(loss / accumulate if accumulate > 1 else loss)
                     in_group += 1
                     self._epoch_losses.append(loss.detach().float())
                     self._epoch_sizes.append(len(batch["labels"]) if "labels" in batch else 1)
