@@ -20,7 +20,7 @@ from torch import nn
 
 from aiforge.config.model_configs import TrainingConfig
 from aiforge.core.base_model import BaseModel
-from aiforge.core.batching import TensorBatches, make_batches
+from aiforge.core.batching import TensorBatches, loader_options, make_batches
 from aiforge.core.data_pipeline import BaseDataset, Item
 from aiforge.core.resume import load_latest_checkpoint
 from aiforge.core.seeding import seed_everything
@@ -85,7 +85,7 @@ class PerItem(BaseDataset):
 
 
 def loaders(kind: str, seed: int, batch_size: int = 8, nan_row: int | None = None) -> tuple[Any, Any]:
-    """Shuffled training batches and validation batches of one kind: 'tensor' or 'loader'."""
+    """Shuffled training batches and validation batches of one kind: 'tensor', 'loader' or 'workers'."""
     train_rows, val_rows = torch.arange(ROWS), torch.arange(ROWS, ROWS + VAL_ROWS)
     if kind == "tensor":
         tensors = data(nan_row=nan_row)
@@ -93,9 +93,13 @@ def loaders(kind: str, seed: int, batch_size: int = 8, nan_row: int | None = Non
         val = {key: value[val_rows] for key, value in tensors.items()}
         return TensorBatches(train, batch_size, shuffle=True, seed=seed), TensorBatches(val, 16, False, seed)
     dataset = PerItem()
-    train_loader = make_batches(dataset, train_rows, None, batch_size, shuffle=True, seed=seed)
+    # 'workers': two worker processes, started afresh each epoch, draw the augmentation noise
+    options = loader_options(CPU, 2, persistent_workers=False) if kind == "workers" else None
+    train_loader = make_batches(dataset, train_rows, None, batch_size, True, seed, options=options)
     assert isinstance(train_loader, torch.utils.data.DataLoader)
-    return train_loader, make_batches(dataset, val_rows, None, 16, shuffle=False, seed=seed)
+    # The validation loader's seed only seeds its workers; in a real resume the config's seed,
+    # which must not change, fixes it. The training loader's seed must not matter at all.
+    return train_loader, make_batches(dataset, val_rows, None, 16, False, 0, options=options)
 
 
 CallbackFactory = Callable[[torch.optim.Optimizer], list[Callback]]
@@ -197,7 +201,7 @@ def positions(states: list[dict[str, Any]]) -> list[tuple[int, int, int]]:
 
 
 # -- exact resume ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("kind", ["tensor", "loader"])
+@pytest.mark.parametrize("kind", ["tensor", "loader", "workers"])
 def test_resume_from_any_checkpoint_matches_the_uninterrupted_run(tmp_path: Path, kind: str) -> None:
     # 44 rows in batches of 8: 6 batches (the last of 4) and 6 steps per epoch; a step
     # checkpoint every 4 steps, and one after each epoch.

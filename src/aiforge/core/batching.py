@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 from collections.abc import Iterable, Iterator
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, RandomSampler, SequentialSampler
 from torch.utils.data import Dataset as TorchDataset
 
 from aiforge.core.data_pipeline import BaseDataset, BasePreprocessor, Item
@@ -181,7 +182,6 @@ def make_batches(
     vectorised = _vectorised(preprocessor)
     subset = PreprocessedSubset(dataset, indices, None if vectorised else preprocessor)
     collate = CollateThenTransform(preprocessor) if vectorised and preprocessor is not None else None
-    from torch.utils.data import RandomSampler, SequentialSampler
     from torch.utils.data.distributed import DistributedSampler
 
     sampler: torch.utils.data.Sampler[int]
@@ -200,7 +200,8 @@ def make_batches(
 
 class EpochSeededLoader(DataLoader):
     """A DataLoader whose shuffle has its own generator (saved in checkpoints) and whose worker
-    seeds follow (seed, epoch): the same batches with or without workers, and after a resume."""
+    seeds follow from where the data order stands: the same batches with or without workers,
+    and after a resume. A loader that does not shuffle seeds its workers alike on every pass."""
 
     def __init__(
         self,
@@ -224,12 +225,20 @@ class EpochSeededLoader(DataLoader):
         self.seed = seed
 
     def set_epoch(self, epoch: int) -> None:
-        """Called before each epoch; persistent workers keep the seeds of the epoch they started in."""
+        """Before each training epoch; persistent workers keep the seeds of the epoch they began in."""
         assert self.generator is not None
-        self.generator.manual_seed(self.seed + 1_000_003 * (epoch + 1))
+        order = _order_generator(self)
+        basis = order.get_state().numpy().tobytes() if order is not None else f"{self.seed}/{epoch}".encode()
+        self.generator.manual_seed(int.from_bytes(hashlib.blake2b(basis, digest_size=7).digest(), "big"))
         set_sampler_epoch = getattr(self.sampler, "set_epoch", None)
         if set_sampler_epoch is not None:  # DistributedSampler: the epoch picks the shuffle
             set_sampler_epoch(epoch)
+
+    def __iter__(self) -> Any:
+        if isinstance(self.sampler, (SequentialSampler, ShardSampler)):
+            assert self.generator is not None
+            self.generator.manual_seed(self.seed)  # validation: every pass alike
+        return super().__iter__()
 
 
 def _on_device_if_fits(rows: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
