@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 pytestmark = pytest.mark.slow
@@ -110,6 +111,26 @@ def test_saved_config_reruns_to_the_same_metrics(tmp_path):
     assert rerun.returncode == 0, rerun.stderr
     second = next(p for p in tmp_path.glob("results/cli_exp/*") if p != first)
     assert (first / "metrics.csv").read_text() == (second / "metrics.csv").read_text()
+
+
+def test_mixed_precision_and_compile_from_the_config(tmp_path):
+    """bf16 autocast and a compiled model (dynamo with the quick eager backend) through the CLI;
+    the run's records stay float32 and evaluate reproduces its metrics."""
+    write_yaml(tmp_path / "exp.yaml", SEED_CONFIG)
+    options = ["-o", "training_config.precision=bf16-mixed", "-o", "training_config.compile={backend: eager}"]
+    result = run_cli("run", "exp.yaml", *options, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    run_dir = only_run_dir(tmp_path)
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())["training_config"]
+    assert saved["precision"] == "bf16-mixed" and saved["compile"]["backend"] == "eager"
+    weights = torch.load(run_dir / "final_model.pt", weights_only=True)
+    assert all(value.dtype == torch.float32 for value in weights.values())
+    final = json.loads((run_dir / "final_results.json").read_text())
+    evaluated = run_cli("evaluate", str(run_dir), "--json", cwd=tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert json.dumps(final["final_val_metrics"]["accuracy"]) in evaluated.stdout
+    bad = run_cli("run", "exp.yaml", "-o", "training_config.precision=fp8", cwd=tmp_path)
+    assert bad.returncode == 2 and "training_config.precision" in bad.stderr
 
 
 def test_bundled_tabular_example_maps_labels(tmp_path):
