@@ -42,18 +42,14 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
+from lightning_loop import Laps, lightning, lightning_epochs  # a sibling module: sys.path[0] is benchmarks/
 from torch.utils.data import DataLoader
 
-from aiforge.config.model_configs import ExperimentConfig, TrainingConfig
+from aiforge.config.model_configs import ExperimentConfig
 from aiforge.config.settings import AppSettings
 from aiforge.core.data_pipeline import BaseDataset, Item
 from aiforge.core.orchestrator import Orchestrator
 from aiforge.utils.callbacks import Callback
-
-try:
-    import lightning
-except ImportError:  # the optional `bench` extra: pip install "aiforge[bench]"
-    lightning = None
 
 WORKLOADS: dict[str, dict[str, Any]] = {
     "digits": {"dataset_plugin": "digits", "dataset_args": {}, "epochs": 20},
@@ -100,16 +96,13 @@ class Options:
 
 def experiment(workload: str, options: Options, per_item: bool = False) -> ExperimentConfig:
     spec = WORKLOADS[workload]
-    training: dict[str, Any] = {
+    training = {
         "epochs": options.epochs_for(workload),
         "batch_size": BATCH,
         "learning_rate": 1e-3,
+        "precision": options.precision,
+        "compile": options.compile,
     }
-    # Passed only when not the default, so the script also runs on an AIForge without them.
-    if options.precision != "32":
-        training["precision"] = options.precision
-    if options.compile:
-        training["compile"] = True
     return ExperimentConfig(
         experiment_name=f"bench_{workload}",
         model_plugin="simple_nn",
@@ -184,21 +177,19 @@ def prepared(workload: str, options: Options) -> Prepared:
     return Prepared(train, val, all_rows, fresh_model)
 
 
+def per_item_loaders(data: Prepared) -> tuple[DataLoader, DataLoader]:
+    """The hand-written loop's and Lightning's DataLoaders over :class:`PreparedRows` (seeded shuffle)."""
+    generator = torch.Generator().manual_seed(0)
+    train_loader = DataLoader(PreparedRows.loaded(data.train), BATCH, shuffle=True, generator=generator)
+    return train_loader, DataLoader(PreparedRows.loaded(data.val), BATCH)
+
+
 # -- AIForge -----------------------------------------------------------------------------
-class EpochClock(Callback):
+class EpochClock(Laps, Callback):
     """Time between consecutive epoch ends (the first from the start of training)."""
 
-    def __init__(self, now: Callable[[], float]) -> None:
-        self.now = now
-        self.times: list[float] = []
-
-    def on_train_start(self, trainer: Any) -> None:
-        self._last = self.now()
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
-        moment = self.now()
-        self.times.append(moment - self._last)
-        self._last = moment
+    on_train_start = Laps.start
+    on_epoch_end = Laps.lap
 
 
 def aiforge_epochs(
@@ -246,14 +237,16 @@ def handwritten_epochs(
     generator = torch.Generator().manual_seed(0)
     train, val = data.train, data.val
     if per_item:
-        train_loader = DataLoader(PreparedRows.loaded(train), BATCH, shuffle=True, generator=generator)
-        val_loader = DataLoader(PreparedRows.loaded(val), BATCH)
+        train_loader, val_loader = per_item_loaders(data)
 
-    def pairs(loader: DataLoader) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        return ((batch["features"], batch["labels"]) for batch in loader)
+    def on_device(pairs: Iterator[tuple[torch.Tensor, ...]]) -> Iterator[tuple[torch.Tensor, ...]]:
+        return (tuple(t.to(device, non_blocking=True) for t in pair) for pair in pairs)
 
-    def slices(x: torch.Tensor, y: torch.Tensor) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        return ((x[i : i + BATCH], y[i : i + BATCH]) for i in range(0, len(x), BATCH))
+    def pairs(loader: DataLoader) -> Iterator[tuple[torch.Tensor, ...]]:
+        return on_device((batch["features"], batch["labels"]) for batch in loader)
+
+    def slices(x: torch.Tensor, y: torch.Tensor) -> Iterator[tuple[torch.Tensor, ...]]:
+        return on_device((x[i : i + BATCH], y[i : i + BATCH]) for i in range(0, len(x), BATCH))
 
     times = []
     for _ in range(epochs):
@@ -266,7 +259,6 @@ def handwritten_epochs(
             order = torch.randperm(len(train["labels"]), generator=generator)
             batches = slices(train["features"][order], train["labels"][order])
         for features, labels in batches:
-            features, labels = features.to(device, non_blocking=True), labels.to(device, non_blocking=True)
             with options.autocast():
                 loss = loss_fn(model(features), labels)
             optimizer.zero_grad(set_to_none=True)
@@ -282,10 +274,6 @@ def handwritten_epochs(
         with torch.no_grad():
             correct, val_loss = torch.zeros((), device=device), torch.zeros((), device=device)
             for features, labels in pairs(val_loader) if per_item else slices(val["features"], val["labels"]):
-                features, labels = (
-                    features.to(device, non_blocking=True),
-                    labels.to(device, non_blocking=True),
-                )
                 with options.autocast():
                     outputs = model(features)
                     val_loss += loss_fn(outputs, labels) * len(labels)
@@ -295,74 +283,21 @@ def handwritten_epochs(
     return times
 
 
-# -- Lightning ---------------------------------------------------------------------------
-def lightning_epochs(data: Prepared, epochs: int, options: Options = Options()) -> list[float]:
+# -- Lightning (lightning_loop.py) -------------------------------------------------------
+def lightning_column(data: Prepared, epochs: int, options: Options = Options()) -> list[float]:
     """Lightning's epoch times on the per-item path: the same dataset class, rows and model."""
-    assert lightning is not None
-
-    class Classifier(lightning.LightningModule):
-        def __init__(self, model: torch.nn.Module) -> None:
-            super().__init__()
-            self.model = torch.compile(model) if options.compile else model
-            self.loss_fn = torch.nn.CrossEntropyLoss()
-
-        def configure_optimizers(self) -> torch.optim.Optimizer:
-            return torch.optim.Adam(self.model.parameters(), lr=1e-3)
-
-        def on_train_epoch_start(self) -> None:
-            self.train_total = torch.zeros((), device=self.device)
-
-        def training_step(self, batch: Item, batch_idx: int) -> torch.Tensor:
-            loss = self.loss_fn(self.model(batch["features"]), batch["labels"])
-            self.train_total += loss.detach() * len(batch["labels"])
-            return loss
-
-        def on_validation_epoch_start(self) -> None:
-            self.val_total = torch.zeros((), device=self.device)
-            self.correct = torch.zeros((), device=self.device)
-
-        def validation_step(self, batch: Item, batch_idx: int) -> None:
-            outputs = self.model(batch["features"])
-            self.val_total += self.loss_fn(outputs, batch["labels"]) * len(batch["labels"])
-            self.correct += (outputs.argmax(dim=1) == batch["labels"]).sum()
-
-        def on_validation_epoch_end(self) -> None:
-            # Lightning 2 validates at the end of the training epoch: this is its one host sync.
-            float(self.train_total), float(self.val_total), int(self.correct)
-
-    class Clock(lightning.Callback):
-        """Between consecutive training-epoch ends, validation included, as :class:`EpochClock`."""
-
-        def __init__(self) -> None:
-            self.times: list[float] = []
-
-        def on_train_start(self, trainer: Any, module: Any) -> None:
-            self._last = options.now()
-
-        def on_train_epoch_end(self, trainer: Any, module: Any) -> None:
-            moment = options.now()
-            self.times.append(moment - self._last)
-            self._last = moment
-
-    generator = torch.Generator().manual_seed(0)
-    train_loader = DataLoader(PreparedRows.loaded(data.train), BATCH, shuffle=True, generator=generator)
-    val_loader = DataLoader(PreparedRows.loaded(data.val), BATCH)
-    clock = Clock()
+    train_loader, val_loader = per_item_loaders(data)
+    model = data.fresh_model()
     quiet()  # MLflow may have imported pytorch_lightning since, which sets its loggers to INFO
-    trainer = lightning.Trainer(
-        accelerator="gpu" if options.device.startswith("cuda") else "cpu",
-        devices=1,
-        max_epochs=epochs,
-        precision="32-true" if options.precision == "32" else options.precision,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        callbacks=[clock],
+    return lightning_epochs(
+        torch.compile(model) if options.compile else model,
+        train_loader,
+        val_loader,
+        epochs,
+        precision=options.precision,
+        device=options.device,
+        now=options.now,
     )
-    trainer.fit(Classifier(data.fresh_model()), train_loader, val_loader)
-    return clock.times
 
 
 def quiet() -> None:
@@ -438,62 +373,58 @@ def compare(workload: str, repeats: int, options: Options) -> dict[str, Any]:
         "aiforge_slicing": lambda: aiforge_epochs(workload, False, False, options),
         "hand_per_item": lambda: handwritten_epochs(data, epochs, True, options),
         "aiforge_per_item": lambda: aiforge_epochs(workload, True, False, options, data),
-        "lightning_per_item": lambda: lightning_epochs(data, epochs, options),
+        "lightning_per_item": lambda: lightning_column(data, epochs, options),
         "aiforge_defaults": lambda: aiforge_epochs(workload, False, True, options),
     }
     if lightning is None:
         del runs["lightning_per_item"]
     columns = measure(runs, repeats)
+    return {
+        "training_rows": len(data.train["labels"]),
+        "epochs": epochs,
+        "columns": columns,
+        "ratios": ratios_of(columns),
+    }
+
+
+def ratios_of(columns: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """The :data:`RATIOS` of the columns' medians, for the columns that ran; printed too."""
     ratios = {}
     for key, (top, bottom, label) in RATIOS.items():
         if top in columns and bottom in columns:
             ratios[key] = columns[top]["median_s"] / columns[bottom]["median_s"]
             print(f"  {label:<44} {ratios[key]:.3f}")
-    return {
-        "training_rows": len(data.train["labels"]),
-        "epochs": epochs,
-        "columns": columns,
-        "ratios": ratios,
-    }
+    return ratios
+
+
+TABLE = (  # the README table's columns after "workload": (header, "columns" or "ratios", key)
+    ("hand slicing", "columns", "hand_slicing"),
+    ("AIForge lean slicing", "columns", "aiforge_slicing"),
+    ("ratio", "ratios", "aiforge_vs_hand_slicing"),
+    ("hand per-item", "columns", "hand_per_item"),
+    ("AIForge per-item", "columns", "aiforge_per_item"),
+    ("ratio", "ratios", "aiforge_vs_hand_per_item"),
+    ("Lightning per-item", "columns", "lightning_per_item"),
+    ("Lightning / AIForge per-item", "ratios", "lightning_vs_aiforge_per_item"),
+    ("AIForge defaults", "columns", "aiforge_defaults"),
+)
 
 
 def markdown_table(results: dict[str, dict[str, Any]]) -> str:
-    """One row per workload, ms per epoch (median ± spread), ready for the README."""
-    header = [
-        "workload",
-        "hand slicing",
-        "AIForge lean slicing",
-        "ratio",
-        "hand per-item",
-        "AIForge per-item",
-        "ratio",
-        "Lightning per-item",
-        "Lightning / AIForge per-item",
-        "AIForge defaults",
-    ]
+    """One row per workload, ms per epoch (median ± spread) and ratios, ready for the README."""
 
-    def ms(result: dict[str, Any], key: str) -> str:
-        column = result["columns"].get(key)
-        return f"{column['median_s'] * 1000:.1f} ± {column['spread_s'] * 1000:.1f}" if column else "n/a"
+    def cell(result: dict[str, Any], kind: str, key: str) -> str:
+        value = result[kind].get(key)
+        if value is None:
+            return "n/a"
+        if kind == "ratios":
+            return f"{value:.2f}x"
+        return f"{value['median_s'] * 1000:.1f} ± {value['spread_s'] * 1000:.1f}"
 
-    def ratio(result: dict[str, Any], key: str) -> str:
-        value = result["ratios"].get(key)
-        return f"{value:.2f}x" if value is not None else "n/a"
-
+    header = ["workload", *(title for title, _, _ in TABLE)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for workload, result in results.items():
-        cells = [
-            workload,
-            ms(result, "hand_slicing"),
-            ms(result, "aiforge_slicing"),
-            ratio(result, "aiforge_vs_hand_slicing"),
-            ms(result, "hand_per_item"),
-            ms(result, "aiforge_per_item"),
-            ratio(result, "aiforge_vs_hand_per_item"),
-            ms(result, "lightning_per_item"),
-            ratio(result, "lightning_vs_aiforge_per_item"),
-            ms(result, "aiforge_defaults"),
-        ]
+        cells = [workload, *(cell(result, kind, key) for _, kind, key in TABLE)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -515,9 +446,6 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--epochs must be at least 2: the first epoch is dropped as warm-up")
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
-    for name, value in (("precision", args.precision != "32"), ("compile", args.compile)):
-        if value and name not in TrainingConfig.model_fields:
-            parser.error(f"this AIForge has no training_config.{name} yet")
     options = Options(args.precision, args.compile, args.device, args.epochs, args.clock)
     torch.set_num_threads(1)
     quiet()

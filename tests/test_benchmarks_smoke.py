@@ -1,4 +1,4 @@
-"""benchmarks/startup.py: it runs, and it sees what the start-up path imports."""
+"""benchmarks/startup.py: it runs, and it sees what the start-up path imports; training_overhead's report."""
 
 from __future__ import annotations
 
@@ -8,15 +8,20 @@ import subprocess
 import sys
 from pathlib import Path
 
-STARTUP = Path(__file__).resolve().parents[1] / "benchmarks" / "startup.py"
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+STARTUP = BENCHMARKS / "startup.py"
 HEAVY = ("torch", "mlflow", "torchmetrics", "matplotlib")
 
 
-def load_startup():
-    spec = importlib.util.spec_from_file_location("bench_startup", STARTUP)
+def load_benchmark(name: str, monkeypatch: pytest.MonkeyPatch):
+    """benchmarks/<name>.py as a module, its sibling modules importable as when run as a script."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCHMARKS / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
+    monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -37,9 +42,37 @@ def test_import_and_help_import_no_heavy_library(tmp_path):
     assert "| `python -m aiforge --help` |" in result.stdout  # the Markdown table
 
 
-def test_import_profile_is_parsed(tmp_path):
-    startup = load_startup()
+def test_import_profile_is_parsed(tmp_path, monkeypatch):
+    startup = load_benchmark("startup", monkeypatch)
     modules = startup.imports([sys.executable, "-c", "import json.decoder"], str(tmp_path))
     assert "json.decoder" in dict(modules)
     fake = [("aiforge", 10), ("torch.nn", 5), ("matplotlib", 1), ("torchvision", 1)]
     assert startup.heavy_modules(fake) == ["torch", "matplotlib"]
+
+
+def test_training_overhead_ratios_and_markdown_table(monkeypatch, capsys):
+    overhead = load_benchmark("training_overhead", monkeypatch)
+    columns = {  # ms: median ± spread; no Lightning column (as without the `bench` extra)
+        "hand_slicing": {"median_s": 0.020, "spread_s": 0.001},
+        "aiforge_slicing": {"median_s": 0.030, "spread_s": 0.002},
+        "hand_per_item": {"median_s": 0.040, "spread_s": 0.0005},
+        "aiforge_per_item": {"median_s": 0.050, "spread_s": 0.0},
+        "aiforge_defaults": {"median_s": 0.060, "spread_s": 0.003},
+    }
+    ratios = overhead.ratios_of(columns)
+    assert ratios == pytest.approx(  # the Lightning ratios are left out: that column did not run
+        {
+            "aiforge_vs_hand_slicing": 1.5,
+            "aiforge_vs_hand_per_item": 1.25,
+            "aiforge_defaults_vs_hand_slicing": 3.0,
+        }
+    )
+    assert "AIForge / hand-written, slicing              1.500" in capsys.readouterr().out
+    table = overhead.markdown_table({"digits": {"columns": columns, "ratios": ratios}}).splitlines()
+    assert table == [
+        "| workload | hand slicing | AIForge lean slicing | ratio | hand per-item | AIForge per-item | ratio "
+        "| Lightning per-item | Lightning / AIForge per-item | AIForge defaults |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        "| digits | 20.0 ± 1.0 | 30.0 ± 2.0 | 1.50x | 40.0 ± 0.5 | 50.0 ± 0.0 | 1.25x "
+        "| n/a | n/a | 60.0 ± 3.0 |",
+    ]
