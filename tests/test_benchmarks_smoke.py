@@ -51,7 +51,7 @@ def test_import_profile_is_parsed(tmp_path, monkeypatch):
 
 
 def test_training_overhead_ratios_and_markdown_table(monkeypatch, capsys):
-    overhead = load_benchmark("training_overhead", monkeypatch)
+    overhead = load_benchmark("overhead_report", monkeypatch)
     columns = {  # ms: median ± spread; no Lightning column (as without the `bench` extra)
         "hand_slicing": {"median_s": 0.020, "spread_s": 0.001},
         "aiforge_slicing": {"median_s": 0.030, "spread_s": 0.002},
