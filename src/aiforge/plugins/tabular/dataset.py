@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import warnings
+import contextlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +15,8 @@ from pandas.api.types import is_bool_dtype, is_float_dtype, is_integer_dtype, is
 from aiforge.core.data_pipeline import InMemoryDataset
 from aiforge.core.logger import logger
 from aiforge.errors import DataError, did_you_mean
+from aiforge.plugins.tabular.reading import Table, read_table
 
-# Default delimiter per text suffix; ``delimiter`` overrides it.
-_TEXT_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": ","}
-_PARQUET_SUFFIXES = (".parquet", ".pq")
 _TASKS = ("auto", "classification", "regression")
 
 
@@ -42,6 +40,8 @@ class Dataset(InMemoryDataset):
     Classification labels become indices ``0..K-1`` in sorted order of the
     original values, which are kept as ``class_names``. After loading,
     ``feature_names``, ``target_name`` and ``task`` describe the table.
+    A text file is parsed a few megabytes at a time into one float32 matrix, so loading a
+    large numeric file needs little more memory than that matrix.
     Parquet needs pyarrow: ``pip install "aiforge[parquet]"``.
     """
 
@@ -67,15 +67,12 @@ class Dataset(InMemoryDataset):
         if delimiter is not None and sep is not None and delimiter != sep:
             raise DataError(f"tabular: delimiter={delimiter!r} and sep={sep!r} disagree; give one")
         path = _existing_file(data_path)
-        frame = _read_table(path, delimiter if delimiter is not None else sep)
-        frame.columns = [str(c) for c in frame.columns]
-        if len(frame) == 0:
-            raise DataError(f"{path} has no data rows (only a header)")
-        source = _Source(path.name, has_header_line=path.suffix.lower() in _TEXT_SUFFIXES)
-        target, features = _pick_columns(list(frame.columns), source, target_column, feature_columns)
-
-        matrix = _feature_matrix(frame, features, source)
-        column = frame[target]
+        with contextlib.closing(read_table(path, delimiter if delimiter is not None else sep)) as table:
+            if table.empty:
+                raise DataError(f"{path} has no data rows (only a header)")
+            source = _Source(path.name, has_header_line=table.has_header_line)
+            target, features = _pick_columns(table.columns, source, target_column, feature_columns)
+            matrix, column = _read_rows(table, features, target, source)
         _reject_missing(column, target, source)
         self.task = task if task != "auto" else _infer_task(column, classification_max_classes)
         if self.task == "classification":
@@ -125,9 +122,10 @@ class _Source:
 
     name: str
     has_header_line: bool
+    first_row: int = 0  # rows before the chunk that positions count from
 
     def at(self, pos: int) -> str:
-        row = pos + 1
+        row = self.first_row + pos + 1
         return f"row {row} (line {row + 1} of the file)" if self.has_header_line else f"row {row}"
 
 
@@ -144,76 +142,6 @@ def _existing_file(data_path: str | None) -> Path:
     if is_dir:
         raise DataError(f"data_path {path} is a directory; the tabular dataset reads one file")
     return path
-
-
-def _read_table(path: Path, delimiter: str | None) -> pd.DataFrame:
-    suffix = path.suffix.lower()
-    if suffix in _TEXT_SUFFIXES:
-        sep = delimiter if delimiter is not None else _TEXT_SUFFIXES[suffix]
-        try:
-            # skipinitialspace: "a, b" is read as "b", not " b" (hand-written files).
-            # index_col=False: rows with one field more than the header are not read with their
-            # first field as the index (every value under its neighbour's name); pandas warns
-            # that it drops the extra fields instead, and that warning is made an error here.
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", pd.errors.ParserWarning)
-                frame = pd.read_csv(
-                    path,
-                    sep=sep,
-                    skipinitialspace=True,
-                    keep_default_na=False,
-                    na_values=[""],
-                    index_col=False,
-                )
-            _check_header(path, sep)
-            return frame
-        except pd.errors.ParserWarning:
-            raise DataError(
-                f"{path}: the data rows have more fields than the header line names columns; "
-                "is there an extra delimiter at the end of each row?"
-            ) from None
-        except pd.errors.EmptyDataError:
-            raise DataError(f"{path} is empty: expected a header line and data rows") from None
-        except pd.errors.ParserError as err:
-            raise DataError(f"{path} could not be parsed (delimiter {sep!r}): {_oneline(err)}") from None
-        except UnicodeDecodeError as err:
-            raise DataError(f"{path} is not UTF-8 text: {err}") from None
-        except (OSError, ValueError) as err:
-            raise DataError(f"{path} could not be read: {_oneline(err)}") from None
-    if suffix in _PARQUET_SUFFIXES:
-        try:
-            return pd.read_parquet(path)
-        except ImportError:
-            raise DataError(f'reading {path} needs pyarrow: pip install "aiforge[parquet]"') from None
-        except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
-            raise DataError(f"{path} could not be read as Parquet: {_oneline(err)}") from None
-    known = ", ".join([*_TEXT_SUFFIXES, *_PARQUET_SUFFIXES])
-    raise DataError(f"{path}: unsupported file type {suffix or '(no suffix)'!r}; use one of {known}")
-
-
-def _check_header(path: Path, sep: str) -> None:
-    """Names pandas would silently invent or change: an empty header cell becomes ``Unnamed: N``
-    and a repeated name ``a`` becomes ``a.1``."""
-    header = pd.read_csv(
-        path, sep=sep, header=None, nrows=1, skipinitialspace=True, keep_default_na=False, dtype=str
-    )
-    names = [str(name) for name in header.iloc[0].tolist()] if len(header) else []
-    for position, name in enumerate(names, start=1):
-        if not name.strip():
-            raise DataError(
-                f"{path}: column {position} of the header line has no name"
-                f"{' (a delimiter at the end of the line?)' if position == len(names) else ''}"
-            )
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        raise DataError(
-            f"{path}: the header line names column(s) {', '.join(map(repr, repeated))} more than once; "
-            "every column needs its own name"
-        )
-
-
-def _oneline(err: Exception) -> str:
-    return " ".join(str(err).split())
 
 
 def _pick_columns(
@@ -292,15 +220,51 @@ def _reject_infinite(values: np.ndarray, names: list[str], frame: pd.DataFrame, 
         )
 
 
-def _feature_matrix(frame: pd.DataFrame, names: list[str], source: _Source) -> np.ndarray:
-    numbers = {}
-    for name in names:  # per column, not per row: each check is one vectorised pass
-        _reject_missing(frame[name], name, source)
-        numbers[name] = _as_numbers(frame[name], name, source)
-    with np.errstate(over="ignore"):  # too big for float32 becomes inf, reported just below
-        matrix = pd.DataFrame(numbers).to_numpy(dtype=np.float32)
-    _reject_infinite(matrix, names, frame, source)
-    return _writable(matrix)
+def _read_rows(
+    table: Table, features: list[str], target: str, source: _Source
+) -> tuple[np.ndarray, pd.Series]:
+    """The float32 feature matrix, filled in place one frame of rows at a time, and the target.
+
+    No float64 copy of the whole table is ever held: a large numeric file costs about its
+    float32 matrix, plus one frame of rows while it is parsed.
+    """
+    matrix = np.empty((table.max_rows, len(features)), dtype=np.float32)
+    targets = []
+    rows = 0
+    for chunk in table:
+        end = rows + len(chunk)
+        if end > len(matrix):  # more rows than line breaks counted (mixed line endings)
+            matrix = _grown(matrix, rows, end)
+        _fill_features(matrix[rows:end], chunk, features, replace(source, first_row=rows))
+        targets.append(chunk[target].copy())  # a copy: a view would keep the whole frame alive
+        rows = end
+    column = targets[0] if len(targets) == 1 else pd.concat(targets, ignore_index=True)
+    return _writable(matrix[:rows]), column
+
+
+def _grown(matrix: np.ndarray, rows: int, needed: int) -> np.ndarray:
+    bigger = np.empty((max(needed, 2 * len(matrix)), matrix.shape[1]), dtype=matrix.dtype)
+    bigger[:rows] = matrix[:rows]
+    return bigger
+
+
+def _fill_features(out: np.ndarray, chunk: pd.DataFrame, names: list[str], source: _Source) -> None:
+    """Write one frame's feature columns into ``out`` as float32; a bad cell is an error naming it."""
+    features = chunk[names]
+    if all(isinstance(dtype, np.dtype) and dtype.kind in "iuf" for dtype in features.dtypes):
+        # Numbers only, the usual case: one pass over the frame. A missing cell (NaN) or a number
+        # float32 cannot hold (inf) is left to the column-by-column checks below, which name it.
+        with np.errstate(over="ignore", invalid="ignore"):
+            out[...] = features.to_numpy(dtype=np.float32)
+        if np.isfinite(out).all():
+            return
+    for j, name in enumerate(names):  # per column, not per row: each check is one vectorised pass
+        column = chunk[name]
+        _reject_missing(column, name, source)
+        numbers = _as_numbers(column, name, source)
+        with np.errstate(over="ignore"):  # too big for float32 becomes inf, reported just below
+            out[:, j] = numbers.to_numpy(dtype=np.float32)
+    _reject_infinite(out, names, chunk, source)
 
 
 def _whole_numbers(column: pd.Series) -> np.ndarray | None:

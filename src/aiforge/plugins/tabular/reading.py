@@ -1,0 +1,184 @@
+"""Read a CSV/TSV or Parquet file as frames of consecutive rows, with pandas' errors made clear."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import warnings
+from collections.abc import Generator, Iterator
+from pathlib import Path
+
+import pandas as pd
+
+from aiforge.errors import DataError
+
+# Default delimiter per text suffix; ``delimiter`` overrides it.
+TEXT_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": ","}
+PARQUET_SUFFIXES = (".parquet", ".pq")
+# Text parsed per chunk. A chunk's parsed cells (float64, the parser's tokens) are a few times
+# this; the whole file is never held as one float64 frame. A file this small is one chunk.
+CHUNK_BYTES = 4 * 1024 * 1024
+_COUNT_BLOCK = 1024 * 1024
+
+
+class Table:
+    """A file's rows as frames of consecutive rows, each read from the file when it is needed.
+
+    The first frame is read on opening, for the column names; it is empty for a header-only
+    file. ``max_rows`` is at least the number of data rows (there may be fewer).
+    """
+
+    def __init__(
+        self, chunks: Generator[pd.DataFrame, None, None], max_rows: int, has_header_line: bool
+    ) -> None:
+        self._chunks = chunks
+        self._first: pd.DataFrame | None = next(chunks)
+        self.columns = [str(c) for c in self._first.columns]
+        self.empty = self._first.empty
+        self.max_rows = max_rows
+        self.has_header_line = has_header_line
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        """Each frame once, in file order, with the column names of ``columns``."""
+        chunks = itertools.chain([self._first] if self._first is not None else [], self._chunks)
+        self._first = None  # held by nothing once used, so each frame is freed after its turn
+        for chunk in chunks:
+            chunk.columns = self.columns
+            yield chunk
+
+    def close(self) -> None:
+        self._first = None
+        self._chunks.close()
+
+
+def read_table(path: Path, delimiter: str | None) -> Table:
+    """Open ``path`` by its suffix; errors in the file or its header line are DataErrors."""
+    suffix = path.suffix.lower()
+    if suffix in TEXT_SUFFIXES:
+        sep = delimiter if delimiter is not None else TEXT_SUFFIXES[suffix]
+        max_rows, rows_per_chunk = _line_counts(path)
+        return Table(_text_chunks(path, sep, rows_per_chunk), max_rows, has_header_line=True)
+    if suffix in PARQUET_SUFFIXES:
+        frame = _read_parquet(path)
+        return Table(_whole(frame), len(frame), has_header_line=False)
+    known = ", ".join([*TEXT_SUFFIXES, *PARQUET_SUFFIXES])
+    raise DataError(f"{path}: unsupported file type {suffix or '(no suffix)'!r}; use one of {known}")
+
+
+def _whole(frame: pd.DataFrame) -> Generator[pd.DataFrame, None, None]:
+    yield frame
+
+
+def _line_counts(path: Path) -> tuple[int, int]:
+    """At most how many data rows the file has, and how many rows make ``CHUNK_BYTES`` of it.
+
+    Every data row but the last ends with a line break, and so does the header line; a blank
+    line or a quoted field with a line break in it only makes the bound looser.
+    """
+    try:
+        lines, size, last = _count(path, b"\n")
+        if lines == 0:  # old Mac files end their lines with \r alone
+            lines, size, last = _count(path, b"\r")
+    except OSError as err:
+        raise DataError(f"{path} could not be read: {_oneline(err)}") from None
+    max_rows = max(lines - 1 + (last not in (b"\n", b"\r", b"")), 0)
+    rows_per_chunk = max(1, CHUNK_BYTES * max(lines, 1) // max(size, 1))
+    return max_rows, rows_per_chunk
+
+
+def _count(path: Path, line_break: bytes) -> tuple[int, int, bytes]:
+    """How many times ``line_break`` occurs, the file's size and its last byte."""
+    count = size = 0
+    last = b""
+    with path.open("rb") as file:
+        while block := file.read(_COUNT_BLOCK):
+            count, size, last = count + block.count(line_break), size + len(block), block[-1:]
+    return count, size, last
+
+
+def _text_chunks(path: Path, sep: str, rows_per_chunk: int) -> Generator[pd.DataFrame, None, None]:
+    with _text_errors(path, sep):
+        # skipinitialspace: "a, b" is read as "b", not " b" (hand-written files).
+        # index_col=False: rows with one field more than the header are not read with their
+        # first field as the index (every value under its neighbour's name); pandas warns
+        # that it drops the extra fields instead, and that warning is made an error here.
+        reader = pd.read_csv(
+            path,
+            sep=sep,
+            skipinitialspace=True,
+            keep_default_na=False,
+            na_values=[""],
+            index_col=False,
+            iterator=True,
+        )
+    with reader:
+        first = True
+        while True:
+            with _text_errors(path, sep):
+                try:
+                    chunk = reader.get_chunk(rows_per_chunk)
+                except StopIteration:
+                    return
+            if first:
+                with _text_errors(path, sep):
+                    _check_header(path, sep)
+            elif chunk.empty:
+                return
+            first = False
+            yield chunk
+
+
+@contextlib.contextmanager
+def _text_errors(path: Path, sep: str) -> Iterator[None]:
+    """pandas' exceptions while parsing become DataErrors that name the file."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            yield
+    except pd.errors.ParserWarning:
+        raise DataError(
+            f"{path}: the data rows have more fields than the header line names columns; "
+            "is there an extra delimiter at the end of each row?"
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path} is empty: expected a header line and data rows") from None
+    except pd.errors.ParserError as err:
+        raise DataError(f"{path} could not be parsed (delimiter {sep!r}): {_oneline(err)}") from None
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path} is not UTF-8 text: {err}") from None
+    except (OSError, ValueError) as err:
+        raise DataError(f"{path} could not be read: {_oneline(err)}") from None
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path)
+    except ImportError:
+        raise DataError(f'reading {path} needs pyarrow: pip install "aiforge[parquet]"') from None
+    except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
+        raise DataError(f"{path} could not be read as Parquet: {_oneline(err)}") from None
+
+
+def _check_header(path: Path, sep: str) -> None:
+    """Names pandas would silently invent or change: an empty header cell becomes ``Unnamed: N``
+    and a repeated name ``a`` becomes ``a.1``."""
+    header = pd.read_csv(
+        path, sep=sep, header=None, nrows=1, skipinitialspace=True, keep_default_na=False, dtype=str
+    )
+    names = [str(name) for name in header.iloc[0].tolist()] if len(header) else []
+    for position, name in enumerate(names, start=1):
+        if not name.strip():
+            raise DataError(
+                f"{path}: column {position} of the header line has no name"
+                f"{' (a delimiter at the end of the line?)' if position == len(names) else ''}"
+            )
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise DataError(
+            f"{path}: the header line names column(s) {', '.join(map(repr, repeated))} more than once; "
+            "every column needs its own name"
+        )
+
+
+def _oneline(err: Exception) -> str:
+    return " ".join(str(err).split())
