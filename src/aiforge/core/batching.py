@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, RandomSampler, SequentialSampler
+from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 
 from aiforge.core.data_pipeline import BaseDataset, BasePreprocessor, Item
@@ -180,22 +180,38 @@ def make_batches(
         rows = _on_device_if_fits(rows, options.device)
         return TensorBatches(rows, batch_size, shuffle, seed, shard, pad=shuffle)
     vectorised = _vectorised(preprocessor)
-    subset = PreprocessedSubset(dataset, indices, None if vectorised else preprocessor)
     collate = CollateThenTransform(preprocessor) if vectorised and preprocessor is not None else None
+    if shard is None and (preprocessor is None or vectorised):
+        # The plugin's own items, picked by the sampler: no wrapper call per item.
+        sampler = RowSampler(indices, shuffle, seed)
+        return EpochSeededLoader(dataset, batch_size, sampler, collate, options, seed)
+    subset = PreprocessedSubset(dataset, indices, None if vectorised else preprocessor)
     from torch.utils.data.distributed import DistributedSampler
 
-    sampler: torch.utils.data.Sampler[int]
-    if shard is not None:
-        sampler = (
-            DistributedSampler(subset, num_replicas=shard[1], rank=shard[0], shuffle=True, seed=seed)
-            if shuffle
-            else ShardSampler(len(subset), shard)
-        )
+    if shard is None:
+        sampler = RowSampler(torch.arange(len(subset)), shuffle, seed)
     elif shuffle:
-        sampler = RandomSampler(subset, generator=torch.Generator().manual_seed(seed))
+        sampler = DistributedSampler(subset, num_replicas=shard[1], rank=shard[0], shuffle=True, seed=seed)
     else:
-        sampler = SequentialSampler(subset)
+        sampler = ShardSampler(len(subset), shard)
     return EpochSeededLoader(subset, batch_size, sampler, collate, options, seed)
+
+
+class RowSampler(torch.utils.data.Sampler[int]):
+    """A split's dataset rows: in a new order each pass (its own generator, which checkpoints
+    save), or as they are."""
+
+    def __init__(self, rows: torch.Tensor, shuffle: bool, seed: int) -> None:
+        self.rows = rows
+        self.generator = torch.Generator().manual_seed(seed) if shuffle else None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self) -> Iterator[int]:
+        if self.generator is None:
+            return iter(self.rows.tolist())
+        return iter(self.rows[torch.randperm(len(self.rows), generator=self.generator)].tolist())
 
 
 class EpochSeededLoader(DataLoader):
@@ -235,7 +251,7 @@ class EpochSeededLoader(DataLoader):
             set_sampler_epoch(epoch)
 
     def __iter__(self) -> Any:
-        if isinstance(self.sampler, (SequentialSampler, ShardSampler)):
+        if _order_generator(self) is None and not hasattr(self.sampler, "set_epoch"):
             assert self.generator is not None
             self.generator.manual_seed(self.seed)  # validation: every pass alike
         return super().__iter__()
