@@ -252,8 +252,11 @@ def test_corrupt_last_checkpoint_falls_back_to_previous(
 ) -> None:
     code, run_dir = start(workspace, "exp_tensors.yaml", tmp_path / "results", {"KILL_AT_STEP": "27"})
     assert code == -signal.SIGKILL
-    last = run_dir / "checkpoints" / "last.pt"
-    last.write_bytes(last.read_bytes()[:1000])  # truncated, as by a crash of the disk
+    checkpoints = run_dir / "checkpoints"
+    # Checkpoints are written in the background, so the kill may have landed between the two
+    # renames of a write (last.pt already moved to previous.pt): then previous.pt is the newest.
+    newest = checkpoints / "last.pt" if (checkpoints / "last.pt").exists() else checkpoints / "previous.pt"
+    (checkpoints / "last.pt").write_bytes(newest.read_bytes()[:1000])  # truncated, as by a disk crash
     done = resume(workspace, run_dir)
     assert "last.pt is damaged and is skipped" in done.stderr
     assert_same_run(record(run_dir), reference["tensors"])
