@@ -83,3 +83,15 @@ def test_the_inline_writer_writes_at_once() -> None:
     done: list[str] = []
     InlineWriter().submit(lambda: done.append(threading.current_thread().name))
     assert done == [threading.current_thread().name]
+
+
+def test_a_newer_job_for_the_same_file_replaces_one_that_has_not_started() -> None:
+    release = threading.Event()
+    written: list[str] = []
+    with BackgroundWriter() as writer:
+        writer.submit(lambda: (release.wait(5), written.append("slow disk")))
+        for epoch in range(1, 6):  # the disk is busy: five checkpoints arrive meanwhile
+            writer.submit(lambda epoch=epoch: written.append(f"last.pt {epoch}"), key="last.pt")
+            writer.submit(lambda epoch=epoch: written.append(f"metrics {epoch}"), key="metrics.csv")
+        release.set()
+    assert written == ["slow disk", "last.pt 5", "metrics 5"]  # only the newest of each, in order

@@ -167,7 +167,7 @@ class ModelCheckpoint(Callback):
             self.best_value, self.best_epoch = value, epoch + 1
             if is_main_process():  # under torchrun, rank 0 writes; every rank keeps the same record
                 state = {"model": self._trainer.model_state(), "epoch": epoch + 1, self.monitor: value}
-                self.writer.submit(functools.partial(save_state, self.best_path, state))
+                self.writer.submit(functools.partial(save_state, self.best_path, state), key=self.best_path)
             logger.debug(f"New best {self.monitor}={value:.4f} at epoch {epoch + 1}")
         self.save_last(self._trainer)
 
@@ -180,7 +180,8 @@ class ModelCheckpoint(Callback):
         if not is_main_process():
             return
         state = {**trainer.full_state(), **self.extra_state}
-        self.writer.submit(functools.partial(save_state, self.last_path, state, self.previous_path))
+        write = functools.partial(save_state, self.last_path, state, self.previous_path)
+        self.writer.submit(write, key=self.last_path)
         logger.debug(f"Checkpoint: epoch {trainer.epoch}, optimizer step {trainer.global_step}")
 
     def on_train_end(self, trainer: Trainer) -> None:
@@ -255,7 +256,7 @@ class MetricsHistory(Callback):
         writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         writer.writerows(self.rows)
-        self.writer.submit(functools.partial(write_text, self.path, buffer.getvalue()))
+        self.writer.submit(functools.partial(write_text, self.path, buffer.getvalue()), key=self.path)
 
     def state_dict(self) -> dict[str, Any]:
         return {"rows": [dict(row) for row in self.rows]}
