@@ -29,3 +29,17 @@ $py - <<'PY'
 import torch.distributed as dist
 print("nccl available:", dist.is_nccl_available())
 PY
+
+echo "== 3. mixed precision and compile on the GPU (training_config.precision / compile)"
+for options in "training_config.precision=bf16-mixed" "training_config.precision=16-mixed" \
+               "training_config.compile=true"; do
+    rm -rf /tmp/g3
+    $py -m aiforge run --device cuda --results-dir /tmp/g3 --no-progress -o training_config.epochs=3 \
+        -o "$options" 2>&1 | grep -E "Epoch 3/|Final|rror" | sed "s|^|$options: |"
+done
+
+echo "== 4. epoch time against a hand-written loop and Lightning, on the GPU (digits, 20 epochs)"
+for flags in "" "--precision bf16-mixed" "--precision 16-mixed" "--compile"; do
+    $py benchmarks/training_overhead.py --device cuda --workloads digits --repeats 3 $flags \
+        --json "$out/overhead${flags// /_}.json" 2>&1 | tail -4
+done
