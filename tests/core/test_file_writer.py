@@ -95,3 +95,24 @@ def test_a_newer_job_for_the_same_file_replaces_one_that_has_not_started() -> No
             writer.submit(lambda epoch=epoch: written.append(f"metrics {epoch}"), key="metrics.csv")
         release.set()
     assert written == ["slow disk", "last.pt 5", "metrics 5"]  # only the newest of each, in order
+
+
+def test_a_failed_write_never_drops_a_queued_checkpoint() -> None:
+    fail, gate = threading.Event(), threading.Event()
+    written: list[str] = []
+    writer = BackgroundWriter()
+
+    def failing() -> None:
+        fail.wait(5)
+        raise OSError("metrics.csv: disk full")
+
+    writer.submit(failing)
+    writer.submit(lambda: gate.wait(5))  # the disk is busy: the next job stays queued
+    writer.submit(lambda: written.append("last.pt 1"), key="last.pt")
+    fail.set()
+    time.sleep(0.1)
+    with pytest.raises(OSError, match="disk full"):  # the run fails here, before replacing last.pt 1
+        writer.submit(lambda: written.append("last.pt 2"), key="last.pt")
+    gate.set()
+    writer.close()
+    assert written == ["last.pt 1"]

@@ -291,3 +291,14 @@ def test_changed_data_is_detected(tmp_path: Path, change: str) -> None:
 def test_no_preprocessor_or_no_saved_file_is_not_checked(tmp_path: Path) -> None:
     check_same_preprocessor(tmp_path / run_files.PREPROCESSOR_FILE, None)
     check_same_preprocessor(tmp_path / "missing.safetensors", fitted(torch.randn(5, 2)))
+
+
+def test_a_run_saved_before_an_option_existed_resumes_with_its_default(run_dir: Path) -> None:
+    from aiforge.config.model_configs import TrainingConfig
+
+    current = TrainingConfig(epochs=3).model_dump(mode="json")
+    older = {key: value for key, value in current.items() if key not in ("precision", "compile")}
+    check_same_config(json.dumps({"training_config": older}), {"training_config": current}, run_dir)
+    current["precision"] = "bf16-mixed"  # a real change of a new option still counts
+    with pytest.raises(ConfigError, match=r'training_config\.precision: "32" -> "bf16-mixed"'):
+        check_same_config(json.dumps({"training_config": older}), {"training_config": current}, run_dir)

@@ -126,3 +126,14 @@ def test_defaults_and_registry() -> None:
     default_metrics("regression").append("x")
     assert DEFAULT_METRICS["regression"] == ["mse", "mae", "r2"]  # a copy is returned
     assert all(METRICS[name] == task for task, names in DEFAULT_METRICS.items() for name in names)
+
+
+def test_buffered_predictions_are_copies(generator: torch.Generator) -> None:
+    """The model may reuse its output buffer (CUDA graphs): a later change must not reach the metric."""
+    logits = torch.randn(20, 3, generator=generator)
+    labels = logits.argmax(dim=1)
+    metrics = MetricSet(["accuracy"], "classification", 3)
+    metrics.update(logits, labels)
+    logits.zero_()  # the "next call" overwrites the buffer
+    labels.fill_(1)
+    assert metrics.compute()["accuracy"] == 1.0

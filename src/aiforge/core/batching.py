@@ -217,7 +217,9 @@ class RowSampler(torch.utils.data.Sampler[int]):
 class EpochSeededLoader(DataLoader):
     """A DataLoader whose shuffle has its own generator (saved in checkpoints) and whose worker
     seeds follow from where the data order stands: the same batches with or without workers,
-    and after a resume. A loader that does not shuffle seeds its workers alike on every pass."""
+    and after a resume. A loader that does not shuffle seeds its workers alike on every pass.
+    Persistent workers are seeded once, when they start: random numbers drawn inside them
+    (augmentations) do not repeat exactly after a resume."""
 
     def __init__(
         self,

@@ -30,11 +30,12 @@ class BackgroundWriter:
         self._queued: dict[object, Future[None]] = {}  # the latest job of each key
 
     def submit(self, job: Callable[[], None], key: object = None) -> None:
+        # Errors first: a job that a failed run would never replace must not be dropped.
+        while self._pending and (self._pending[0].done() or len(self._pending) >= self.max_pending):
+            self._pending.popleft().result()  # raises the job's error here
         superseded = self._queued.pop(key, None) if key is not None else None
         if superseded is not None and superseded.cancel():
             self._pending.remove(superseded)
-        while self._pending and (self._pending[0].done() or len(self._pending) >= self.max_pending):
-            self._pending.popleft().result()  # raises the job's error here
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aiforge-writer")
         future = self._executor.submit(job)

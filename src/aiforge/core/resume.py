@@ -96,7 +96,7 @@ def load_latest_checkpoint(run_dir: Path) -> tuple[dict[str, Any], Path]:
 
 def check_same_config(saved_json: str, current: dict[str, Any], run_dir: Path) -> None:
     """A resume must continue the run it started as: any changed config value is an error."""
-    saved = json.loads(saved_json)
+    saved = _with_new_defaults(json.loads(saved_json), current)
     changes = [
         f"  {key}: {_show(saved_value)} -> {_show(current_value)}"
         for key, saved_value, current_value in _differences(saved, current)
@@ -106,6 +106,18 @@ def check_same_config(saved_json: str, current: dict[str, Any], run_dir: Path) -
             f"the config differs from the one {run_dir} was started with:\n" + "\n".join(changes) + "\n"
             "A resume continues the same run; start a new run for a changed config."
         )
+
+
+def _with_new_defaults(saved: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+    """A run started before a training_config option existed ran as that option's default does."""
+    from aiforge.config.model_configs import TrainingConfig
+
+    training, now = saved.get("training_config"), current.get("training_config")
+    if isinstance(training, dict) and isinstance(now, dict):
+        defaults = TrainingConfig().model_dump(mode="json")
+        added = {key: defaults[key] for key in now if key not in training and key in defaults}
+        saved["training_config"] = {**training, **added}
+    return saved
 
 
 def check_same_preprocessor(saved_path: Path, refitted: Any) -> None:

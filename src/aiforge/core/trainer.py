@@ -129,6 +129,9 @@ class Trainer:
         finally:
             if self.stop_requests is not None:
                 self.stop_requests.armed = False
+        writers = [cb.writer for cb in self.callbacks if getattr(cb, "writer", None) is not None]
+        for writer in writers:
+            writer.flush()  # every callback's on_train_end sees the files as they are
         for callback in self.callbacks:
             callback.on_train_end(self)
         return self.history
@@ -355,7 +358,8 @@ class Trainer:
 
     # -- state ---------------------------------------------------------------------------
     def model_state(self) -> dict[str, Any]:
-        return {key: value.detach().clone() for key, value in self.model.state_dict().items()}
+        """A copy in CPU memory: snapshots waiting for the writer never hold GPU memory."""
+        return {key: _cpu_copy(value) for key, value in self.model.state_dict().items()}
 
     def load_model_state(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state)
@@ -409,12 +413,16 @@ class Trainer:
 def _snapshot(value: Any) -> Any:
     """A copy of nested dicts, lists and tensors (a fraction of ``copy.deepcopy``'s time)."""
     if isinstance(value, torch.Tensor):
-        return value.detach().clone()
+        return _cpu_copy(value)
     if isinstance(value, dict):
         return {key: _snapshot(item) for key, item in value.items()}
     if type(value) in (list, tuple):
         return type(value)(_snapshot(item) for item in value)
     return copy.deepcopy(value)
+
+
+def _cpu_copy(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.detach().to("cpu", copy=True)
 
 
 def _callback_keys(callbacks: list[Callback]) -> list[str]:

@@ -167,7 +167,9 @@ class ModelCheckpoint(Callback):
             self.best_value, self.best_epoch = value, epoch + 1
             if is_main_process():  # under torchrun, rank 0 writes; every rank keeps the same record
                 state = {"model": self._trainer.model_state(), "epoch": epoch + 1, self.monitor: value}
-                self.writer.submit(functools.partial(save_state, self.best_path, state), key=self.best_path)
+                # No key: a best.pt is never dropped for a newer one, so the best.pt on disk is
+                # always at least as new as the best epoch the last.pt after it records.
+                self.writer.submit(functools.partial(save_state, self.best_path, state))
             logger.debug(f"New best {self.monitor}={value:.4f} at epoch {epoch + 1}")
         self.save_last(self._trainer)
 

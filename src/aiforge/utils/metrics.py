@@ -98,7 +98,8 @@ class MetricSet:
             targets = targets.long()
         else:
             targets = targets.to(predictions.dtype)
-        self._buffer.append((predictions.detach(), targets))
+        # Copies: the model's output buffer may be reused by the next call (CUDA graphs).
+        self._buffer.append((predictions.detach().clone(), targets.clone()))
         self._buffered += predictions.numel()
         if self._buffered >= BUFFER_ELEMENTS:
             self._flush()
