@@ -22,6 +22,7 @@ from aiforge.core.logger import logger
 from aiforge.core.precision import full_precision, precision_for
 from aiforge.core.resume import STATE_FORMAT
 from aiforge.core.seeding import restore_rng_states, rng_states
+from aiforge.core.trainer_state import callback_states, cpu_copy, load_callback_states, snapshot
 from aiforge.utils.callbacks import Callback, ModelCheckpoint
 from aiforge.utils.metrics import MetricSet
 
@@ -359,7 +360,7 @@ class Trainer:
     # -- state ---------------------------------------------------------------------------
     def model_state(self) -> dict[str, Any]:
         """A copy in CPU memory: snapshots waiting for the writer never hold GPU memory."""
-        return {key: _cpu_copy(value) for key, value in self.model.state_dict().items()}
+        return {key: cpu_copy(value) for key, value in self.model.state_dict().items()}
 
     def load_model_state(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state)
@@ -373,7 +374,7 @@ class Trainer:
         return {
             "format": STATE_FORMAT,
             "model": self.model_state(),
-            "optimizer": _snapshot(self.optimizer.state_dict()),  # not the live tensors
+            "optimizer": snapshot(self.optimizer.state_dict()),  # not the live tensors
             "epoch": self.epoch,
             "global_step": self.global_step,
             "history": [dict(row) for row in self.history],
@@ -386,7 +387,7 @@ class Trainer:
             "data_order": self._epoch_order,
             "rng": rng_states(),
             "grad_scaler": self.precision.state_dict(),
-            "callbacks": copy.deepcopy(_callback_states(self.callbacks)),
+            "callbacks": copy.deepcopy(callback_states(self.callbacks)),
         }
 
     def load_full_state(self, state: dict[str, Any]) -> None:
@@ -408,44 +409,6 @@ class Trainer:
         self._resumed = True
         self._continue_epoch = True
         load_callback_states(self.callbacks, state["callbacks"])
-
-
-def _snapshot(value: Any) -> Any:
-    """A copy of nested dicts, lists and tensors (a fraction of ``copy.deepcopy``'s time)."""
-    if isinstance(value, torch.Tensor):
-        return _cpu_copy(value)
-    if isinstance(value, dict):
-        return {key: _snapshot(item) for key, item in value.items()}
-    if type(value) in (list, tuple):
-        return type(value)(_snapshot(item) for item in value)
-    return copy.deepcopy(value)
-
-
-def _cpu_copy(tensor: torch.Tensor) -> torch.Tensor:
-    return tensor.detach().to("cpu", copy=True)
-
-
-def _callback_keys(callbacks: list[Callback]) -> list[str]:
-    """A key per callback: its class name (``Name#1`` for a second of one class)."""
-    keys: list[str] = []
-    for callback in callbacks:
-        name = type(callback).__name__
-        count = sum(1 for key in keys if key.split("#")[0] == name)
-        keys.append(f"{name}#{count}" if count else name)
-    return keys
-
-
-def _callback_states(callbacks: list[Callback]) -> dict[str, dict[str, Any]]:
-    return {key: cb.state_dict() for key, cb in zip(_callback_keys(callbacks), callbacks, strict=True)}
-
-
-def load_callback_states(callbacks: list[Callback], states: dict[str, dict[str, Any]]) -> None:
-    """Give each callback its saved state; a callback new since the checkpoint starts fresh."""
-    for key, callback in zip(_callback_keys(callbacks), callbacks, strict=True):
-        if key in states:
-            callback.load_state_dict(states[key])
-        else:
-            logger.warning(f"The checkpoint has no state for callback {key}; it starts fresh")
 
 
 def _wrap_for_ddp(model: BaseModel, device: torch.device) -> nn.Module:
