@@ -159,9 +159,27 @@ def test_workers_give_the_same_batches_as_the_main_process() -> None:
             assert torch.equal(ours["labels"], theirs["labels"])
 
 
-def test_num_workers_must_be_a_count_or_auto() -> None:
+@pytest.mark.parametrize("written", [-1, "many", True, 2.5])
+def test_num_workers_must_be_a_count_or_auto(written: object) -> None:
     assert TrainingConfig(num_workers=3).num_workers == 3
-    with pytest.raises(ValidationError):
-        TrainingConfig(num_workers=-1)
-    with pytest.raises(ValidationError):
-        TrainingConfig(num_workers="many")
+    with pytest.raises(ValidationError) as caught:
+        TrainingConfig(num_workers=written)
+    (error,) = caught.value.errors()  # one clear message, not one per member of the union
+    assert "number of worker processes (0 or more) or 'auto'" in error["msg"]
+
+
+@pytest.mark.parametrize(
+    ("written", "message"),
+    [
+        ({"backend": "nope"}, "backend: unknown torch.compile backend 'nope'"),
+        ({"mode": "fastest"}, "mode: Input should be 'default'"),
+        ({"speed": 1}, "speed: Extra inputs are not permitted"),
+        ({1: 2}, "Keys should be strings"),
+        ("yes please", "expected true, false or torch.compile options"),
+    ],
+)
+def test_bad_compile_options_give_one_clear_message(written: object, message: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        TrainingConfig(compile=written)
+    (error,) = caught.value.errors()
+    assert message in error["msg"]

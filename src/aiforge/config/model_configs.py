@@ -14,6 +14,7 @@ from pydantic import (
     NonNegativeInt,
     PositiveInt,
     SerializeAsAny,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -174,6 +175,27 @@ class TrainingConfig(_Strict):
     use_distributed: bool = Field(False, description="Use DistributedDataParallel (set under torchrun).")
     local_rank: int = Field(0, ge=0, description="Local rank (set by the launcher).")
     world_size: PositiveInt = Field(1, description="Number of processes (set by the launcher).")
+
+    @field_validator("compile", mode="before")
+    @classmethod
+    def _compile_options(cls, value: Any) -> Any:
+        """One clear message instead of one per member of ``bool | CompileConfig``."""
+        if isinstance(value, (bool, CompileConfig)):
+            return value
+        if not isinstance(value, dict):
+            raise ValueError("expected true, false or torch.compile options such as {mode: max-autotune}")
+        try:
+            return CompileConfig.model_validate(value)
+        except ValidationError as err:
+            problems = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors()]
+            raise ValueError("; ".join(problems).replace("Value error, ", "")) from None
+
+    @field_validator("num_workers", mode="before")
+    @classmethod
+    def _worker_count(cls, value: Any) -> Any:
+        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+            return value
+        raise ValueError("expected a number of worker processes (0 or more) or 'auto'")
 
     @field_validator("precision", mode="before")
     @classmethod
