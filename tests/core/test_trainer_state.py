@@ -1,11 +1,12 @@
-"""Checkpoint pieces: snapshots that the training loop can no longer change, callback keys."""
+"""Checkpoint pieces: snapshots that the training loop can no longer change.
+
+The callbacks' keys are tested through ``Trainer.full_state`` in test_trainer.py."""
 
 from __future__ import annotations
 
 import torch
 
-from aiforge.core.trainer_state import callback_states, snapshot
-from aiforge.utils.callbacks import Callback
+from aiforge.core.trainer_state import snapshot
 
 
 def test_a_snapshot_copies_every_tensor_and_keeps_the_structure() -> None:
@@ -19,19 +20,3 @@ def test_a_snapshot_copies_every_tensor_and_keeps_the_structure() -> None:
     assert torch.equal(copied["state"][0]["exp_avg"], torch.ones(2))
     assert copied["param_groups"][0] == {"lr": 0.1, "betas": (0.9, 0.999), "params": [0]}
     assert isinstance(copied["param_groups"][0]["betas"], tuple)
-
-
-class Counter(Callback):
-    def __init__(self, count: int) -> None:
-        self.count = count
-
-    def state_dict(self) -> dict[str, int]:
-        return {"count": self.count}
-
-
-def test_two_callbacks_of_one_class_get_their_own_keys() -> None:
-    assert callback_states([Counter(1), Callback(), Counter(2)]) == {
-        "Counter": {"count": 1},
-        "Callback": {},
-        "Counter#1": {"count": 2},
-    }
