@@ -226,6 +226,34 @@ def test_a_run_killed_before_its_first_checkpoint_is_not_resumed(workspace: Path
     assert refused.returncode == 2 and "no checkpoint to resume from yet" in refused.stderr
 
 
+def test_checkpoints_every_n_epochs_resume_from_the_last_one_written(
+    workspace: Path, reference: dict, tmp_path: Path
+) -> None:
+    results = tmp_path / "results"
+    every_3 = (
+        "-o",
+        "training_config.checkpoint_every_n_epochs=3",
+        "-o",
+        "training_config.checkpoint_every_n_steps=null",
+    )
+    done = aiforge(
+        workspace,
+        "run",
+        "exp_tensors.yaml",
+        *every_3,
+        "--results-dir",
+        str(results),
+        env={"KILL_AT_STEP": "35"},
+    )
+    assert done.returncode == -signal.SIGKILL
+    run_dir = new_run_dir(results)
+    last = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
+    assert (last["epoch"], last["global_step"]) == (3, 30)  # epoch 4's first steps are lost
+    assert not (run_dir / "checkpoints" / "previous.pt").exists()
+    resume(workspace, run_dir)
+    assert_same_run(record(run_dir), reference["tensors"])  # checkpoints change nothing else
+
+
 def test_kill_at_a_random_moment_then_resume(workspace: Path, reference: dict, tmp_path: Path) -> None:
     """An outside SIGKILL at a random moment after the first checkpoint."""
     results = tmp_path / "results"
@@ -253,10 +281,8 @@ def test_corrupt_last_checkpoint_falls_back_to_previous(
     code, run_dir = start(workspace, "exp_tensors.yaml", tmp_path / "results", {"KILL_AT_STEP": "27"})
     assert code == -signal.SIGKILL
     checkpoints = run_dir / "checkpoints"
-    # Checkpoints are written in the background, so the kill may have landed between the two
-    # renames of a write (last.pt already moved to previous.pt): then previous.pt is the newest.
-    newest = checkpoints / "last.pt" if (checkpoints / "last.pt").exists() else checkpoints / "previous.pt"
-    (checkpoints / "last.pt").write_bytes(newest.read_bytes()[:1000])  # truncated, as by a disk crash
+    last = checkpoints / "last.pt"
+    last.write_bytes(last.read_bytes()[:1000])  # truncated, as by a disk crash
     done = resume(workspace, run_dir)
     assert "last.pt is damaged and is skipped" in done.stderr
     assert_same_run(record(run_dir), reference["tensors"])

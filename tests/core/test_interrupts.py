@@ -225,6 +225,26 @@ def test_a_signal_during_validation_stops_after_the_epoch_checkpoint(tmp_path: P
     assert last["epoch_progress"]["batches_done"] == 0
 
 
+def test_a_signal_during_validation_saves_the_epoch_even_when_it_is_not_a_checkpoint_epoch(
+    tmp_path: Path,
+) -> None:
+    class RequestAtEpochEnd(Callback):
+        def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+            if epoch == 1:
+                send(signal.SIGTERM)
+
+    checkpoint = ModelCheckpoint(tmp_path, restore_best=False, every_n_epochs=0)  # only at the end
+    with StopRequests() as stops:
+        trainer = make_trainer([RequestAtEpochEnd(), checkpoint], stops)
+        with pytest.raises(RunInterrupted) as caught:
+            trainer.fit(*loaders(), epochs=4)
+    assert caught.value.checkpoint_saved is True
+    last = torch.load(checkpoint.last_path, weights_only=True)
+    assert (last["epoch"], last["global_step"], len(last["history"])) == (2, 10, 2)
+    assert not checkpoint.previous_path.exists()  # epoch 1 was never written
+    assert torch.load(checkpoint.best_path, weights_only=True)["epoch"] == checkpoint.best_epoch
+
+
 def test_without_a_checkpointer_the_interrupt_says_nothing_was_saved() -> None:
     with StopRequests() as stops:
         trainer = make_trainer([SignalAt(3)], stops)

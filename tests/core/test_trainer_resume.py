@@ -132,9 +132,9 @@ def make_trainer(
 class Snapshots(ModelCheckpoint):
     """A ModelCheckpoint that also keeps every ``last.pt`` it writes, loaded as a resume loads it."""
 
-    def __init__(self, directory: Path, keep: bool = True) -> None:
+    def __init__(self, directory: Path, keep: bool = True, every_n_epochs: int = 1) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        super().__init__(directory, restore_best=False)
+        super().__init__(directory, restore_best=False, every_n_epochs=every_n_epochs)
         self.keep = keep
         self.saved: list[dict[str, Any]] = []
 
@@ -174,8 +174,13 @@ def check_every_resume(
     reference = make_trainer(callbacks=callbacks, **training)
     reference_history = reference.fit(*loaders(kind, 7, batch_size, nan_row), epochs=epochs)
 
+    every_n_epochs = training.get("checkpoint_every_n_epochs", 1)
+
     def with_snapshots(directory: Path, keep: bool = True) -> CallbackFactory:
-        return lambda optimizer: [*(callbacks(optimizer) if callbacks else []), Snapshots(directory, keep)]
+        return lambda optimizer: [
+            *(callbacks(optimizer) if callbacks else []),
+            Snapshots(directory, keep, every_n_epochs),
+        ]
 
     checkpointed = make_trainer(callbacks=with_snapshots(tmp_path / "first"), **training)
     assert checkpointed.fit(*loaders(kind, 7, batch_size, nan_row), epochs=epochs) == reference_history
@@ -215,6 +220,12 @@ def test_resume_from_any_checkpoint_matches_the_uninterrupted_run(tmp_path: Path
         (2, 4, 16),
         (3, 0, 18),  # the end: a resume only finishes the run
     ]
+
+
+def test_resume_from_checkpoints_every_n_epochs(tmp_path: Path) -> None:
+    # 6 steps per epoch; checkpoints after epochs 2 and 4 and, as the last epoch, 5.
+    states = check_every_resume(tmp_path, "tensor", epochs=5, checkpoint_every_n_epochs=2)
+    assert positions(states) == [(2, 0, 12), (4, 0, 24), (5, 0, 30)]
 
 
 @pytest.mark.parametrize("kind", ["tensor", "loader"])

@@ -163,6 +163,52 @@ def test_checkpoint_keeps_best_and_last_and_restores_best(
     assert trainer.model.weight.item() == best_epoch
 
 
+def run_epochs(checkpoint: ModelCheckpoint, values: list[float]) -> list[tuple[int | None, int | None]]:
+    """Feed ``values`` as epochs (weights of epoch e are e); after each, the epochs that
+    ``last.pt`` and ``best.pt`` on disk hold."""
+    trainer = trainer_with([checkpoint])
+    checkpoint.on_train_start(trainer)
+    on_disk = []
+    for epoch, value in enumerate(values):
+        set_weight(trainer, float(epoch + 1))
+        trainer.epoch = epoch + 1
+        checkpoint.on_epoch_end(epoch, {"val_loss": value})
+        on_disk.append(tuple(saved_epoch(path) for path in (checkpoint.last_path, checkpoint.best_path)))
+    checkpoint.on_train_end(trainer)
+    on_disk.append(tuple(saved_epoch(path) for path in (checkpoint.last_path, checkpoint.best_path)))
+    assert trainer.model.weight.item() == checkpoint.best_epoch  # the best weights are restored
+    return on_disk
+
+
+def saved_epoch(path: Path) -> int | None:
+    return torch.load(path, weights_only=True)["epoch"] if path.exists() else None
+
+
+def test_every_n_epochs_saves_the_best_with_each_last_checkpoint(tmp_path: Path) -> None:
+    checkpoint = ModelCheckpoint(tmp_path, every_n_epochs=2)
+    # (last.pt, best.pt) after epochs 1-5 and after the end: best.pt never runs ahead of last.pt.
+    assert run_epochs(checkpoint, [3.0, 2.0, 1.0, 4.0, 0.5]) == [
+        (None, None),
+        (2, 2),
+        (2, 2),  # epoch 3 is the new best, kept in memory until the next last.pt
+        (4, 3),
+        (4, 3),
+        (5, 5),  # the last epoch is always saved
+    ]
+    assert torch.load(checkpoint.previous_path, weights_only=True)["epoch"] == 4
+
+
+def test_every_n_epochs_zero_saves_only_at_the_end(tmp_path: Path) -> None:
+    checkpoint = ModelCheckpoint(tmp_path, every_n_epochs=0)
+    assert run_epochs(checkpoint, [3.0, 1.0, 2.0]) == [(None, None)] * 3 + [(3, 2)]
+    assert not checkpoint.previous_path.exists()
+
+
+def test_every_n_epochs_must_not_be_negative(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="every_n_epochs must be 0 or more"):
+        ModelCheckpoint(tmp_path, every_n_epochs=-1)
+
+
 def test_checkpoint_without_restore_keeps_last_weights(tmp_path: Path) -> None:
     checkpoint = ModelCheckpoint(tmp_path, restore_best=False)
     trainer = trainer_with([checkpoint])

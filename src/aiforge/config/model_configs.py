@@ -138,6 +138,11 @@ class TrainingConfig(_Strict):
         0.001, description="Smallest change that counts."
     )
     scheduler: SchedulerConfig | None = Field(None, description="Optional LR scheduler.")
+    checkpoint_every_n_epochs: NonNegativeInt = Field(
+        1,
+        description="Write checkpoints/last.pt (and best.pt) after every N-th epoch; 0: only when training "
+        "ends or is stopped. The last epoch is always saved; a crash loses at most N epochs.",
+    )
     checkpoint_every_n_steps: PositiveInt | None = Field(
         None,
         description="Also write checkpoints/last.pt every N optimizer steps, not only after each epoch "

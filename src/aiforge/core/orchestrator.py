@@ -29,7 +29,6 @@ from aiforge.core.distributed import (
     rank,
     world_size,
 )
-from aiforge.core.file_writer import BackgroundWriter
 from aiforge.core.interrupts import StopRequests
 from aiforge.core.logger import add_run_log, configure_logging, console_configured, logger, remove_run_log
 from aiforge.core.plugins import call_plugin, load_class
@@ -111,7 +110,6 @@ class Orchestrator:
         self.resume_state: dict[str, Any] | None = None
         self.checkpoint: ModelCheckpoint | None = None  # set by train()
         self.stop_requests = StopRequests()
-        self.file_writer = BackgroundWriter()
 
     @classmethod
     def from_run_dir(
@@ -352,7 +350,6 @@ class Orchestrator:
             self.model.optimizer,
             config_record(self),
             others + self.extra_callbacks,
-            self.file_writer,
         )
         self.trainer = Trainer(
             self.model,
@@ -372,8 +369,7 @@ class Orchestrator:
             self.tracker.run_id = broadcast_object(getattr(self.tracker, "run_id", None))
         epochs = self.config.training_config.epochs
         logger.info(f"Training for up to {epochs} epochs")
-        with self.file_writer:  # every checkpoint is on disk before train() returns or raises
-            return self.trainer.fit(self.train_dataloader, self.val_dataloader, epochs)
+        return self.trainer.fit(self.train_dataloader, self.val_dataloader, epochs)
 
     def _restore_trainer(self, state: dict[str, Any]) -> None:
         """Load the checkpoint into the new trainer; a checkpoint of another model is a clear error."""

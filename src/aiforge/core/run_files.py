@@ -57,11 +57,15 @@ class RunFileError(OSError):
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path, keep_previous: str | Path | None = None) -> Iterator[Path]:
+def atomic_path(
+    path: str | Path, keep_previous: str | Path | None = None, durable: bool = True
+) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success, fsync it and rename it into place.
 
     A crash leaves either the old file or the new one, never half of one. With
     ``keep_previous``, the old file is renamed there first, so the last two versions survive.
+    ``durable=False`` skips the fsyncs: still whole after a killed process, but a power cut may
+    lose the newest version (for files rebuilt on resume, such as ``metrics.csv``).
     """
     target = Path(path)
     try:
@@ -73,15 +77,17 @@ def atomic_path(path: str | Path, keep_previous: str | Path | None = None) -> It
     try:
         try:
             yield tmp
-            with open(tmp, "rb+") as written:
-                os.fsync(written.fileno())
+            if durable:
+                with open(tmp, "rb+") as written:
+                    os.fsync(written.fileno())
         except OSError as err:
             raise RunFileError(_write_failure(target, err)) from err
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results are meant to be shared
         if keep_previous is not None and target.exists():
             os.replace(target, keep_previous)
         os.replace(tmp, target)
-        _fsync_directory(target.parent)
+        if durable:
+            _fsync_directory(target.parent)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -102,8 +108,8 @@ def _fsync_directory(directory: Path) -> None:
             os.close(handle)
 
 
-def write_text(path: str | Path, text: str) -> None:
-    with atomic_path(path) as tmp:
+def write_text(path: str | Path, text: str, durable: bool = True) -> None:
+    with atomic_path(path, durable=durable) as tmp:
         tmp.write_text(text, encoding="utf-8")
 
 

@@ -32,7 +32,6 @@ from aiforge.utils.callbacks import (
 from aiforge.utils.metrics import MetricSet, monitor_mode
 
 if TYPE_CHECKING:
-    from aiforge.core.file_writer import BackgroundWriter
     from aiforge.core.orchestrator import Orchestrator
 
 
@@ -42,15 +41,13 @@ def standard_callbacks(
     optimizer: torch.optim.Optimizer,
     config_record: dict[str, Any],
     others: list[Callback],
-    writer: BackgroundWriter | None = None,
 ) -> tuple[list[Callback], ModelCheckpoint]:
     """History, early stopping, LR schedule, ``others`` (tracking, user callbacks), checkpoints.
 
     The checkpoint callback comes last, so ``last.pt`` holds every other callback's state after
-    the epoch; it also stores the resolved config, which a resume checks against. The history
-    and the checkpoints are written through ``writer`` (off the loop) when given.
+    the epoch; it also stores the resolved config, which a resume checks against.
     """
-    callbacks: list[Callback] = [MetricsHistory(run_dir / run_files.HISTORY_FILE, writer)]
+    callbacks: list[Callback] = [MetricsHistory(run_dir / run_files.HISTORY_FILE)]
     if training.early_stopping_patience:
         callbacks.append(
             EarlyStopping(
@@ -68,7 +65,7 @@ def standard_callbacks(
         training.early_stopping_monitor,
         training.early_stopping_mode,
         extra_state={"config": json.dumps(config_record)},
-        writer=writer,
+        every_n_epochs=training.checkpoint_every_n_epochs,
     )
     callbacks.append(checkpoint)
     return callbacks, checkpoint

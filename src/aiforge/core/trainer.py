@@ -91,6 +91,11 @@ class Trainer:
         self._resumed = False
         self._continue_epoch = False
 
+    @property
+    def batches_done(self) -> int:
+        """Batches of the current epoch trained so far (0 between epochs)."""
+        return self._batches_done
+
     def release_process_group(self) -> None:
         """Drop the DDP wrapper, which holds the process group: it must not outlive the group."""
         self._ddp = None
@@ -130,9 +135,8 @@ class Trainer:
         finally:
             if self.stop_requests is not None:
                 self.stop_requests.armed = False
-        writers = [cb.writer for cb in self.callbacks if getattr(cb, "writer", None) is not None]
-        for writer in writers:
-            writer.flush()  # every callback's on_train_end sees the files as they are
+        if self._checkpointer is not None:  # every callback's on_train_end sees the final checkpoint
+            self._checkpointer.save_if_new(self)
         for callback in self.callbacks:
             callback.on_train_end(self)
         return self.history
@@ -156,6 +160,8 @@ class Trainer:
         for callback in self.callbacks:
             callback.on_epoch_end(epoch, logs)
         if self._stop_agreed():
+            if self._checkpointer is not None:  # unless this epoch's checkpoint is already written
+                self._checkpointer.save_if_new(self)
             self._raise_interrupted()
 
     def train_epoch(self, batches: Iterable[Item], epoch: int) -> float:
@@ -212,7 +218,7 @@ class Trainer:
         """A step checkpoint every N steps; on a stop request, a checkpoint and then stop."""
         stopping = self._stop_agreed()
         if self._checkpointer is not None and (stopping or (every and self.global_step % every == 0)):
-            self._checkpointer.save_last(self)
+            self._checkpointer.save_if_new(self)
         if stopping:
             self._raise_interrupted()
 
@@ -359,7 +365,7 @@ class Trainer:
 
     # -- state ---------------------------------------------------------------------------
     def model_state(self) -> dict[str, Any]:
-        """A copy in CPU memory: snapshots waiting for the writer never hold GPU memory."""
+        """A copy in CPU memory: a best state kept for later never holds GPU memory."""
         return {key: cpu_copy(value) for key, value in self.model.state_dict().items()}
 
     def load_model_state(self, state: dict[str, Any]) -> None:

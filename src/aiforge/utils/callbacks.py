@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -10,7 +9,6 @@ from typing import TYPE_CHECKING, Any, Literal
 from aiforge.core.logger import logger
 
 if TYPE_CHECKING:
-    from aiforge.core.file_writer import BackgroundWriter
     from aiforge.core.orchestrator import Orchestrator
     from aiforge.core.trainer import Trainer
 
@@ -113,11 +111,13 @@ class EarlyStopping(Callback):
 class ModelCheckpoint(Callback):
     """Keep ``best.pt`` (by ``monitor``) and the two latest full states, ``last.pt`` and ``previous.pt``.
 
-    ``last.pt`` is written after every epoch (and every N optimizer steps when the trainer
-    is configured so); it holds everything a resume needs. The best weights are restored
-    at the end. ``extra_state`` is added to every ``last.pt`` (the run's resolved config).
-    With a ``writer``, the files are written on its thread from a snapshot while training
-    goes on; without one, at once.
+    ``last.pt`` holds everything a resume needs; it is written after every ``every_n_epochs``-th
+    epoch (``0``: only when training ends or is stopped), at the trainer's step checkpoints and
+    always after the last epoch. The best weights wait in memory and go to ``best.pt`` just
+    before each ``last.pt``, so the ``best.pt`` on disk is always the best that ``last.pt``
+    records. Both are on disk when the hook returns: a crash right after loses nothing written.
+    The best weights are restored at the end. ``extra_state`` is added to every ``last.pt``
+    (the run's resolved config).
     """
 
     def __init__(
@@ -127,18 +127,20 @@ class ModelCheckpoint(Callback):
         mode: Literal["min", "max"] = "min",
         restore_best: bool = True,
         extra_state: dict[str, Any] | None = None,
-        writer: BackgroundWriter | None = None,
+        every_n_epochs: int = 1,
     ) -> None:
-        from aiforge.core.file_writer import InlineWriter
-
+        if every_n_epochs < 0:
+            raise ValueError(f"every_n_epochs must be 0 or more, not {every_n_epochs}")
         self.directory = Path(directory)
         self.monitor = monitor
         self.mode = mode
         self.restore_best = restore_best
         self.extra_state = dict(extra_state or {})
-        self.writer = writer or InlineWriter()
+        self.every_n_epochs = every_n_epochs
         self.best_value = _initial_best(mode)
         self.best_epoch: int | None = None
+        self._unsaved_best: dict[str, Any] | None = None  # best.pt's next content, on rank 0
+        self.saved_at: tuple[int, int, int] | None = None  # (epoch, step, batches done) of last.pt
         self._trainer: Trainer | None = None
 
     @property
@@ -158,7 +160,6 @@ class ModelCheckpoint(Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         from aiforge.core.distributed import is_main_process
-        from aiforge.core.run_files import save_state
 
         assert self._trainer is not None, "on_train_start was not called"
         self._trainer.raise_if_not_finite(epoch)
@@ -166,31 +167,37 @@ class ModelCheckpoint(Callback):
         if value is not None and math.isfinite(value) and _improved(value, self.best_value, self.mode, 0.0):
             self.best_value, self.best_epoch = value, epoch + 1
             if is_main_process():  # under torchrun, rank 0 writes; every rank keeps the same record
-                state = {"model": self._trainer.model_state(), "epoch": epoch + 1, self.monitor: value}
-                # No key: a best.pt is never dropped for a newer one, so the best.pt on disk is
-                # always at least as new as the best epoch the last.pt after it records.
-                self.writer.submit(functools.partial(save_state, self.best_path, state))
+                model = self._trainer.model_state()
+                self._unsaved_best = {"model": model, "epoch": epoch + 1, self.monitor: value}
             logger.debug(f"New best {self.monitor}={value:.4f} at epoch {epoch + 1}")
-        self.save_last(self._trainer)
+        if self.every_n_epochs and (epoch + 1) % self.every_n_epochs == 0:
+            self.save_last(self._trainer)
 
     def save_last(self, trainer: Trainer) -> None:
-        """Write ``last.pt``, keeping the one before as ``previous.pt``; never non-finite weights."""
+        """Write ``last.pt`` (the one before becomes ``previous.pt``), and ``best.pt`` first when the
+        best changed since; never non-finite weights."""
         from aiforge.core.distributed import is_main_process
         from aiforge.core.run_files import save_state
 
         trainer.raise_if_not_finite()
-        if not is_main_process():
-            return
-        state = {**trainer.full_state(), **self.extra_state}
-        write = functools.partial(save_state, self.last_path, state, self.previous_path)
-        self.writer.submit(write, key=self.last_path)
-        logger.debug(f"Checkpoint: epoch {trainer.epoch}, optimizer step {trainer.global_step}")
+        if is_main_process():
+            if self._unsaved_best is not None:
+                save_state(self.best_path, self._unsaved_best)
+                self._unsaved_best = None
+            save_state(self.last_path, {**trainer.full_state(), **self.extra_state}, self.previous_path)
+            logger.debug(f"Checkpoint: epoch {trainer.epoch}, optimizer step {trainer.global_step}")
+        self.saved_at = (trainer.epoch, trainer.global_step, trainer.batches_done)
+
+    def save_if_new(self, trainer: Trainer) -> None:
+        """:meth:`save_last`, unless ``last.pt`` already holds the trainer's current position."""
+        if (trainer.epoch, trainer.global_step, trainer.batches_done) != self.saved_at:
+            self.save_last(trainer)
 
     def on_train_end(self, trainer: Trainer) -> None:
         from aiforge.core.distributed import broadcast_object, is_main_process
         from aiforge.core.run_files import load_state
 
-        self.writer.flush()
+        self.save_if_new(trainer)  # the final state, when the last epoch was not a checkpoint epoch
         # Rank 0 reads best.pt (other machines may not see its disk) and hands the weights on.
         best = load_state(self.best_path)["model"] if is_main_process() and self.best_path.exists() else None
         best = broadcast_object(best) if self.restore_best else best
@@ -204,7 +211,9 @@ class ModelCheckpoint(Callback):
         return {"best_value": self.best_value, "best_epoch": self.best_epoch}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Back to the checkpoint's best, which its ``best.pt`` holds."""
         self.best_value, self.best_epoch = state["best_value"], state["best_epoch"]
+        self._unsaved_best = None
 
 
 class LRSchedulerCallback(Callback):
@@ -230,15 +239,12 @@ class LRSchedulerCallback(Callback):
 
 
 class MetricsHistory(Callback):
-    """Rewrite ``metrics.csv`` after each epoch, so the history survives a crash (on ``writer``'s
-    thread when given)."""
+    """Rewrite ``metrics.csv`` after each epoch, so the history can be watched and survives a
+    crash. Not fsynced: a resume rewrites it from the checkpoint's rows anyway."""
 
-    def __init__(self, path: Path, writer: BackgroundWriter | None = None) -> None:
-        from aiforge.core.file_writer import InlineWriter
-
+    def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.rows: list[dict[str, float]] = []
-        self.writer = writer or InlineWriter()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         from aiforge.core.distributed import is_main_process
@@ -258,7 +264,7 @@ class MetricsHistory(Callback):
         writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         writer.writerows(self.rows)
-        self.writer.submit(functools.partial(write_text, self.path, buffer.getvalue()), key=self.path)
+        write_text(self.path, buffer.getvalue(), durable=False)
 
     def state_dict(self) -> dict[str, Any]:
         return {"rows": [dict(row) for row in self.rows]}
