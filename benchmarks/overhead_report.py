@@ -58,11 +58,14 @@ def measure(runs: dict[str, Callable[[], list[float]]], repeats: int) -> dict[st
 
 
 def ratios_of(columns: dict[str, dict[str, Any]]) -> dict[str, float]:
-    """The :data:`RATIOS` of the columns' medians, for the columns that ran; printed too."""
+    """The :data:`RATIOS` for the columns that ran, printed too: the median over the repeats of
+    each repeat's ratio. The two columns of a repeat ran seconds apart, so a shared machine's
+    slow and fast minutes, which move whole repeats, cancel out of the ratio."""
     ratios = {}
     for key, (top, bottom, label) in RATIOS.items():
         if top in columns and bottom in columns:
-            ratios[key] = columns[top]["median_s"] / columns[bottom]["median_s"]
+            pairs = zip(columns[top]["repeat_medians_s"], columns[bottom]["repeat_medians_s"], strict=True)
+            ratios[key] = statistics.median(a / b for a, b in pairs)
             print(f"  {label:<44} {ratios[key]:.3f}")
     return ratios
 

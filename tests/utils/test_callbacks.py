@@ -247,6 +247,40 @@ def test_history_rewrites_the_csv_each_epoch(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.csv"]
 
 
+def test_history_appends_an_epoch_and_rewrites_for_new_columns_or_a_lost_file(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.csv"
+    history = MetricsHistory(path)
+    history.on_epoch_end(0, {"epoch": 1, "val_loss": 0.6})
+    first = path.stat().st_ino
+    history.on_epoch_end(1, {"epoch": 2, "val_loss": 0.5})
+    assert path.stat().st_ino == first  # appended in place, not replaced
+    assert path.read_text() == "epoch,val_loss\n1,0.6\n2,0.5\n"
+    history.on_epoch_end(2, {"epoch": 3, "val_loss": 0.4, "val_f1": 0.9})  # a new column: rewritten
+    assert path.read_text() == "epoch,val_loss,val_f1\n1,0.6,\n2,0.5,\n3,0.4,0.9\n"
+    path.unlink()  # removed while training (by hand): written whole again, header included
+    history.on_epoch_end(3, {"epoch": 4, "val_loss": 0.3})
+    assert [row["epoch"] for row in read_csv(path)] == ["1", "2", "3", "4"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.csv"]
+
+
+def test_history_append_to_a_full_disk_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from aiforge.core.run_files import RunFileError
+
+    history = MetricsHistory(tmp_path / "metrics.csv")
+    history.on_epoch_end(0, {"epoch": 1, "val_loss": 0.6})
+
+    def full_disk(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("builtins.open", full_disk)
+    with pytest.raises(RunFileError, match=r"cannot write .*metrics\.csv: .*No space left on device"):
+        history.on_epoch_end(1, {"epoch": 2, "val_loss": 0.5})
+
+
 def test_history_state_round_trips(tmp_path: Path) -> None:
     history = MetricsHistory(tmp_path / "a.csv")
     history.on_epoch_end(0, {"epoch": 1, "val_loss": 0.6})

@@ -293,6 +293,8 @@ def _order_generator(batches: Any) -> torch.Generator | None:
 
 
 def to_device(batch: Item, device: torch.device) -> Item:
+    if device.type == "cpu":  # datasets and loaders give CPU tensors: nothing to move, per batch
+        return batch
     non_blocking = device.type == "cuda"
     return {
         key: value.to(device, non_blocking=non_blocking) if isinstance(value, torch.Tensor) else value

@@ -113,6 +113,16 @@ def write_text(path: str | Path, text: str, durable: bool = True) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def append_text(path: str | Path, text: str) -> None:
+    """Add ``text`` at the end of a file in one write: a killed process leaves whole lines."""
+    target = Path(path)
+    try:
+        with open(target, "a", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as err:
+        raise RunFileError(_write_failure(target, err)) from err
+
+
 def write_json(path: str | Path, data: Any) -> None:
     write_text(path, json.dumps(data, indent=2, default=str) + "\n")
 

@@ -87,7 +87,8 @@ class Trainer:
         self.train_batches: Iterable[Item] | None = None
         self._new_epoch_progress()
         self._rng_to_restore: dict[str, Any] | None = None
-        self._finite_at: tuple[int, int] | None = None  # (step, losses) last found finite
+        self._losses_finite_at: tuple[int, int] | None = None  # (epoch's first step, losses) checked
+        self._weights_finite_at: int | None = None  # the optimizer step whose weights were checked
         self._resumed = False
         self._continue_epoch = False
 
@@ -286,12 +287,14 @@ class Trainer:
 
     def raise_if_not_finite(self, epoch: int | None = None) -> None:
         """Stop before non-finite losses or weights can reach a checkpoint (checked once per step)."""
-        checked = (self.global_step, len(self._epoch_losses))
-        if checked == self._finite_at:
-            return
         epoch = self.epoch if epoch is None else epoch
-        if self._epoch_losses and self.config.nonfinite_loss == "stop":  # skip: the steps were dropped
-            finite = torch.isfinite(torch.stack(self._epoch_losses))
+        losses_now = (self._epoch_start_step, len(self._epoch_losses))
+        if (
+            self._epoch_losses
+            and self.config.nonfinite_loss == "stop"
+            and losses_now != self._losses_finite_at
+        ):
+            finite = torch.isfinite(torch.stack(self._epoch_losses))  # skip: those steps were dropped
             if not bool(finite.all()):
                 position = int((~finite).nonzero()[0])
                 value = float(self._epoch_losses[position])
@@ -301,13 +304,16 @@ class Trainer:
                     f"(optimizer step {step}); lower the learning rate, set gradient_clip_norm, or set "
                     "training_config.nonfinite_loss: skip. The last checkpoint is kept as it was."
                 )
+            self._losses_finite_at = losses_now
+        if self.global_step == self._weights_finite_at:
+            return
         parameters = [p.detach() for p in self.model.parameters()]
         if parameters and not bool(torch.stack([p.isfinite().all() for p in parameters]).all()):
             raise TrainingError(
                 f"the model's weights are no longer finite in epoch {epoch + 1} (optimizer step "
                 f"{self.global_step}); the last checkpoint is kept as it was"
             )
-        self._finite_at = checked
+        self._weights_finite_at = self.global_step
 
     def _optimizer_step(self, batches: int) -> None:
         """Step on the gradients of ``batches`` accumulated batches."""
@@ -410,7 +416,7 @@ class Trainer:
         self._epoch_start_step = int(progress["start_step"])
         self._epoch_order = state["data_order"]  # put into the loader when fit() starts
         self._rng_to_restore = state["rng"]
-        self._finite_at = None
+        self._losses_finite_at = self._weights_finite_at = None
         self.precision.load_state_dict(state.get("grad_scaler"))
         self._resumed = True
         self._continue_epoch = True

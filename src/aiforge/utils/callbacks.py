@@ -239,12 +239,15 @@ class LRSchedulerCallback(Callback):
 
 
 class MetricsHistory(Callback):
-    """Rewrite ``metrics.csv`` after each epoch, so the history can be watched and survives a
-    crash. Not fsynced: a resume rewrites it from the checkpoint's rows anyway."""
+    """Keep ``metrics.csv`` up to date after each epoch, so the history can be watched and
+    survives a crash: a new epoch is one appended line; new columns rewrite the file. Not
+    fsynced: a resume rewrites it from the checkpoint's rows anyway."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.rows: list[dict[str, float]] = []
+        self._columns: list[str] | None = None  # the header of the file on disk
+        self._rows_in_file = 0
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         from aiforge.core.distributed import is_main_process
@@ -254,17 +257,20 @@ class MetricsHistory(Callback):
             self._write()
 
     def _write(self) -> None:
-        import csv
-        import io
+        from aiforge.core.run_files import append_text, write_text
 
-        from aiforge.core.run_files import write_text
-
-        columns = list(dict.fromkeys(key for row in self.rows for key in row))
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(self.rows)
-        write_text(self.path, buffer.getvalue(), durable=False)
+        columns = self._columns
+        if (
+            columns is not None
+            and self._rows_in_file == len(self.rows) - 1
+            and set(self.rows[-1]) <= set(columns)
+            and self.path.exists()
+        ):
+            append_text(self.path, _csv_text(columns, self.rows[-1:], header=False))
+        else:
+            columns = list(dict.fromkeys(key for row in self.rows for key in row))
+            write_text(self.path, _csv_text(columns, self.rows, header=True), durable=False)
+        self._columns, self._rows_in_file = columns, len(self.rows)
 
     def state_dict(self) -> dict[str, Any]:
         return {"rows": [dict(row) for row in self.rows]}
@@ -274,9 +280,22 @@ class MetricsHistory(Callback):
         from aiforge.core.distributed import is_main_process
 
         self.rows = [dict(row) for row in state["rows"]]
+        self._columns = None  # the file is rewritten whole
         if not is_main_process():
             return
         if self.rows:
             self._write()
         else:
             self.path.unlink(missing_ok=True)
+
+
+def _csv_text(columns: list[str], rows: list[dict[str, float]], header: bool) -> str:
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    if header:
+        writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
