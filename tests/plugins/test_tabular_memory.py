@@ -221,3 +221,12 @@ def test_peak_memory_of_a_numeric_csv_stays_near_its_float32_matrix(tmp_path: Pa
     assert result["rise"] <= 2.5 * result["array"] + 32 * MIB, (
         f"peak rose {result['rise'] / MIB:.0f} MiB for a {result['array'] / MIB:.0f} MiB matrix"
     )
+
+
+def test_a_pipe_is_refused_with_a_clear_message_instead_of_hanging(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "stream.csv"
+    os.mkfifo(fifo)  # nothing writes to it: opening it to read would wait for ever
+    with pytest.raises(DataError, match=r"stream\.csv is not a regular file .*save it to a file first"):
+        reading.read_table(fifo, None)

@@ -54,6 +54,11 @@ class Table:
 def read_table(path: Path, delimiter: str | None) -> Table:
     """Open ``path`` by its suffix; errors in the file or its header line are DataErrors."""
     suffix = path.suffix.lower()
+    if path.exists() and not path.is_file():
+        raise DataError(
+            f"{path} is not a regular file (a pipe or a device?): a table is read twice, to size it "
+            "and then to parse it; save it to a file first"
+        )
     if suffix in TEXT_SUFFIXES:
         sep = delimiter if delimiter is not None else TEXT_SUFFIXES[suffix]
         max_rows, rows_per_chunk = _line_counts(path)
