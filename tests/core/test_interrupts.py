@@ -245,6 +245,39 @@ def test_a_signal_during_validation_saves_the_epoch_even_when_it_is_not_a_checkp
     assert torch.load(checkpoint.best_path, weights_only=True)["epoch"] == checkpoint.best_epoch
 
 
+def test_a_signal_during_the_final_checkpoint_write_waits_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aiforge.core import run_files
+
+    real_save = run_files.save_state
+
+    def save_then_signal(path: Any, state: Any, keep_previous: Any = None) -> None:
+        real_save(path, state, keep_previous)
+        if Path(path).name == "last.pt":
+            send(signal.SIGTERM)  # lands while the final checkpoint is being written
+
+    monkeypatch.setattr(run_files, "save_state", save_then_signal)
+    checkpoint = ModelCheckpoint(tmp_path, restore_best=False, every_n_epochs=0)  # only at the end
+    with StopRequests() as stops:
+        trainer = make_trainer([checkpoint], stops)
+        with pytest.raises(RunInterrupted) as caught:
+            trainer.fit(*loaders(), epochs=2)
+    assert caught.value.checkpoint_saved is True
+    last = torch.load(checkpoint.last_path, weights_only=True)
+    assert (last["epoch"], last["global_step"]) == (2, 10)  # the whole run, ready to finish on resume
+
+
+def test_resuming_a_run_with_nothing_left_to_train_rewrites_no_checkpoint(tmp_path: Path) -> None:
+    first = ModelCheckpoint(tmp_path, restore_best=False)
+    make_trainer([first], None).fit(*loaders(), epochs=2)
+    before = {name: (tmp_path / name).read_bytes() for name in ("last.pt", "previous.pt", "best.pt")}
+    state = torch.load(first.last_path, weights_only=True)
+    again = ModelCheckpoint(tmp_path, restore_best=False)
+    make_trainer([again], None, seed=3).fit(*loaders(), epochs=2, resume_state=state)
+    assert {name: (tmp_path / name).read_bytes() for name in before} == before
+
+
 def test_without_a_checkpointer_the_interrupt_says_nothing_was_saved() -> None:
     with StopRequests() as stops:
         trainer = make_trainer([SignalAt(3)], stops)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from aiforge.config.model_configs import TrainingConfig
 from aiforge.core.base_model import BaseModel
 from aiforge.core.batching import TensorBatches
 from aiforge.core.trainer import Trainer, TrainingError
-from aiforge.utils.callbacks import Callback
+from aiforge.utils.callbacks import Callback, ModelCheckpoint
 from aiforge.utils.metrics import MetricSet
 
 CPU = torch.device("cpu")
@@ -206,6 +207,23 @@ def test_a_callback_can_stop_training() -> None:
     trainer = make_trainer(callbacks=[recorder])
     history = trainer.fit(batches_of(tensors, 10), batches_of(tensors, 30), epochs=10)
     assert len(history) == 2 and recorder.events[-1] == "end"
+
+
+def test_weights_a_callback_breaks_at_an_epoch_end_never_reach_a_checkpoint(tmp_path: Path) -> None:
+    class BreakWeights(Callback):  # e.g. a weight-averaging callback gone wrong
+        def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+            if epoch == 1:
+                with torch.no_grad():
+                    next(trainer.model.parameters())[0, 0] = float("nan")
+
+    checkpoint = ModelCheckpoint(tmp_path, every_n_epochs=1)
+    tensors = data(30)
+    trainer = make_trainer(callbacks=[BreakWeights(), checkpoint])
+    with pytest.raises(TrainingError, match=r"weights are no longer finite in epoch 2"):
+        trainer.fit(batches_of(tensors, 10), batches_of(tensors, 30), epochs=2)
+    last = torch.load(checkpoint.last_path, weights_only=True)
+    assert last["epoch"] == 1 and all(value.isfinite().all() for value in last["model"].values())
+    assert torch.load(checkpoint.best_path, weights_only=True)["epoch"] == 1
 
 
 def test_states_are_copies_and_full_state_has_everything() -> None:

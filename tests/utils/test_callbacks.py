@@ -204,6 +204,20 @@ def test_every_n_epochs_zero_saves_only_at_the_end(tmp_path: Path) -> None:
     assert not checkpoint.previous_path.exists()
 
 
+def test_a_best_pt_newer_than_the_runs_best_is_not_restored(tmp_path: Path, warnings: list[str]) -> None:
+    # A crash fell between best.pt (epoch 3) and last.pt; the resumed run, from last.pt's record
+    # (best: epoch 2), did not improve again, so best.pt is not this run's best.
+    checkpoint = ModelCheckpoint(tmp_path)
+    trainer = trainer_with([checkpoint])
+    checkpoint.on_train_start(trainer)
+    torch.save({"model": {"weight": torch.tensor([3.0])}, "epoch": 3, "val_loss": 0.1}, checkpoint.best_path)
+    checkpoint.load_state_dict({"best_value": 0.5, "best_epoch": 2})
+    set_weight(trainer, 4.0)
+    checkpoint.on_train_end(trainer)
+    assert trainer.model.weight.item() == 4.0  # the final weights are kept
+    assert any("holds epoch 3, not this run's best epoch 2" in line for line in warnings)
+
+
 def test_every_n_epochs_must_not_be_negative(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="every_n_epochs must be 0 or more"):
         ModelCheckpoint(tmp_path, every_n_epochs=-1)

@@ -141,7 +141,8 @@ class TrainingConfig(_Strict):
     checkpoint_every_n_epochs: NonNegativeInt = Field(
         1,
         description="Write checkpoints/last.pt (and best.pt) after every N-th epoch; 0: only when training "
-        "ends or is stopped. The last epoch is always saved; a crash loses at most N epochs.",
+        "ends or is stopped by a signal. The last epoch is always saved; a crash loses at most N epochs "
+        "(with 0, the run: there is nothing to resume from).",
     )
     checkpoint_every_n_steps: PositiveInt | None = Field(
         None,

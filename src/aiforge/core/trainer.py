@@ -88,14 +88,19 @@ class Trainer:
         self._new_epoch_progress()
         self._rng_to_restore: dict[str, Any] | None = None
         self._losses_finite_at: tuple[int, int] | None = None  # (epoch's first step, losses) checked
-        self._weights_finite_at: int | None = None  # the optimizer step whose weights were checked
+        self._weights_finite_at: tuple[int, ...] | None = None  # parameter versions last checked
         self._resumed = False
         self._continue_epoch = False
 
     @property
-    def batches_done(self) -> int:
-        """Batches of the current epoch trained so far (0 between epochs)."""
-        return self._batches_done
+    def position(self) -> tuple[int, int, int]:
+        """Where training stands: (epochs done, optimizer steps, batches done in the current epoch)."""
+        return (self.epoch, self.global_step, self._batches_done)
+
+    @property
+    def resumed(self) -> bool:
+        """Whether this trainer continues from a checkpoint (:meth:`load_full_state`)."""
+        return self._resumed
 
     def release_process_group(self) -> None:
         """Drop the DDP wrapper, which holds the process group: it must not outlive the group."""
@@ -133,11 +138,13 @@ class Trainer:
         try:
             while self.epoch < epochs and not any(cb.stop_training for cb in self.callbacks):
                 self._run_epoch(train_batches, val_batches)
+            if self._checkpointer is not None:  # the final state, before any on_train_end sees the files
+                self._checkpointer.save_if_new(self)  # while armed: a signal now waits for the write
+            if self._stop_agreed():
+                self._raise_interrupted()
         finally:
             if self.stop_requests is not None:
                 self.stop_requests.armed = False
-        if self._checkpointer is not None:  # every callback's on_train_end sees the final checkpoint
-            self._checkpointer.save_if_new(self)
         for callback in self.callbacks:
             callback.on_train_end(self)
         return self.history
@@ -305,15 +312,18 @@ class Trainer:
                     "training_config.nonfinite_loss: skip. The last checkpoint is kept as it was."
                 )
             self._losses_finite_at = losses_now
-        if self.global_step == self._weights_finite_at:
+        # Every in-place change of a parameter (optimizer step, a callback's edit, a load) moves
+        # its version counter: unchanged versions, unchanged weights, nothing to check again.
+        parameters = list(self.model.parameters())
+        versions = tuple(p._version for p in parameters)
+        if versions == self._weights_finite_at:
             return
-        parameters = [p.detach() for p in self.model.parameters()]
-        if parameters and not bool(torch.stack([p.isfinite().all() for p in parameters]).all()):
+        if parameters and not bool(torch.stack([p.detach().isfinite().all() for p in parameters]).all()):
             raise TrainingError(
                 f"the model's weights are no longer finite in epoch {epoch + 1} (optimizer step "
                 f"{self.global_step}); the last checkpoint is kept as it was"
             )
-        self._weights_finite_at = self.global_step
+        self._weights_finite_at = versions
 
     def _optimizer_step(self, batches: int) -> None:
         """Step on the gradients of ``batches`` accumulated batches."""
@@ -386,7 +396,7 @@ class Trainer:
         return {
             "format": STATE_FORMAT,
             "model": self.model_state(),
-            "optimizer": snapshot(self.optimizer.state_dict()),  # not the live tensors
+            "optimizer": snapshot(self.optimizer.state_dict()),  # a copy: callers may keep the state
             "epoch": self.epoch,
             "global_step": self.global_step,
             "history": [dict(row) for row in self.history],

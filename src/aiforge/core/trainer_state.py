@@ -1,5 +1,5 @@
-"""What a checkpoint holds besides the model: copies taken while training goes on, and the
-callbacks' states under stable keys."""
+"""What a checkpoint holds besides the model: copies that stay as they were while training goes
+on (a caller may keep a state in memory), and the callbacks' states under stable keys."""
 
 from __future__ import annotations
 

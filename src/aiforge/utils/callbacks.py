@@ -114,10 +114,10 @@ class ModelCheckpoint(Callback):
     ``last.pt`` holds everything a resume needs; it is written after every ``every_n_epochs``-th
     epoch (``0``: only when training ends or is stopped), at the trainer's step checkpoints and
     always after the last epoch. The best weights wait in memory and go to ``best.pt`` just
-    before each ``last.pt``, so the ``best.pt`` on disk is always the best that ``last.pt``
-    records. Both are on disk when the hook returns: a crash right after loses nothing written.
-    The best weights are restored at the end. ``extra_state`` is added to every ``last.pt``
-    (the run's resolved config).
+    before each ``last.pt``, so the ``best.pt`` on disk is at least as new as the best that
+    ``last.pt`` records (the same, unless a crash fell between the two writes). Both are on disk
+    when the hook returns: a crash right after loses nothing written. The best weights are
+    restored at the end. ``extra_state`` is added to every ``last.pt`` (the run's resolved config).
     """
 
     def __init__(
@@ -157,6 +157,8 @@ class ModelCheckpoint(Callback):
 
     def on_train_start(self, trainer: Trainer) -> None:
         self._trainer = trainer
+        if trainer.resumed:  # the checkpoint it continues from is on disk already
+            self.saved_at = trainer.position
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         from aiforge.core.distributed import is_main_process
@@ -186,26 +188,45 @@ class ModelCheckpoint(Callback):
                 self._unsaved_best = None
             save_state(self.last_path, {**trainer.full_state(), **self.extra_state}, self.previous_path)
             logger.debug(f"Checkpoint: epoch {trainer.epoch}, optimizer step {trainer.global_step}")
-        self.saved_at = (trainer.epoch, trainer.global_step, trainer.batches_done)
+        self.saved_at = trainer.position
 
     def save_if_new(self, trainer: Trainer) -> None:
         """:meth:`save_last`, unless ``last.pt`` already holds the trainer's current position."""
-        if (trainer.epoch, trainer.global_step, trainer.batches_done) != self.saved_at:
+        if trainer.position != self.saved_at:
             self.save_last(trainer)
 
     def on_train_end(self, trainer: Trainer) -> None:
         from aiforge.core.distributed import broadcast_object, is_main_process
-        from aiforge.core.run_files import load_state
 
         self.save_if_new(trainer)  # the final state, when the last epoch was not a checkpoint epoch
         # Rank 0 reads best.pt (other machines may not see its disk) and hands the weights on.
-        best = load_state(self.best_path)["model"] if is_main_process() and self.best_path.exists() else None
+        best = self._saved_best() if is_main_process() else None
         best = broadcast_object(best) if self.restore_best else best
         if self.restore_best and best is not None:
             trainer.load_model_state(best)
             logger.info(
                 f"Restored the best weights (epoch {self.best_epoch}, {self.monitor}={self.best_value:.4f})"
             )
+
+    def _saved_best(self) -> dict[str, Any] | None:
+        """best.pt's weights, if they are the best epoch this run records.
+
+        They may not be: a crash between writing best.pt and last.pt, then a resume whose
+        replayed epochs (non-deterministic GPU kernels) did not improve again.
+        """
+        from aiforge.core.run_files import load_state
+
+        if not self.best_path.exists():
+            return None
+        saved = load_state(self.best_path)
+        if saved.get("epoch") != self.best_epoch:
+            logger.warning(
+                f"{self.best_path} holds epoch {saved.get('epoch')}, not this run's best epoch "
+                f"{self.best_epoch} (written before a crash, then not improved on after the resume); "
+                "the final weights are kept"
+            )
+            return None
+        return saved["model"]
 
     def state_dict(self) -> dict[str, Any]:
         return {"best_value": self.best_value, "best_epoch": self.best_epoch}
