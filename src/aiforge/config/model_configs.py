@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import re
-import types
-import typing
-from typing import Annotated, Any, Literal, Union
+from typing import Any, Literal
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     NonNegativeInt,
@@ -20,52 +17,16 @@ from pydantic import (
     model_validator,
 )
 
+from aiforge.config.strict import FiniteNonNegativeFloat, FinitePositiveFloat, StrictSection
+
 EXPERIMENT_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
-# Floats that must be real numbers: ``.inf`` is as much a mistake as ``.nan`` for these.
-FinitePositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-FiniteNonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 # Sizes a model is built from: a few zeros too many must fail here, not hang or overflow in torch.
 MAX_WIDTH = 2**31 - 1
 MAX_LAYERS = 10_000
 
 
-def _numbers_only(annotation: Any) -> bool:
-    """True when a field takes int or float but not bool (``Optional`` and ``Annotated`` unwrapped)."""
-    leaves: set[Any] = set()
-
-    def collect(tp: Any) -> None:
-        origin = typing.get_origin(tp)
-        if origin is Annotated:
-            collect(typing.get_args(tp)[0])
-        elif origin is Union or origin is types.UnionType:
-            for arg in typing.get_args(tp):
-                collect(arg)
-        else:
-            leaves.add(tp)
-
-    collect(annotation)
-    return bool(leaves & {int, float}) and not leaves & {bool, Any, object}
-
-
-class _Strict(BaseModel):
-    """Unknown keys are errors: a misspelled option must never be silently ignored."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_bool_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
-        """pydantic reads ``true`` as 1 for an int field; ``epochs: yes`` (YAML 1.1's true) is a mistake."""
-        field = cls.model_fields.get(info.field_name or "")
-        if isinstance(value, bool) and field is not None and _numbers_only(field.annotation):
-            raise ValueError(
-                "expected a number, not a boolean (YAML reads yes/no/on/off/true/false as booleans)"
-            )
-        return value
-
-
-class SchedulerConfig(_Strict):
+class SchedulerConfig(StrictSection):
     """An LR scheduler from ``torch.optim.lr_scheduler``, stepped once per epoch."""
 
     name: str = Field(..., description="Class name, e.g. StepLR, CosineAnnealingLR, ReduceLROnPlateau.")
@@ -86,7 +47,7 @@ class SchedulerConfig(_Strict):
         return monitor_key(name)  # 'accuracy' -> 'val_accuracy', as for early_stopping_monitor
 
 
-class CompileConfig(_Strict):
+class CompileConfig(StrictSection):
     """Options passed to ``torch.compile``."""
 
     mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] | None = None
@@ -105,7 +66,7 @@ class CompileConfig(_Strict):
         return name
 
 
-class TrainingConfig(_Strict):
+class TrainingConfig(StrictSection):
     """How the training loop runs (the seed's fields, plus a few that users expect)."""
 
     epochs: PositiveInt = Field(10, description="Number of training epochs.")
@@ -257,7 +218,7 @@ class TrainingConfig(_Strict):
         return data
 
 
-class TrackingConfig(_Strict):
+class TrackingConfig(StrictSection):
     """MLflow tracking of the run (on by default, to MLflow's default local store)."""
 
     enabled: bool = Field(
@@ -278,7 +239,7 @@ class TrackingConfig(_Strict):
     )
 
 
-class ModelSpecificConfig(_Strict):
+class ModelSpecificConfig(StrictSection):
     """Base class for a model plugin's settings; plugins subclass it and add fields.
 
     ``input_dim`` and ``output_dim``, when a subclass declares them and leaves them
@@ -303,7 +264,7 @@ class SimpleNNConfig(ModelSpecificConfig):
     )
 
 
-class ExperimentConfig(_Strict):
+class ExperimentConfig(StrictSection):
     """One experiment: which plugins, which data, and how to train.
 
     ``model_config`` is the public name of the model settings (in files and as a
