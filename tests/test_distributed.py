@@ -22,7 +22,8 @@ pytestmark = pytest.mark.slow
 
 PROBE_MODEL = '''
 """simple_nn's network; on rank FAIL_RANK, in training batch FAIL_AT_STEP of the first attempt,
-FAIL_MODE=kill dies by SIGKILL, =sigterm gets a SIGTERM, =nan returns a NaN loss, =raise raises."""
+FAIL_MODE=kill dies by SIGKILL, =sigterm gets a SIGTERM, =nan returns a NaN loss, =nan_value a NaN
+loss whose gradients stay finite, =raise raises."""
 import os
 import signal
 
@@ -43,6 +44,9 @@ class Model(SimpleModel):
             elif mode == "nan":
                 outputs = super().training_step(batch, batch_idx)
                 return {**outputs, "loss": outputs["loss"] * float("nan")}
+            elif mode == "nan_value":
+                outputs = super().training_step(batch, batch_idx)
+                return {**outputs, "loss": outputs["loss"] + float("nan")}
             else:
                 raise ValueError("the probe failed on purpose")
         return super().training_step(batch, batch_idx)
@@ -293,3 +297,23 @@ def test_skipping_non_finite_losses_works_under_ddp(workspace: Path) -> None:
     assert "Skipped optimizer step 3: non-finite gradients" in (run_dir / "aiforge_debug.log").read_text()
     final = weights(run_dir)
     assert all(bool(torch.isfinite(value).all()) for value in final.values())
+
+
+def test_a_non_finite_loss_on_one_rank_stops_every_rank_before_its_checkpoint(workspace: Path) -> None:
+    # Rank 1's loss is NaN in step 3 but its gradients (and so all weights) stay finite: only
+    # rank 1 sees the bad loss, yet both ranks must refuse the step-3 checkpoint and stop.
+    results = workspace / "nan_one_rank"
+    done = on_two_processes(
+        workspace,
+        results,
+        "training_config.checkpoint_every_n_steps=1",
+        FAIL_RANK="1",
+        FAIL_AT_STEP="3",
+        FAIL_MODE="nan_value",
+    )
+    assert done.returncode == 1, done.stderr[-3000:]
+    (run_dir,) = run_dirs(results)
+    log = (run_dir / "aiforge_debug.log").read_text()  # rank 0's log
+    assert "the training loss became non-finite on another process in epoch 1" in log
+    last = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
+    assert last["global_step"] == 2  # the checkpoint before the bad step

@@ -302,7 +302,10 @@ class Trainer:
             and losses_now != self._losses_finite_at
         ):
             finite = torch.isfinite(torch.stack(self._epoch_losses))  # skip: those steps were dropped
-            if not bool(finite.all()):
+            bad_here = not bool(finite.all())
+            # Under DDP every rank decides alike (all get here alike), so all stop together.
+            bad_anywhere = any_rank(bad_here) if self._ddp is not None else bad_here
+            if bad_here:
                 position = int((~finite).nonzero()[0])
                 value = float(self._epoch_losses[position])
                 step = self._epoch_start_step + position // self.config.gradient_accumulation_steps + 1
@@ -310,6 +313,11 @@ class Trainer:
                     f"the training loss became {value} in epoch {epoch + 1}, batch {position + 1} "
                     f"(optimizer step {step}); lower the learning rate, set gradient_clip_norm, or set "
                     "training_config.nonfinite_loss: skip. The last checkpoint is kept as it was."
+                )
+            if bad_anywhere:
+                raise TrainingError(
+                    f"the training loss became non-finite on another process in epoch {epoch + 1} "
+                    f"(before optimizer step {self.global_step + 1}); the last checkpoint is kept as it was"
                 )
             self._losses_finite_at = losses_now
         # Every in-place change of a parameter (optimizer step, a callback's edit, a load) moves
