@@ -81,13 +81,15 @@ def test_written_files_follow_the_umask_not_0600(tmp_path: Path, umask: int) -> 
         run_files.write_text(tmp_path / "config.yaml", "a: 1\n")
         run_files.write_json(tmp_path / "final_results.json", {"a": 1})
         run_files.save_state(tmp_path / "final_model.pt", {"epoch": 1})
+        run_files.append_text(tmp_path / "metrics.csv", "epoch\n")
         with run_files.atomic_path(tmp_path / "preprocessor.safetensors") as tmp:
             tmp.write_bytes(b"data")
     finally:
         os.umask(previous)
     modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in tmp_path.iterdir()}
     assert modes == dict.fromkeys(
-        ["config.yaml", "final_results.json", "final_model.pt", "preprocessor.safetensors"], 0o666 & ~umask
+        ["config.yaml", "final_results.json", "final_model.pt", "metrics.csv", "preprocessor.safetensors"],
+        0o666 & ~umask,
     )
 
 
@@ -151,6 +153,24 @@ def test_save_state_turns_a_torch_save_failure_into_a_run_file_error(
 def test_a_folder_that_is_gone_is_a_run_file_error(tmp_path: Path) -> None:
     with pytest.raises(run_files.RunFileError, match=r"cannot write .*gone.*last\.pt: No such file"):
         run_files.save_state(tmp_path / "gone" / "last.pt", {"step": 1})
+
+
+def test_append_text_creates_then_appends_whole_lines(tmp_path: Path) -> None:
+    target = tmp_path / "metrics.csv"
+    run_files.append_text(target, "epoch,loss\n")
+    run_files.append_text(target, "1,0.5\n")
+    run_files.append_text(target, "2,0.25 é\n")
+    assert target.read_text(encoding="utf-8") == "epoch,loss\n1,0.5\n2,0.25 é\n"
+
+
+def test_append_text_failures_are_run_file_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(run_files.RunFileError, match=r"cannot write .*gone.*metrics\.csv: .*No such file"):
+        run_files.append_text(tmp_path / "gone" / "metrics.csv", "1\n")
+    target = tmp_path / "metrics.csv"
+    target.write_text("epoch\n")
+    monkeypatch.setattr(os, "write", lambda handle, data: len(data) - 1)  # a full disk's short write
+    with pytest.raises(run_files.RunFileError, match=r"only 1 of 2 bytes were written.*MiB free"):
+        run_files.append_text(target, "1\n")
 
 
 def test_other_errors_in_the_body_pass_through_unchanged(tmp_path: Path) -> None:

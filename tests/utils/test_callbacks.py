@@ -290,7 +290,7 @@ def test_history_append_to_a_full_disk_is_a_clear_error(
     def full_disk(*args: object, **kwargs: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("builtins.open", full_disk)
+    monkeypatch.setattr("os.write", full_disk)
     with pytest.raises(RunFileError, match=r"cannot write .*metrics\.csv: .*No space left on device"):
         history.on_epoch_end(1, {"epoch": 2, "val_loss": 0.5})
 

@@ -1,11 +1,16 @@
-"""MetricSet: real metrics, equal to scikit-learn's on the same data fed in uneven batches."""
+"""MetricSet: real metrics, equal to scikit-learn's on the same data fed in uneven batches, whether
+torchmetrics' functional form computes them from the buffer or its collection from flushed batches."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import torch
 from sklearn import metrics as sk
 
+from aiforge.utils import metrics as metrics_module
 from aiforge.utils.metrics import DEFAULT_METRICS, METRICS, MetricSet, check_metrics_fit_task, default_metrics
 
 SPLITS = [10, 33, 1, 53]  # uneven batches, 97 rows
@@ -22,6 +27,14 @@ def feed(metric_set: MetricSet, predictions: torch.Tensor, targets: torch.Tensor
 @pytest.fixture
 def generator() -> torch.Generator:
     return torch.Generator().manual_seed(0)
+
+
+@pytest.fixture(autouse=True, params=["functional", "collection"])
+def form(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test twice: all batches buffered (functional form), and each batch flushed at once."""
+    if request.param == "collection":
+        monkeypatch.setattr(metrics_module, "BUFFER_ELEMENTS", 1)
+    return request.param
 
 
 def test_multiclass_metrics_equal_sklearn(generator: torch.Generator) -> None:
@@ -137,3 +150,22 @@ def test_buffered_predictions_are_copies(generator: torch.Generator) -> None:
     logits.zero_()  # the "next call" overwrites the buffer
     labels.fill_(1)
     assert metrics.compute()["accuracy"] == 1.0
+
+
+def test_each_form_is_used_where_it_applies(generator: torch.Generator, form: str) -> None:
+    metric_set = MetricSet(["accuracy"], "classification", 3)
+    calls: list[str] = []
+    metric_set.functions["accuracy"] = _recorded(metric_set.functions["accuracy"], calls, "functional")
+    metric_set.collection.update = _recorded(metric_set.collection.update, calls, "collection")
+    logits = torch.randn(20, 3, generator=generator)
+    metric_set.update(logits, logits.argmax(dim=1))
+    assert metric_set.compute() == {"accuracy": 1.0}
+    assert calls == [form]
+
+
+def _recorded(function: Callable[..., Any], calls: list[str], name: str) -> Callable[..., Any]:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        calls.append(name)
+        return function(*args, **kwargs)
+
+    return wrapper

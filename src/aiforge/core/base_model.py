@@ -77,7 +77,7 @@ def align_for_loss(
     with a one-output model (``[N, 1]``) under MSE, L1 or BCEWithLogits alike.
     """
     if isinstance(loss_fn, _INDEX_TARGET_LOSSES):
-        return predictions, targets.long()
+        return predictions, targets if targets.dtype == torch.int64 else targets.long()
     if predictions.dim() == targets.dim() + 1 and predictions.shape[-1] == 1:
         predictions = predictions.squeeze(-1)
     return predictions, targets.to(predictions.dtype)

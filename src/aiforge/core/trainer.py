@@ -246,7 +246,8 @@ class Trainer:
         iterator: Iterator[Item] | None = None
         while True:
             try:
-                iterator = iterator or iter(batches)
+                if iterator is None:  # not `iterator or ...`: that would call len() on it per batch
+                    iterator = iter(batches)
                 batch = next(iterator)
             except StopIteration:
                 return
@@ -289,7 +290,10 @@ class Trainer:
         if not math.isfinite(mean):
             self.raise_if_not_finite(epoch)  # names this rank's batch when it has the bad one
             raise TrainingError(f"the training loss became {mean} in epoch {epoch + 1} on another process")
-        self.raise_if_not_finite(epoch)
+        if self._epoch_losses and self.config.nonfinite_loss == "stop":
+            # A finite float64 sum over every rank's losses: each of them was finite.
+            self._losses_finite_at = (self._epoch_start_step, len(self._epoch_losses))
+        self.raise_if_not_finite(epoch)  # the weights
         return mean
 
     def raise_if_not_finite(self, epoch: int | None = None) -> None:
@@ -326,7 +330,7 @@ class Trainer:
         versions = tuple(p._version for p in parameters)
         if versions == self._weights_finite_at:
             return
-        if parameters and not bool(torch.stack([p.detach().isfinite().all() for p in parameters]).all()):
+        if not _all_finite(parameters):
             raise TrainingError(
                 f"the model's weights are no longer finite in epoch {epoch + 1} (optimizer step "
                 f"{self.global_step}); the last checkpoint is kept as it was"
@@ -356,8 +360,7 @@ class Trainer:
         self.global_step += 1
 
     def _gradients_finite(self) -> bool:
-        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
-        return not grads or bool(torch.stack([g.isfinite().all() for g in grads]).all())
+        return _all_finite([p.grad for p in self.model.parameters() if p.grad is not None])
 
     @torch.no_grad()
     def evaluate(self, batches: Iterable[Item]) -> tuple[float, dict[str, float]]:
@@ -439,6 +442,15 @@ class Trainer:
         self._resumed = True
         self._continue_epoch = True
         load_callback_states(self.callbacks, state["callbacks"])
+
+
+def _all_finite(tensors: list[torch.Tensor]) -> bool:
+    """Whether every value is finite, with one host sync. A NaN or an infinity shows in a
+    tensor's extremes (aminmax propagates NaN): one fast reduction per tensor, several times
+    faster than ``isfinite().all()`` on large weights."""
+    with torch.no_grad():  # a `with`, not the decorator: this runs every epoch, the decorator costs more
+        extremes = [value for tensor in tensors if tensor.numel() for value in torch.aminmax(tensor)]
+        return not extremes or bool(torch.stack(extremes).isfinite().all())
 
 
 def _wrap_for_ddp(model: BaseModel, device: torch.device) -> nn.Module:

@@ -142,6 +142,7 @@ class ModelCheckpoint(Callback):
         self._unsaved_best: dict[str, Any] | None = None  # best.pt's next content, on rank 0
         self.saved_at: tuple[int, int, int] | None = None  # (epoch, step, batches done) of last.pt
         self._trainer: Trainer | None = None
+        self._writes = True  # whether this process writes the files (decided when training starts)
 
     @property
     def best_path(self) -> Path:
@@ -156,22 +157,22 @@ class ModelCheckpoint(Callback):
         return self.directory / "previous.pt"
 
     def on_train_start(self, trainer: Trainer) -> None:
+        from aiforge.core.distributed import is_main_process
+
         self._trainer = trainer
+        self._writes = is_main_process()  # under torchrun, rank 0 writes; every rank keeps the record
         if trainer.resumed:  # the checkpoint it continues from is on disk already
             self.saved_at = trainer.position
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
-        from aiforge.core.distributed import is_main_process
-
         assert self._trainer is not None, "on_train_start was not called"
         self._trainer.raise_if_not_finite(epoch)
         value = logs.get(self.monitor)
         if value is not None and math.isfinite(value) and _improved(value, self.best_value, self.mode, 0.0):
             self.best_value, self.best_epoch = value, epoch + 1
-            if is_main_process():  # under torchrun, rank 0 writes; every rank keeps the same record
+            if self._writes:
                 model = self._trainer.model_state()
                 self._unsaved_best = {"model": model, "epoch": epoch + 1, self.monitor: value}
-            logger.debug(f"New best {self.monitor}={value:.4f} at epoch {epoch + 1}")
         if self.every_n_epochs and (epoch + 1) % self.every_n_epochs == 0:
             self.save_last(self._trainer)
 
@@ -269,12 +270,16 @@ class MetricsHistory(Callback):
         self.rows: list[dict[str, float]] = []
         self._columns: list[str] | None = None  # the header of the file on disk
         self._rows_in_file = 0
+        self._writes = True  # whether this process writes the file (decided when training starts)
 
-    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+    def on_train_start(self, trainer: Trainer) -> None:
         from aiforge.core.distributed import is_main_process
 
+        self._writes = is_main_process()  # under torchrun, rank 0 writes the file
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         self.rows.append(dict(logs))
-        if is_main_process():
+        if self._writes:
             self._write()
 
     def _write(self) -> None:
