@@ -40,12 +40,14 @@ def measure(runs: dict[str, Callable[[], list[float]]], repeats: int) -> dict[st
     """Median over all timed epochs of all repeats; spread = max - min of the repeats' medians.
 
     The columns take turns within each repeat, so a busy spell of a shared machine slows
-    them alike instead of one column's repeats.
+    them alike instead of one column's repeats; every other repeat runs them in reverse order,
+    so no column always runs after the same one (whose memory and caches it inherits).
     """
     timed: dict[str, list[list[float]]] = {key: [] for key in runs}
     for repeat in range(repeats):
-        for key, run in runs.items():
-            timed[key].append(run()[1:])  # the first epoch warms caches and allocators (and compiles)
+        order = list(runs) if repeat % 2 == 0 else list(reversed(runs))
+        for key in order:
+            timed[key].append(runs[key]()[1:])  # the first epoch warms caches and allocators (and compiles)
         print(f"  repeat {repeat + 1}/{repeats} done", flush=True)
     columns = {}
     for key, repeat_times in timed.items():

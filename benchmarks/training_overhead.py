@@ -4,7 +4,7 @@
         [--precision {32,bf16-mixed,16-mixed}] [--compile] [--device cpu] [--json PATH]
 
 Workloads (MLP 64-128-10, Adam lr 1e-3, batch 64, 1 torch thread, CPU):
-  digits     scikit-learn's digits (1,437 training rows), 20 epochs
+  digits     scikit-learn's digits (1,438 training rows), 20 epochs
   synthetic  simple_nn's synthetic set, 200,000 training rows x 64 features, 3 epochs
 
 Each epoch is a pass over the training rows and one over the validation rows (loss and

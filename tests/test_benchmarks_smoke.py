@@ -50,6 +50,25 @@ def test_import_profile_is_parsed(tmp_path, monkeypatch):
     assert startup.heavy_modules(fake) == ["torch", "matplotlib"]
 
 
+def test_columns_take_turns_in_alternating_order(monkeypatch, capsys):
+    overhead = load_benchmark("overhead_report", monkeypatch)
+    calls: list[str] = []
+
+    def run(key: str, seconds: float):
+        def epochs() -> list[float]:
+            calls.append(key)
+            return [9.0, seconds, seconds]  # the first (warm-up) epoch is dropped
+
+        return epochs
+
+    runs = {"hand_slicing": run("hand_slicing", 0.02), "aiforge_slicing": run("aiforge_slicing", 0.03)}
+    columns = overhead.measure(runs, repeats=3)
+    hand, aiforge = "hand_slicing", "aiforge_slicing"
+    assert calls == [hand, aiforge, aiforge, hand, hand, aiforge]
+    assert columns["aiforge_slicing"] == {"median_s": 0.03, "spread_s": 0.0, "repeat_medians_s": [0.03] * 3}
+    assert "repeat 3/3 done" in capsys.readouterr().out
+
+
 def test_training_overhead_ratios_and_markdown_table(monkeypatch, capsys):
     overhead = load_benchmark("overhead_report", monkeypatch)
 

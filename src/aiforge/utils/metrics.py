@@ -130,7 +130,7 @@ class MetricSet:
 
         In a single process, while every batch is still in the buffer (a validation split
         of up to ``BUFFER_ELEMENTS`` predictions), torchmetrics' functional form computes them
-        from it: the same values at a third of the class form's fixed cost per epoch. Otherwise
+        from it: the same values for about half the fixed cost of the class form. Otherwise
         the collection, which also combines the ranks of a distributed run.
         """
         from aiforge.core.distributed import is_initialized
