@@ -105,6 +105,7 @@ def test_regression_metrics_equal_sklearn(generator: torch.Generator, shape: str
         "r2": sk.r2_score(targets, predictions),
     }
     assert values == pytest.approx(expected, rel=1e-5)
+    assert list(values) == ["mse", "rmse", "mae", "r2"]  # the configured order, in either form
 
 
 def test_regression_with_integer_targets(generator: torch.Generator) -> None:

@@ -139,7 +139,8 @@ class MetricSet:
             predictions, targets = self._concatenated()
             return {name: float(function(predictions, targets)) for name, function in self.functions.items()}
         self._flush()
-        return {name: float(value) for name, value in self.collection.compute().items()}
+        values = self.collection.compute()
+        return {name: float(values[name]) for name in self.names}  # in the configured order, as above
 
     def reset(self) -> None:
         self._buffer, self._buffered = [], 0
