@@ -48,10 +48,12 @@ def lightning_epochs(
     precision: str = "32",
     device: str = "cpu",
     now: Callable[[], float],
+    make_optimizer: Callable[[torch.nn.Module], torch.optim.Optimizer] | None = None,
 ) -> list[float]:
     """Lightning's epoch times: Adam lr 1e-3, then validation loss and accuracy once per epoch.
 
-    ``model`` is trained as given (torch.compile it first for a compiled run); an epoch is
+    ``model`` is trained as given (torch.compile it first for a compiled run), with the
+    optimizer ``make_optimizer`` builds over it (default: ``torch.optim.Adam``); an epoch is
     the time between consecutive training-epoch ends, validation included, as AIForge's.
     """
     assert lightning is not None, 'lightning is not installed (pip install "aiforge[bench]")'
@@ -63,6 +65,8 @@ def lightning_epochs(
             self.loss_fn = torch.nn.CrossEntropyLoss()
 
         def configure_optimizers(self) -> torch.optim.Optimizer:
+            if make_optimizer is not None:
+                return make_optimizer(self.model)
             return torch.optim.Adam(self.model.parameters(), lr=1e-3)
 
         def on_train_epoch_start(self) -> None:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 STARTUP = BENCHMARKS / "startup.py"
@@ -99,3 +100,27 @@ def test_training_overhead_ratios_and_markdown_table(monkeypatch, capsys):
         "| digits | 20.0 ± 1.0 | 30.0 ± 2.0 | 1.20x | 40.0 ± 0.5 | 50.0 ± 0.0 | 1.25x "
         "| n/a | n/a | 60.0 ± 3.0 |",
     ]
+
+
+@pytest.mark.parametrize(("choice", "fused"), [("same", True), ("torch-default", False)])
+def test_baselines_get_aiforge_s_adam_or_torch_s(monkeypatch, choice, fused):
+    training = load_benchmark("training_overhead", monkeypatch)
+    model = torch.nn.Linear(3, 2)
+    optimizer = training.Options(baseline_optimizer=choice).optimizer_for(model)
+    assert isinstance(optimizer, torch.optim.Adam) and optimizer.param_groups[0]["lr"] == 1e-3
+    assert bool(optimizer.defaults["fused"]) is fused
+
+
+def test_training_overhead_runs_end_to_end(tmp_path):
+    record = tmp_path / "result.json"
+    command = [sys.executable, str(BENCHMARKS / "training_overhead.py"), "--workloads", "digits"]
+    options = ["--epochs", "2", "--repeats", "1", "--baseline-optimizer", "torch-default"]
+    options += ["--json", str(record)]
+    done = subprocess.run(command + options, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(record.read_text())
+    assert result["options"]["baseline_optimizer"] == "torch-default"
+    columns = result["workloads"]["digits"]["columns"]
+    assert {"hand_slicing", "aiforge_slicing", "hand_per_item", "aiforge_per_item"} <= columns.keys()
+    assert all(column["median_s"] > 0 for column in columns.values())
+    assert "| digits |" in done.stdout

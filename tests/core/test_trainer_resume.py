@@ -25,6 +25,7 @@ from aiforge.core.data_pipeline import BaseDataset, Item
 from aiforge.core.resume import load_latest_checkpoint
 from aiforge.core.seeding import seed_everything
 from aiforge.core.trainer import Trainer, TrainingError
+from aiforge.core.training_setup import build_optimizer
 from aiforge.utils.callbacks import (
     Callback,
     EarlyStopping,
@@ -116,7 +117,7 @@ def make_trainer(
     seed_everything(seed)
     model = model()
     model.loss_fn = nn.CrossEntropyLoss()
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    optimizer = build_optimizer(model.parameters(), "Adam", 0.01)  # as a run builds it: fused
     metrics = MetricSet(["accuracy"], "classification", 2)
     return Trainer(
         model,

@@ -1,12 +1,31 @@
-"""Losses built by name with arguments from a config file."""
+"""Losses and optimizers built by name with arguments from a config file."""
 
 from __future__ import annotations
+
+import copy
 
 import pytest
 import torch
 from torch import nn
 
-from aiforge.core.training_setup import build_loss
+from aiforge.core.training_setup import build_loss, build_optimizer
+
+# torch 2.4 added the CPU kernels of fused Adam and AdamW.
+FUSED_ON_CPU = tuple(int(part) for part in torch.__version__.split(".")[:2]) >= (2, 4)
+needs_fused_cpu = pytest.mark.skipif(not FUSED_ON_CPU, reason="fused Adam on CPU needs torch 2.4")
+
+
+def mlp() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+
+
+def train(model: nn.Module, optimizer: torch.optim.Optimizer, steps: int = 5) -> None:
+    inputs, targets = torch.randn(16, 6, generator=torch.Generator().manual_seed(1)), torch.arange(16) % 3
+    for _ in range(steps):
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(model(inputs), targets).backward()
+        optimizer.step()
 
 
 def test_class_weights_from_a_config_list_become_a_tensor() -> None:
@@ -24,3 +43,82 @@ def test_pos_weight_from_a_config_list_becomes_a_tensor() -> None:
     loss = build_loss("BCEWithLogitsLoss", pos_weight=[3.0])
     assert isinstance(loss.pos_weight, torch.Tensor)
     assert torch.equal(loss.pos_weight, torch.tensor([3.0]))
+
+
+@needs_fused_cpu
+@pytest.mark.parametrize("name", ["Adam", "AdamW"])
+def test_adam_takes_the_fused_kernel_and_makes_the_same_update(name: str) -> None:
+    fused_model, plain_model = mlp(), mlp()
+    optimizer = build_optimizer(fused_model.parameters(), name, 0.01, weight_decay=0.1)
+    assert optimizer.defaults["fused"] is True
+    train(fused_model, optimizer)
+    train(plain_model, getattr(torch.optim, name)(plain_model.parameters(), lr=0.01, weight_decay=0.1))
+    for fused, plain in zip(fused_model.parameters(), plain_model.parameters(), strict=True):
+        torch.testing.assert_close(fused, plain)  # float32 rounding apart
+
+
+@pytest.mark.parametrize("choice", [{"fused": False}, {"foreach": True}, {"foreach": False}])
+def test_an_implementation_in_the_config_is_kept(choice: dict[str, bool]) -> None:
+    optimizer = build_optimizer(mlp().parameters(), "Adam", 0.01, **choice)
+    assert not optimizer.defaults["fused"]
+    for key, value in choice.items():
+        assert optimizer.defaults[key] is value
+
+
+def test_parameters_without_a_fused_kernel_get_the_default_implementation() -> None:
+    # Fused Adam takes only real floats; torch would accept it here and fail at the first step.
+    weights = nn.Parameter(torch.randn(4, dtype=torch.complex64))
+    optimizer = build_optimizer(iter([weights]), "Adam", 0.1)  # a one-pass iterator, tried twice
+    assert not optimizer.defaults["fused"]
+    assert optimizer.param_groups[0]["params"] == [weights]
+    weights.grad = torch.ones_like(weights)
+    optimizer.step()
+    assert not torch.equal(weights.detach(), weights.grad)  # it trains
+
+
+def test_other_optimizers_keep_torch_s_choice() -> None:
+    optimizer = build_optimizer(mlp().parameters(), "SGD", 0.1, momentum=0.9)
+    assert not optimizer.defaults["fused"]
+
+
+@needs_fused_cpu
+def test_a_checkpoint_of_the_plain_adam_resumes_into_the_fused_one() -> None:
+    plain_model = mlp()
+    plain = torch.optim.Adam(plain_model.parameters(), lr=0.01)
+    train(plain_model, plain)
+    resumed_model = mlp()
+    resumed_model.load_state_dict(plain_model.state_dict())
+    resumed = build_optimizer(resumed_model.parameters(), "Adam", 0.01)
+    resumed.load_state_dict(copy.deepcopy(plain.state_dict()))  # as if read from disk: no shared state
+    train(plain_model, plain)
+    train(resumed_model, resumed)
+    for left, right in zip(plain_model.parameters(), resumed_model.parameters(), strict=True):
+        torch.testing.assert_close(left, right)
+
+
+@needs_fused_cpu
+def test_param_groups_from_iterators_keep_every_parameter() -> None:
+    model = mlp()
+    groups = [{"params": model[0].parameters(), "lr": 0.1}, {"params": model[2].parameters()}]
+    optimizer = build_optimizer(iter(groups), "AdamW", 0.01)
+    assert optimizer.defaults["fused"] is True
+    assert [len(group["params"]) for group in optimizer.param_groups] == [2, 2]
+    assert [group["lr"] for group in optimizer.param_groups] == [0.1, 0.01]
+
+
+def test_a_torch_without_the_fused_kernel_gets_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    class OldAdam(torch.optim.Adam):  # torch before 2.4 refused fused=True on CPU when built
+        def __init__(self, params: object, **kwargs: object) -> None:
+            if kwargs.get("fused"):
+                raise RuntimeError("`fused=True` requires all the params to be CUDA, floating point Tensors")
+            super().__init__(params, **kwargs)
+
+    monkeypatch.setattr(torch.optim, "Adam", OldAdam)
+    optimizer = build_optimizer(mlp().parameters(), "Adam", 0.01)
+    assert isinstance(optimizer, OldAdam) and not optimizer.defaults["fused"]
+    assert len(optimizer.param_groups[0]["params"]) == 4
+
+
+def test_a_tensor_instead_of_parameters_is_still_refused() -> None:
+    with pytest.raises(ValueError, match=r"optimizer Adam does not accept .*iterable"):
+        build_optimizer(torch.zeros(3, requires_grad=True), "Adam", 0.01)

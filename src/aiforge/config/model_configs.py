@@ -74,7 +74,9 @@ class TrainingConfig(StrictSection):
     learning_rate: FinitePositiveFloat = Field(0.001, description="Learning rate for the optimizer.")
     optimizer_name: str = Field("Adam", description="Any torch.optim optimizer, e.g. Adam, AdamW, SGD.")
     optimizer_args: dict[str, Any] = Field(
-        default_factory=dict, description="Extra keyword arguments, e.g. {weight_decay: 0.01}."
+        default_factory=dict,
+        description="Extra keyword arguments, e.g. {weight_decay: 0.01}. Adam and AdamW default to "
+        "torch's fused kernel where it fits the parameters; {fused: false} keeps torch's default.",
     )
     loss_fn_name: str = Field("CrossEntropyLoss", description="Any torch.nn loss, e.g. MSELoss.")
     loss_fn_args: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments for the loss.")

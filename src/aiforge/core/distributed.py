@@ -160,20 +160,20 @@ def broadcast_object(value: Any) -> Any:
     return holder[0]
 
 
-def all_reduce_sum(*values: Any) -> list[Any]:
-    """Sum tensors across ranks in one collective (a no-op in a single process)."""
-    import torch
-
-    # float64 on the CPU in one process too, so that a result does not depend on how many
-    # processes made it (and the values may sit on different devices: a CUDA sum, a count).
-    stacked = torch.stack([torch.as_tensor(v, dtype=torch.float64).reshape(()).cpu() for v in values])
+def all_reduce_sum(*values: Any) -> list[float]:
+    """Numbers (one-value tensors, ints, floats) summed across ranks in one collective, as
+    Python floats (float64); in a single process, the values themselves as floats."""
     if not is_initialized():
-        return list(stacked)
+        return [float(value) for value in values]
+    import torch
     import torch.distributed as dist
 
-    stacked = stacked.cuda() if dist.get_backend() == "nccl" else stacked.cpu()
+    # The values may sit on different devices (a CUDA sum, a Python count): gathered on the CPU.
+    stacked = torch.stack([torch.as_tensor(v, dtype=torch.float64).reshape(()).cpu() for v in values])
+    if dist.get_backend() == "nccl":
+        stacked = stacked.cuda()
     dist.all_reduce(stacked)
-    return [value.cpu() for value in stacked]
+    return stacked.tolist()
 
 
 def any_rank(flag: bool) -> bool:

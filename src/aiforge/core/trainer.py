@@ -10,12 +10,12 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import torch
-from torch import nn
 
 from aiforge.config.model_configs import TrainingConfig
 from aiforge.core.base_model import BaseModel
 from aiforge.core.batching import order_state, restore_order_state, to_device
 from aiforge.core.data_pipeline import Item
+from aiforge.core.ddp_model import wrap_for_ddp
 from aiforge.core.distributed import all_reduce_sum, any_rank, is_initialized
 from aiforge.core.interrupts import RunInterrupted, StopRequests
 from aiforge.core.logger import logger
@@ -29,18 +29,6 @@ from aiforge.utils.metrics import MetricSet
 
 class TrainingError(RuntimeError):
     """Training cannot go on (a non-finite loss, or a plugin that raised)."""
-
-
-class _TrainingStep(nn.Module):
-    """Routes ``training_step`` through ``forward``: DistributedDataParallel synchronises the
-    gradients of what runs through its wrapper's forward, and of nothing else."""
-
-    def __init__(self, model: BaseModel) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, batch: Item, batch_idx: int) -> dict[str, Any]:
-        return self.model.training_step(batch, batch_idx)
 
 
 class Trainer:
@@ -80,7 +68,7 @@ class Trainer:
         self.precision = precision_for(config.precision, device)
         if config.compile:  # compiles __call__ in place: same module, same state_dict keys
             model.compile(**(config.compile.model_dump() if config.compile is not True else {}))
-        self._ddp = _wrap_for_ddp(model, device) if is_initialized() else None
+        self._ddp = wrap_for_ddp(model, device) if is_initialized() else None
         self.epoch = 0  # epochs completed
         self.global_step = 0  # optimizer steps taken
         self.history: list[dict[str, float]] = []
@@ -281,12 +269,16 @@ class Trainer:
         """The per-sample mean of this epoch's batch losses: the epoch's one host sync."""
         if not self._epoch_losses and self._ddp is None:
             raise TrainingError(f"epoch {epoch + 1} had no batch with a finite loss; nothing was trained")
-        losses = torch.stack(self._epoch_losses).double() if self._epoch_losses else torch.zeros(0)
+        losses = torch.stack(self._epoch_losses) if self._epoch_losses else torch.zeros(0)
+        losses = losses.double()
         sizes = torch.tensor(self._epoch_sizes, dtype=torch.float64, device=losses.device)
+        count: Any = sum(self._epoch_sizes)
         if self.config.nonfinite_loss == "skip":  # under DDP, skipped steps still recorded their loss
-            sizes, losses = sizes[torch.isfinite(losses)], losses[torch.isfinite(losses)]
-        total, count = all_reduce_sum((losses * sizes).sum(), sizes.sum())  # over every rank
-        mean = float(total / count) if count else float("nan")
+            finite = torch.isfinite(losses)
+            sizes, losses = sizes[finite], losses[finite]
+            count = sizes.sum()
+        total, count = all_reduce_sum(losses.dot(sizes), count)  # over every rank
+        mean = total / count if count else float("nan")
         if not math.isfinite(mean):
             self.raise_if_not_finite(epoch)  # names this rank's batch when it has the bad one
             raise TrainingError(f"the training loss became {mean} in epoch {epoch + 1} on another process")
@@ -388,7 +380,7 @@ class Trainer:
                 has_predictions = True
         metrics = self.metrics.compute() if has_predictions else {}  # torchmetrics syncs the ranks
         total, seen = all_reduce_sum(total, seen)
-        return float(total / max(float(seen), 1.0)), metrics
+        return total / max(seen, 1.0), metrics
 
     # -- state ---------------------------------------------------------------------------
     def model_state(self) -> dict[str, Any]:
@@ -452,10 +444,3 @@ def _all_finite(tensors: list[torch.Tensor]) -> bool:
         real = [torch.view_as_real(t) if t.is_complex() else t for t in tensors if t.numel()]
         extremes = [value for tensor in real for value in torch.aminmax(tensor)]
         return not extremes or bool(torch.stack(extremes).isfinite().all())
-
-
-def _wrap_for_ddp(model: BaseModel, device: torch.device) -> nn.Module:
-    from torch.nn.parallel import DistributedDataParallel
-
-    device_ids = [device.index if device.index is not None else 0] if device.type == "cuda" else None
-    return DistributedDataParallel(_TrainingStep(model), device_ids=device_ids)

@@ -99,12 +99,14 @@ class MetricSet:
     def update(self, predictions: Any, targets: Any) -> None:
         """Buffer one batch; torchmetrics sees the buffer in one call (its per-call cost is
         many times a small batch's), at the latest once ``BUFFER_ELEMENTS`` are waiting."""
+        import torch
+
         if predictions.dim() == targets.dim() + 1 and predictions.shape[-1] == 1:
             predictions = predictions.squeeze(-1)
         if self.task == "classification":
             if self.binary and self.logits:
                 predictions = predictions.sigmoid()
-            targets = targets.long()
+            targets = targets if targets.dtype == torch.int64 else targets.long()
         else:
             targets = targets.to(predictions.dtype)
         # Copies: the model's output buffer may be reused by the next call (CUDA graphs).
