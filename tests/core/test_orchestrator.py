@@ -116,7 +116,7 @@ def test_run_dir_holds_every_artifact(basic_run: tuple[Orchestrator, dict[str, A
     log = (run_dir / "aiforge_debug.log").read_text()
     assert "Epoch 3/3" in log
     fused_on_cpu = tuple(int(part) for part in torch.__version__.split(".")[:2]) >= (2, 4)
-    assert ("optimizer Adam (fused)" in log) is fused_on_cpu and "optimizer Adam" in log
+    assert ("Optimizer Adam (fused kernel)" in log) is fused_on_cpu and "Optimizer Adam" in log
 
 
 def test_metrics_csv_has_one_row_per_epoch(basic_run: tuple[Orchestrator, dict[str, Any], Path]) -> None:

@@ -88,6 +88,19 @@ def test_train_epoch_returns_the_per_sample_mean_loss() -> None:
     assert trainer.global_step == 5 and trainer.model.training is True
 
 
+@pytest.mark.parametrize("nonfinite_loss", ["stop", "skip"])
+def test_a_loss_shaped_one_element_gives_the_same_epoch_mean(nonfinite_loss: str) -> None:
+    class OneElementLoss(Linear):
+        def training_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+            outputs = super().training_step(batch, batch_idx)
+            return {**outputs, "loss": outputs["loss"].reshape(1)}  # [1], not a scalar
+
+    tensors = data(23)
+    trainer = make_trainer(model=OneElementLoss(), lr=0.0, nonfinite_loss=nonfinite_loss)
+    expected = full_loss(trainer, tensors)
+    assert trainer.train_epoch(batches_of(tensors, 5), epoch=0) == pytest.approx(expected, rel=1e-5)
+
+
 def test_nan_loss_raises_training_error_naming_the_epoch() -> None:
     class TurnsNaN(Linear):
         calls = 0

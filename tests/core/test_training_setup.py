@@ -8,6 +8,8 @@ import pytest
 import torch
 from torch import nn
 
+from aiforge.core.logger import logger
+from aiforge.core.optimizer_kernels import keep_kernels_usable
 from aiforge.core.training_setup import build_loss, build_optimizer
 
 # torch 2.4 added the CPU kernels of fused Adam and AdamW.
@@ -78,22 +80,63 @@ def test_parameters_without_a_fused_kernel_get_the_default_implementation() -> N
 
 def test_other_optimizers_keep_torch_s_choice() -> None:
     optimizer = build_optimizer(mlp().parameters(), "SGD", 0.1, momentum=0.9)
-    assert not optimizer.defaults["fused"]
+    assert not optimizer.defaults.get("fused")  # SGD has the option only from torch 2.3
+
+
+def test_an_implementation_chosen_in_a_param_group_is_kept() -> None:
+    model = mlp()
+    groups = [{"params": model[0].parameters(), "foreach": True}, {"params": model[2].parameters()}]
+    optimizer = build_optimizer(groups, "Adam", 0.01)
+    assert [group["fused"] for group in optimizer.param_groups] == [None, None]
+    assert optimizer.param_groups[0]["foreach"] is True
+
+
+def test_a_set_of_parameters_is_refused_as_torch_refuses_it() -> None:
+    # A set has no fixed order: a checkpoint's optimizer state could meet the wrong parameter.
+    with pytest.raises((TypeError, ValueError), match="ordered collections"):
+        build_optimizer([{"params": set(mlp().parameters())}], "Adam", 0.01)
 
 
 @needs_fused_cpu
-def test_a_checkpoint_of_the_plain_adam_resumes_into_the_fused_one() -> None:
+def test_a_fused_checkpoint_resumes_where_this_torch_has_no_fused_kernel(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    model = mlp()
+    saved = build_optimizer(model.parameters(), "Adam", 0.01)
+    train(model, saved)
+    monkeypatch.setattr(torch, "__version__", "2.3.1")  # before the CPU kernels: as on an older torch
+    resumed = build_optimizer(model.parameters(), "Adam", 0.01)
+    assert not resumed.defaults["fused"]
+    resumed.load_state_dict(copy.deepcopy(saved.state_dict()))
+    assert resumed.param_groups[0]["fused"] is True  # torch restores the checkpoint's choice
+    messages: list[str] = []
+    sink = logger.add(messages.append, level="WARNING")
+    try:
+        keep_kernels_usable(resumed)
+    finally:
+        logger.remove(sink)
+    assert not resumed.param_groups[0]["fused"]
+    assert any("fused kernel, which this torch or device lacks" in message for message in messages)
+    train(model, resumed)  # and it trains on
+
+
+@needs_fused_cpu
+def test_a_resumed_optimizer_keeps_the_kernel_of_its_checkpoint() -> None:
+    # A checkpoint from before the fused default (or with fused: false) continues on the same
+    # kernel, so a resumed run matches the uninterrupted one exactly, not to rounding.
     plain_model = mlp()
     plain = torch.optim.Adam(plain_model.parameters(), lr=0.01)
     train(plain_model, plain)
     resumed_model = mlp()
     resumed_model.load_state_dict(plain_model.state_dict())
     resumed = build_optimizer(resumed_model.parameters(), "Adam", 0.01)
+    assert resumed.param_groups[0]["fused"] is True
     resumed.load_state_dict(copy.deepcopy(plain.state_dict()))  # as if read from disk: no shared state
+    assert not resumed.param_groups[0]["fused"]
     train(plain_model, plain)
     train(resumed_model, resumed)
     for left, right in zip(plain_model.parameters(), resumed_model.parameters(), strict=True):
-        torch.testing.assert_close(left, right)
+        assert torch.equal(left, right)
 
 
 @needs_fused_cpu

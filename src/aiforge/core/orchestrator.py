@@ -334,11 +334,8 @@ class Orchestrator:
             tcfg.learning_rate,
             **tcfg.optimizer_args,
         )
-        optimizer = self.model.optimizer
-        kernel = " (fused)" if getattr(optimizer, "defaults", {}).get("fused") else ""
         logger.info(
-            f"Model {self.ModelClass.__name__}: {self.model.num_parameters():,} parameters on {self.device}, "
-            f"optimizer {type(optimizer).__name__}{kernel}"
+            f"Model {self.ModelClass.__name__}: {self.model.num_parameters():,} parameters on {self.device}"
         )
 
     def train(self) -> list[dict[str, float]]:

@@ -19,6 +19,7 @@ from aiforge.core.ddp_model import wrap_for_ddp
 from aiforge.core.distributed import all_reduce_sum, any_rank, is_initialized
 from aiforge.core.interrupts import RunInterrupted, StopRequests
 from aiforge.core.logger import logger
+from aiforge.core.optimizer_kernels import keep_kernels_usable
 from aiforge.core.precision import full_precision, precision_for
 from aiforge.core.resume import STATE_FORMAT
 from aiforge.core.seeding import restore_rng_states, rng_states
@@ -119,6 +120,8 @@ class Trainer:
             restore_order_state(train_batches, self._epoch_order)
         else:
             self._new_epoch_progress()
+        fused = any(group.get("fused") for group in self.optimizer.param_groups)
+        logger.info(f"Optimizer {type(self.optimizer).__name__}{' (fused kernel)' if fused else ''}")
         for callback in self.callbacks:
             callback.on_train_start(self)
         if self.stop_requests is not None:
@@ -270,7 +273,7 @@ class Trainer:
         if not self._epoch_losses and self._ddp is None:
             raise TrainingError(f"epoch {epoch + 1} had no batch with a finite loss; nothing was trained")
         losses = torch.stack(self._epoch_losses) if self._epoch_losses else torch.zeros(0)
-        losses = losses.double()
+        losses = losses.double().reshape(-1)  # a plugin's loss may be shaped [1]
         sizes = torch.tensor(self._epoch_sizes, dtype=torch.float64, device=losses.device)
         count: Any = sum(self._epoch_sizes)
         if self.config.nonfinite_loss == "skip":  # under DDP, skipped steps still recorded their loss
@@ -297,7 +300,7 @@ class Trainer:
             and self.config.nonfinite_loss == "stop"
             and losses_now != self._losses_finite_at
         ):
-            finite = torch.isfinite(torch.stack(self._epoch_losses))  # skip: those steps were dropped
+            finite = torch.isfinite(torch.stack(self._epoch_losses).reshape(-1))  # skip: steps were dropped
             bad_here = not bool(finite.all())
             # Under DDP every rank decides alike (all get here alike), so all stop together.
             bad_anywhere = any_rank(bad_here) if self._ddp is not None else bad_here
@@ -419,6 +422,7 @@ class Trainer:
         """Continue from :meth:`full_state`; the global RNGs are restored just before the next batch."""
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        keep_kernels_usable(self.optimizer)
         self.epoch = int(state["epoch"])
         self.global_step = int(state["global_step"])
         self.history = [dict(row) for row in state["history"]]

@@ -66,54 +66,18 @@ def task_for_loss(loss_name: str) -> str:
     return "classification" if loss_name in CLASSIFICATION_LOSSES else "regression"
 
 
-# torch's one-kernel update for these; it leaves the for-loop default on CPU (see build_optimizer).
-_FUSED_BY_DEFAULT = frozenset({"Adam", "AdamW"})
-_IMPLEMENTATION_ARGS = frozenset({"fused", "foreach", "differentiable"})
-_FUSED_DEVICES = frozenset({"cpu", "cuda"})
-
-
-def _readable_twice(parameters: Any) -> list[Any]:
-    """Parameters, or param-group dicts, with every iterator turned into a list."""
-    import torch
-
-    def listed(entry: Any) -> Any:
-        if isinstance(entry, dict) and "params" in entry and not isinstance(entry["params"], torch.Tensor):
-            return {**entry, "params": list(entry["params"])}
-        return entry
-
-    if isinstance(parameters, torch.Tensor):  # not an iterable of parameters: torch says so
-        return parameters
-    return [listed(entry) for entry in parameters]
-
-
-def _fused_fits(parameters: Any) -> bool:
-    """Whether every parameter is a real float tensor on a device with fused kernels (torch
-    checks only at the first step)."""
-    import torch
-
-    if isinstance(parameters, torch.Tensor):
-        return False
-    tensors: list[Any] = []
-    for entry in parameters:
-        group = entry.get("params", []) if isinstance(entry, dict) else entry
-        tensors.extend([group] if isinstance(group, torch.Tensor) else group)
-    return all(
-        isinstance(t, torch.Tensor) and t.is_floating_point() and t.device.type in _FUSED_DEVICES
-        for t in tensors
-    )
-
-
 def build_optimizer(parameters: Any, name: str, learning_rate: float, **kwargs: Any) -> Any:
     """Instantiate an optimizer; bad keyword arguments become a clear ValueError.
 
-    Adam and AdamW use torch's fused kernel where it supports the parameters (float, on CPU
-    from torch 2.4, or CUDA): the same update to rounding, one kernel instead of a dozen per
-    tensor, which on a small model is a quarter of the step. ``fused: false`` (or ``foreach``)
-    in ``optimizer_args`` keeps torch's own choice.
+    Adam and AdamW use torch's fused kernel where it takes the parameters (see
+    :mod:`aiforge.core.optimizer_kernels`); ``fused: false`` (or ``foreach``) in
+    ``optimizer_args`` or in a param group keeps torch's own choice.
     """
+    from aiforge.core.optimizer_kernels import choose_fused, readable_twice
+
     cls = optimizer_class(name)
-    parameters = _readable_twice(parameters)  # checked, and maybe tried twice
-    if name in _FUSED_BY_DEFAULT and not _IMPLEMENTATION_ARGS & kwargs.keys() and _fused_fits(parameters):
+    parameters = readable_twice(parameters)  # checked, and maybe tried twice
+    if choose_fused(name, parameters, kwargs):
         try:
             return cls(parameters, lr=learning_rate, fused=True, **kwargs)
         except (RuntimeError, TypeError, ValueError):
