@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -73,15 +74,17 @@ def sqlite_run(tmp_path_factory: pytest.TempPathFactory):
     cwd = os.getcwd()
     os.chdir(tmp_path)  # MLflow puts a SQLite store's artifacts in ./mlruns
     try:
-        orchestrator, results = run_tracked(tmp_path, tracked_config(tmp_path))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            orchestrator, results = run_tracked(tmp_path, tracked_config(tmp_path))
     finally:
         os.environ["AIFORGE_TRACKING"] = "false"
         os.chdir(cwd)
-    return tmp_path, orchestrator, results
+    return tmp_path, orchestrator, results, [str(warning.message) for warning in caught]
 
 
 def test_run_is_tracked_in_a_sqlite_store(sqlite_run):
-    _, _, results = sqlite_run
+    _, _, results, _ = sqlite_run
     info = read_run_info(Path(results["run_dir"]))
     assert info is not None
     client = client_for(info["tracking_uri"])
@@ -102,8 +105,14 @@ def test_run_is_tracked_in_a_sqlite_store(sqlite_run):
     assert logged_models, "mlflow.pytorch.log_model logged no model"
 
 
+def test_logging_the_model_shows_users_no_library_warning(sqlite_run):
+    # MLflow checks the input example through pyfunc, whose read-only array torch warns about.
+    *_, caught = sqlite_run
+    assert not [message for message in caught if "NumPy array is not writable" in message]
+
+
 def test_pyfunc_model_predicts_raw_features_in_a_fresh_process(sqlite_run):
-    _, orchestrator, results = sqlite_run
+    _, orchestrator, results, _ = sqlite_run
     import torch
 
     info = read_run_info(Path(results["run_dir"]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -196,15 +197,19 @@ class MLflowCallback(Callback):
             output = model(flat).numpy()
         # Named requirements: inferring them scans the environment and takes many seconds.
         torch_version = torch.__version__.split("+")[0]
-        mlflow.pytorch.log_model(
-            model,
-            name="model",
-            signature=infer_signature(example, output),
-            input_example=example,
-            pip_requirements=[f"torch=={torch_version}", f"mlflow=={mlflow.__version__}", "aiforge"],
-            # "pickle" keeps any preprocessor working; "pt2" needs a graph torch.export can trace.
-            serialization_format="pickle",
-        )
+        with warnings.catch_warnings():
+            # MLflow checks the example through pyfunc, which hands torch a read-only array;
+            # torch's warning about it says nothing to the user (the model only reads it).
+            warnings.filterwarnings("ignore", "The given NumPy array is not writable", UserWarning)
+            mlflow.pytorch.log_model(
+                model,
+                name="model",
+                signature=infer_signature(example, output),
+                input_example=example,
+                pip_requirements=[f"torch=={torch_version}", f"mlflow=={mlflow.__version__}", "aiforge"],
+                # "pickle" keeps any preprocessor working; "pt2" needs a graph torch.export can trace.
+                serialization_format="pickle",
+            )
 
     def state_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "tracking_uri": self.tracking_uri, "batches_seen": self.batches_seen}
