@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from torch_features import FUSED_ADAM_ON_CPU
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 STARTUP = BENCHMARKS / "startup.py"
 HEAVY = ("torch", "mlflow", "torchmetrics", "matplotlib")
@@ -102,10 +104,7 @@ def test_training_overhead_ratios_and_markdown_table(monkeypatch, capsys):
     ]
 
 
-FUSED_ON_CPU = tuple(int(part) for part in torch.__version__.split(".")[:2]) >= (2, 4)
-
-
-@pytest.mark.parametrize(("choice", "fused"), [("same", FUSED_ON_CPU), ("torch-default", False)])
+@pytest.mark.parametrize(("choice", "fused"), [("same", FUSED_ADAM_ON_CPU), ("torch-default", False)])
 def test_baselines_get_aiforge_s_adam_or_torch_s(monkeypatch, choice, fused):
     training = load_benchmark("training_overhead", monkeypatch)
     model = torch.nn.Linear(3, 2)

@@ -32,6 +32,7 @@ from aiforge.errors import ConfigError, DataError, PluginError
 from aiforge.plugins.simple_nn.dataset import Dataset as SimpleDataset
 from aiforge.plugins.simple_nn.model import Model as SimpleModel
 from aiforge.utils.callbacks import Callback
+from torch_features import FUSED_ADAM_ON_CPU
 
 ROWS = 200  # 160 training rows, 40 validation rows with the default val_fraction
 
@@ -115,8 +116,7 @@ def test_run_dir_holds_every_artifact(basic_run: tuple[Orchestrator, dict[str, A
 
     log = (run_dir / "aiforge_debug.log").read_text()
     assert "Epoch 3/3" in log
-    fused_on_cpu = tuple(int(part) for part in torch.__version__.split(".")[:2]) >= (2, 4)
-    assert ("Optimizer Adam (fused kernel)" in log) is fused_on_cpu and "Optimizer Adam" in log
+    assert ("Optimizer Adam (fused kernel)" in log) is FUSED_ADAM_ON_CPU and "Optimizer Adam" in log
 
 
 def test_metrics_csv_has_one_row_per_epoch(basic_run: tuple[Orchestrator, dict[str, Any], Path]) -> None:

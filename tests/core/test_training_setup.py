@@ -11,10 +11,9 @@ from torch import nn
 from aiforge.core.logger import logger
 from aiforge.core.optimizer_kernels import keep_kernels_usable
 from aiforge.core.training_setup import build_loss, build_optimizer
+from torch_features import FUSED_ADAM_ON_CPU
 
-# torch 2.4 added the CPU kernels of fused Adam and AdamW.
-FUSED_ON_CPU = tuple(int(part) for part in torch.__version__.split(".")[:2]) >= (2, 4)
-needs_fused_cpu = pytest.mark.skipif(not FUSED_ON_CPU, reason="fused Adam on CPU needs torch 2.4")
+needs_fused_cpu = pytest.mark.skipif(not FUSED_ADAM_ON_CPU, reason="fused Adam on CPU needs torch 2.4")
 
 
 def mlp() -> nn.Module:
