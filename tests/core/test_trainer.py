@@ -80,6 +80,42 @@ def test_evaluate_is_the_per_sample_mean_over_uneven_batches() -> None:
     assert trainer.model.training is False
 
 
+class RemembersValidation(Linear):
+    """Keeps its last validation output and adds it (times zero) to later training outputs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.modes: list[tuple[bool, bool]] = []  # (inference mode, grad mode) in validation_step
+        self.kept: torch.Tensor | None = None
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+        predictions = self(batch["features"])
+        if self.kept is not None:
+            predictions = predictions + 0 * predictions * self.kept  # saves `kept` for backward
+        return {"loss": self.compute_loss(predictions, batch["labels"]), "predictions": predictions}
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+        self.modes.append((torch.is_inference_mode_enabled(), torch.is_grad_enabled()))
+        outputs = super().validation_step(batch, batch_idx)
+        self.kept = outputs["predictions"]
+        return outputs
+
+
+def test_validation_runs_under_inference_mode_by_default() -> None:
+    trainer = make_trainer(RemembersValidation())
+    trainer.evaluate(batches_of(data(10), 5))
+    assert trainer.model.modes == [(True, False), (True, False)]
+    with pytest.raises(TrainingError, match=r"set training_config\.inference_mode: false"):
+        trainer.train_epoch(batches_of(data(10), 5), 0)  # uses a tensor made in inference mode
+
+
+def test_inference_mode_false_validates_under_no_grad_and_lets_models_keep_tensors() -> None:
+    trainer = make_trainer(RemembersValidation(), inference_mode=False)
+    trainer.evaluate(batches_of(data(10), 5))
+    assert trainer.model.modes == [(False, False), (False, False)]
+    assert trainer.train_epoch(batches_of(data(10), 5), 0) > 0
+
+
 def test_train_epoch_returns_the_per_sample_mean_loss() -> None:
     tensors = data(23)
     trainer = make_trainer(lr=0.0)  # no change in weights: the epoch loss is the full-data loss

@@ -18,6 +18,7 @@ import pytest
 from aiforge.config.model_configs import ExperimentConfig, TrainingConfig
 from aiforge.config.settings import AppSettings
 from aiforge.core.orchestrator import Orchestrator
+from aiforge.utils import mlflow_callback
 from aiforge.utils.callbacks import Callback
 from aiforge.utils.mlflow_callback import MAX_PARAM_LENGTH, flatten, read_run_info
 
@@ -147,20 +148,51 @@ class Boom(Callback):
     ("error", "status"), [(RuntimeError("exploded at epoch 1"), "FAILED"), (KeyboardInterrupt(), "KILLED")]
 )
 def test_a_run_that_dies_ends_failed_or_killed(tmp_path, monkeypatch, error, status):
+    """The epoch logged before the failure reaches MLflow, though it waited to be sent with others."""
     monkeypatch.setenv("AIFORGE_TRACKING", "true")
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(mlflow_callback, "METRICS_FLUSH_INTERVAL_S", 3600.0)
     config = tracked_config(tmp_path)
     with pytest.raises(type(error)):
         run_tracked(tmp_path, config, callbacks=[Boom(error)])
     (run_dir,) = (tmp_path / "results" / "tracked").iterdir()
     info = read_run_info(run_dir)
-    run = client_for(info["tracking_uri"]).get_run(info["run_id"])
+    client = client_for(info["tracking_uri"])
+    run = client.get_run(info["run_id"])
     assert run.info.status == status
+    assert [m.step for m in client.get_metric_history(info["run_id"], "train_loss")] == [1]
     if status == "FAILED":
         assert "exploded at epoch 1" in run.data.tags["error"]
 
 
-def test_without_step_logging_the_tracker_has_no_per_batch_work():
+def test_metrics_of_fast_epochs_reach_mlflow_together(tmp_path, monkeypatch):
+    """Epochs shorter than the flush interval: one store write for all of them, every value kept."""
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.setenv("AIFORGE_TRACKING", "true")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(mlflow_callback, "METRICS_FLUSH_INTERVAL_S", 3600.0)
+    writes: list[int] = []
+    log_batch = MlflowClient.log_batch
+
+    def counted(self, run_id, metrics=(), *args, **kwargs):
+        if metrics:
+            writes.append(len(metrics))
+        return log_batch(self, run_id, metrics, *args, **kwargs)
+
+    monkeypatch.setattr(MlflowClient, "log_batch", counted)
+    orchestrator, _ = run_tracked(tmp_path, tracked_config(tmp_path))
+    info = read_run_info(orchestrator.run_dir)
+    client = client_for(info["tracking_uri"])
+    history = orchestrator.trainer.history
+    for name in ("train_loss", "val_loss", "val_accuracy", "lr"):
+        logged = client.get_metric_history(info["run_id"], name)
+        assert [(m.step, m.value) for m in logged] == [(row["epoch"], row[name]) for row in history]
+    steps = client.get_metric_history(info["run_id"], "step_train_loss")
+    assert [m.step for m in steps] == list(range(4, EPOCHS * 8 + 1, 4))
+    # One write, when training ended: every epoch's values (all but "epoch") and the step losses.
+    assert writes == [sum(len(row) - 1 for row in history) + len(steps)]
+
     import torch
 
     from aiforge.config.model_configs import TrainingConfig
@@ -177,7 +209,8 @@ def test_without_step_logging_the_tracker_has_no_per_batch_work():
 def test_tracking_off_in_the_config_writes_no_run_info(tmp_path, monkeypatch):
     monkeypatch.setenv("AIFORGE_TRACKING", "true")
     monkeypatch.chdir(tmp_path)
-    config = tracked_config(tmp_path).model_copy(update={"tracking": {"enabled": False}})
+    base = tracked_config(tmp_path)
+    config = base.model_copy(update={"tracking": base.tracking.model_copy(update={"enabled": False})})
     config = ExperimentConfig.model_validate(config.model_dump(by_alias=True))
     _, results = run_tracked(tmp_path, config)
     assert read_run_info(Path(results["run_dir"])) is None

@@ -128,6 +128,11 @@ class TrainingConfig(StrictSection):
         description="torch.compile the model: true, or torch.compile's options {mode, backend, "
         "fullgraph, dynamic}. The first steps compile (seconds to minutes); it pays off on large models.",
     )
+    inference_mode: bool = Field(
+        True,
+        description="Validate under torch.inference_mode, which is faster than no_grad (as in Lightning); "
+        "false for a model whose validation_step keeps tensors that its training later uses.",
+    )
     num_workers: NonNegativeInt | Literal["auto"] = Field(
         "auto",
         description="DataLoader worker processes for per-item datasets: auto is 0 on CPU (training "

@@ -261,10 +261,16 @@ class Trainer:
         except Exception as err:
             raise TrainingError(
                 f"model plugin '{self.model_name}' failed in training_step (epoch {epoch + 1}, batch "
-                f"{index + 1}): {type(err).__name__}: {err}{self._compile_hint()}"
+                f"{index + 1}): {type(err).__name__}: {err}{self._hint(err)}"
             ) from err
 
-    def _compile_hint(self) -> str:
+    def _hint(self, error: BaseException | None = None) -> str:
+        """A setting of AIForge's that may explain a plugin's failure, for the error message."""
+        if error is not None and "inference tensor" in str(error).lower():
+            return (
+                "; the model keeps a tensor its validation_step made under torch.inference_mode: "
+                "set training_config.inference_mode: false"
+            )
         compiled = self.config.compile
         return "; the model is compiled (training_config.compile): try without it" if compiled else ""
 
@@ -357,9 +363,12 @@ class Trainer:
     def _gradients_finite(self) -> bool:
         return _all_finite([p.grad for p in self.model.parameters() if p.grad is not None])
 
-    @torch.no_grad()
     def evaluate(self, batches: Iterable[Item]) -> tuple[float, dict[str, float]]:
         """Mean loss per sample and metrics over all batches."""
+        with torch.inference_mode() if self.config.inference_mode else torch.no_grad():
+            return self._evaluate(batches)
+
+    def _evaluate(self, batches: Iterable[Item]) -> tuple[float, dict[str, float]]:
         self.model.eval()
         self.metrics.reset()
         total = torch.zeros((), device=self.device)
@@ -373,7 +382,7 @@ class Trainer:
             except Exception as err:
                 raise TrainingError(
                     f"model plugin '{self.model_name}' failed in validation_step (batch {index + 1}): "
-                    f"{type(err).__name__}: {err}{self._compile_hint()}"
+                    f"{type(err).__name__}: {err}{self._hint()}"
                 ) from err
             size = len(batch["labels"]) if "labels" in batch else 1
             total += outputs["loss"].detach().float() * size
