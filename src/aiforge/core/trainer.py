@@ -278,15 +278,14 @@ class Trainer:
         """The per-sample mean of this epoch's batch losses: the epoch's one host sync."""
         if not self._epoch_losses and self._ddp is None:
             raise TrainingError(f"epoch {epoch + 1} had no batch with a finite loss; nothing was trained")
-        losses = torch.stack(self._epoch_losses) if self._epoch_losses else torch.zeros(0)
-        losses = losses.double().reshape(-1)  # a plugin's loss may be shaped [1]
-        sizes = torch.tensor(self._epoch_sizes, dtype=torch.float64, device=losses.device)
-        count: Any = sum(self._epoch_sizes)
+        # One host sync. A float32 loss times a batch size is exact as a Python float, and fsum
+        # adds without rounding error: the same mean for any number of batches.
+        losses = torch.stack(self._epoch_losses).reshape(-1).tolist() if self._epoch_losses else []
+        pairs = list(zip(losses, self._epoch_sizes, strict=True))  # a loss may be shaped [1]
         if self.config.nonfinite_loss == "skip":  # under DDP, skipped steps still recorded their loss
-            finite = torch.isfinite(losses)
-            sizes, losses = sizes[finite], losses[finite]
-            count = sizes.sum()
-        total, count = all_reduce_sum(losses.dot(sizes), count)  # over every rank
+            pairs = [(loss, size) for loss, size in pairs if math.isfinite(loss)]
+        weighted = math.fsum(loss * size for loss, size in pairs)
+        total, count = all_reduce_sum(weighted, sum(size for _, size in pairs))  # over every rank
         mean = total / count if count else float("nan")
         if not math.isfinite(mean):
             self.raise_if_not_finite(epoch)  # names this rank's batch when it has the bad one
