@@ -14,6 +14,8 @@ from aiforge.core.base_model import BaseModel
 from aiforge.core.ddp_model import TrainingStep, wrap_for_ddp
 from aiforge.core.distributed import all_reduce_sum, any_rank
 
+CPU = torch.device("cpu")
+
 
 class Linear(BaseModel):
     def __init__(self) -> None:
@@ -58,3 +60,24 @@ def test_ddp_runs_the_model_s_training_step_and_fills_its_gradients() -> None:
     torch.testing.assert_close(outputs["loss"], expected["loss"])
     outputs["loss"].backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+
+
+class RecordsGradMode(Linear):
+    def validation_step(self, batch: dict, batch_idx: int) -> dict:
+        self.inference = torch.is_inference_mode_enabled()
+        return super().validation_step(batch, batch_idx)
+
+
+@pytest.mark.usefixtures("one_rank_group")
+def test_under_gloo_validation_runs_under_no_grad() -> None:
+    """gloo's collectives (torchmetrics' sync) cannot write into inference tensors in older torch."""
+    from aiforge.config.model_configs import TrainingConfig
+    from aiforge.core.trainer import Trainer
+    from aiforge.utils.metrics import MetricSet
+
+    model = RecordsGradMode()
+    metrics = MetricSet(["accuracy"], "classification", 2)
+    trainer = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1), TrainingConfig(), CPU, metrics)
+    batch = {"features": torch.randn(4, 3), "labels": torch.tensor([0, 1, 1, 0])}
+    loss, values = trainer.evaluate([batch])
+    assert model.inference is False and loss > 0 and 0 <= values["accuracy"] <= 1

@@ -116,6 +116,25 @@ def test_inference_mode_false_validates_under_no_grad_and_lets_models_keep_tenso
     assert trainer.train_epoch(batches_of(data(10), 5), 0) > 0
 
 
+class NeedsGradientsInValidation(Linear):
+    """Input gradients in its validation (a saliency score): autograd inside validation_step."""
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+        with torch.enable_grad():
+            features = batch["features"].clone().requires_grad_(True)
+            predictions = self(features)
+            (saliency,) = torch.autograd.grad(predictions.sum(), features)
+        return {"loss": self.compute_loss(predictions.detach(), batch["labels"]), "saliency": saliency}
+
+
+def test_a_validation_step_that_needs_autograd_is_told_to_turn_inference_mode_off() -> None:
+    batches = batches_of(data(10), 5)
+    with pytest.raises(TrainingError, match=r"needs training_config\.inference_mode: false"):
+        make_trainer(NeedsGradientsInValidation()).evaluate(batches)
+    loss, _ = make_trainer(NeedsGradientsInValidation(), inference_mode=False).evaluate(batches)
+    assert loss > 0
+
+
 def test_train_epoch_returns_the_per_sample_mean_loss() -> None:
     tensors = data(23)
     trainer = make_trainer(lr=0.0)  # no change in weights: the epoch loss is the full-data loss
@@ -154,6 +173,14 @@ def test_nan_loss_raises_training_error_naming_the_epoch() -> None:
     ):
         trainer.fit(batches_of(tensors, 5), batches_of(tensors, 20), epochs=3)
     assert len(trainer.history) == 1
+
+
+def test_an_epoch_with_both_infinities_names_the_first_bad_batch() -> None:
+    trainer = make_trainer()
+    trainer._epoch_losses = [torch.tensor(1.0), torch.tensor(float("inf")), torch.tensor(float("-inf"))]
+    trainer._epoch_sizes = [5, 5, 5]
+    with pytest.raises(TrainingError, match=r"training loss became inf in epoch 1, batch 2"):
+        trainer._epoch_mean_loss(0)
 
 
 # -- optimizer steps ------------------------------------------------------------------------------

@@ -165,13 +165,10 @@ def test_a_run_that_dies_ends_failed_or_killed(tmp_path, monkeypatch, error, sta
         assert "exploded at epoch 1" in run.data.tags["error"]
 
 
-def test_metrics_of_fast_epochs_reach_mlflow_together(tmp_path, monkeypatch):
-    """Epochs shorter than the flush interval: one store write for all of them, every value kept."""
+def count_metric_writes(monkeypatch) -> list[int]:
+    """The number of metrics in each ``log_batch`` call that sends metrics, as calls happen."""
     from mlflow.tracking import MlflowClient
 
-    monkeypatch.setenv("AIFORGE_TRACKING", "true")
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(mlflow_callback, "METRICS_FLUSH_INTERVAL_S", 3600.0)
     writes: list[int] = []
     log_batch = MlflowClient.log_batch
 
@@ -181,6 +178,26 @@ def test_metrics_of_fast_epochs_reach_mlflow_together(tmp_path, monkeypatch):
         return log_batch(self, run_id, metrics, *args, **kwargs)
 
     monkeypatch.setattr(MlflowClient, "log_batch", counted)
+    return writes
+
+
+def test_metrics_wait_no_longer_than_the_flush_interval(tmp_path, monkeypatch):
+    """With the interval passed at every event, every epoch and step loss is sent as it comes."""
+    monkeypatch.setenv("AIFORGE_TRACKING", "true")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(mlflow_callback, "METRICS_FLUSH_INTERVAL_S", 0.0)
+    writes = count_metric_writes(monkeypatch)
+    orchestrator, _ = run_tracked(tmp_path, tracked_config(tmp_path))
+    per_epoch = len(orchestrator.trainer.history[0]) - 1  # all but "epoch"
+    assert writes == [1, 1, per_epoch] * EPOCHS  # steps 4 and 8 of each epoch's 8 batches, the epoch
+
+
+def test_metrics_of_fast_epochs_reach_mlflow_together(tmp_path, monkeypatch):
+    """Epochs shorter than the flush interval: one store write for all of them, every value kept."""
+    monkeypatch.setenv("AIFORGE_TRACKING", "true")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(mlflow_callback, "METRICS_FLUSH_INTERVAL_S", 3600.0)
+    writes = count_metric_writes(monkeypatch)
     orchestrator, _ = run_tracked(tmp_path, tracked_config(tmp_path))
     info = read_run_info(orchestrator.run_dir)
     client = client_for(info["tracking_uri"])
@@ -193,6 +210,8 @@ def test_metrics_of_fast_epochs_reach_mlflow_together(tmp_path, monkeypatch):
     # One write, when training ended: every epoch's values (all but "epoch") and the step losses.
     assert writes == [sum(len(row) - 1 for row in history) + len(steps)]
 
+
+def test_without_step_logging_the_tracker_has_no_per_batch_work():
     import torch
 
     from aiforge.config.model_configs import TrainingConfig
@@ -294,18 +313,43 @@ def test_cli_run_tracked_to_a_real_mlflow_server(tmp_path):
         server.wait(timeout=30)
 
 
+def test_step_losses_not_yet_sent_at_a_hard_crash_are_sent_by_the_resume(tmp_path, monkeypatch):
+    """A process killed before it sent anything: the checkpoint holds the step losses that were
+    waiting, and the resume sends them (epochs are sent again from the history)."""
+    monkeypatch.setenv("AIFORGE_TRACKING", "true")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(mlflow_callback, "METRICS_FLUSH_INTERVAL_S", 3600.0)
+    with monkeypatch.context() as dying:  # nothing reaches MLflow, as if the process were killed
+        dying.setattr(mlflow_callback.MLflowCallback, "_flush_metrics", lambda self: None)
+        with pytest.raises(KeyboardInterrupt):
+            run_tracked(tmp_path, tracked_config(tmp_path), callbacks=[StopAfterSecondEpoch()])
+    (run_dir,) = (tmp_path / "results" / "tracked").iterdir()
+    info = read_run_info(run_dir)
+    client = client_for(info["tracking_uri"])
+    assert client.get_metric_history(info["run_id"], "step_train_loss") == []
+
+    settings = AppSettings(RESULTS_DIR=tmp_path / "results", DEVICE="cpu", TRACKING=True)
+    Orchestrator.from_run_dir(run_dir, settings=settings).run_experiment()
+    steps = [m.step for m in client.get_metric_history(info["run_id"], "step_train_loss")]
+    assert sorted(steps) == list(range(4, EPOCHS * 8 + 1, 4))  # 4 and 8 from the checkpoint of epoch 1
+    for metric in ("train_loss", "val_loss"):
+        assert sorted(m.step for m in client.get_metric_history(info["run_id"], metric)) == [1, 2, 3]
+
+
+class StopAfterSecondEpoch(Callback):
+    """Interrupts after epoch 2's metrics were logged, before its checkpoint (which comes last)."""
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+
 def test_a_resumed_run_continues_the_same_mlflow_run_without_duplicates(tmp_path, monkeypatch):
     """Interrupted after epoch 2 was logged but before its checkpoint: the resume redoes epoch 2
     and logs nothing twice, in the same MLflow run (the Python API's resume)."""
     monkeypatch.setenv("AIFORGE_TRACKING", "true")
     monkeypatch.chdir(tmp_path)
     config = tracked_config(tmp_path)
-
-    class StopAfterSecondEpoch(Callback):
-        def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
-            if epoch == 1:
-                raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
         run_tracked(tmp_path, config, callbacks=[StopAfterSecondEpoch()])
     (run_dir,) = (tmp_path / "results" / "tracked").iterdir()

@@ -131,7 +131,7 @@ class TrainingConfig(StrictSection):
     inference_mode: bool = Field(
         True,
         description="Validate under torch.inference_mode, which is faster than no_grad (as in Lightning); "
-        "false for a model whose validation_step keeps tensors that its training later uses.",
+        "false for a validation_step that needs autograd or keeps tensors that training later uses.",
     )
     num_workers: NonNegativeInt | Literal["auto"] = Field(
         "auto",

@@ -261,18 +261,28 @@ class Trainer:
         except Exception as err:
             raise TrainingError(
                 f"model plugin '{self.model_name}' failed in training_step (epoch {epoch + 1}, batch "
-                f"{index + 1}): {type(err).__name__}: {err}{self._hint(err)}"
+                f"{index + 1}): {type(err).__name__}: {err}{self._hint(err, 'training_step')}"
             ) from err
 
-    def _hint(self, error: BaseException | None = None) -> str:
-        """A setting of AIForge's that may explain a plugin's failure, for the error message."""
-        if error is not None and "inference tensor" in str(error).lower():
-            return (
-                "; the model keeps a tensor its validation_step made under torch.inference_mode: "
-                "set training_config.inference_mode: false"
+    def _hint(self, error: BaseException, step: str) -> str:
+        """Settings of AIForge's that may explain a plugin's failure, for the error message."""
+        message = str(error).lower()
+        about_autograd = "grad" in message or "inference" in message
+        hints = []
+        inference_mode = self._inference_mode()
+        if inference_mode and step == "validation_step" and about_autograd:
+            hints.append(
+                "validation runs under torch.inference_mode: a validation_step that needs autograd "
+                "needs training_config.inference_mode: false"
             )
-        compiled = self.config.compile
-        return "; the model is compiled (training_config.compile): try without it" if compiled else ""
+        if inference_mode and step == "training_step" and "inference tensor" in message:
+            hints.append(
+                "the model may keep a tensor its validation_step made under torch.inference_mode: "
+                "if so, set training_config.inference_mode: false"
+            )
+        if self.config.compile:
+            hints.append("the model is compiled (training_config.compile): try without it")
+        return "".join(f"; {hint}" for hint in hints)
 
     def _epoch_mean_loss(self, epoch: int) -> float:
         """The per-sample mean of this epoch's batch losses: the epoch's one host sync."""
@@ -284,7 +294,8 @@ class Trainer:
         pairs = list(zip(losses, self._epoch_sizes, strict=True))  # a loss may be shaped [1]
         if self.config.nonfinite_loss == "skip":  # under DDP, skipped steps still recorded their loss
             pairs = [(loss, size) for loss, size in pairs if math.isfinite(loss)]
-        weighted = math.fsum(loss * size for loss, size in pairs)
+        finite = all(math.isfinite(loss) for loss, _ in pairs)  # fsum refuses inf + -inf
+        weighted = math.fsum(loss * size for loss, size in pairs) if finite else math.nan
         total, count = all_reduce_sum(weighted, sum(size for _, size in pairs))  # over every rank
         mean = total / count if count else float("nan")
         if not math.isfinite(mean):
@@ -364,8 +375,20 @@ class Trainer:
 
     def evaluate(self, batches: Iterable[Item]) -> tuple[float, dict[str, float]]:
         """Mean loss per sample and metrics over all batches."""
-        with torch.inference_mode() if self.config.inference_mode else torch.no_grad():
+        with torch.inference_mode() if self._inference_mode() else torch.no_grad():
             return self._evaluate(batches)
+
+    def _inference_mode(self) -> bool:
+        """As configured, except under gloo: in older torch (2.3 for one) its collectives run on a
+        thread outside inference mode and cannot write into inference tensors (torchmetrics' sync);
+        Lightning does the same."""
+        if not self.config.inference_mode:
+            return False
+        if is_initialized():
+            import torch.distributed as dist
+
+            return dist.get_backend() != "gloo"
+        return True
 
     def _evaluate(self, batches: Iterable[Item]) -> tuple[float, dict[str, float]]:
         self.model.eval()
@@ -381,7 +404,7 @@ class Trainer:
             except Exception as err:
                 raise TrainingError(
                     f"model plugin '{self.model_name}' failed in validation_step (batch {index + 1}): "
-                    f"{type(err).__name__}: {err}{self._hint()}"
+                    f"{type(err).__name__}: {err}{self._hint(err, 'validation_step')}"
                 ) from err
             size = len(batch["labels"]) if "labels" in batch else 1
             total += outputs["loss"].detach().float() * size

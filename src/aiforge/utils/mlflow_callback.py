@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 MAX_PARAMS_PER_BATCH = 100  # MLflow's limit per log_batch call
 MAX_PARAM_LENGTH = 500  # the smallest limit among MLflow server versions still in use
 RUN_INFO_FILE = "mlflow_run.json"
+STEP_LOSS = "step_train_loss"
 # Metrics wait at most this long before they go to MLflow. Each write to its SQL store costs
 # ~20 ms of CPU (in MLflow's logging thread, still with the GIL), more than a small model's epoch.
 METRICS_FLUSH_INTERVAL_S = 1.0
@@ -68,6 +69,7 @@ class MLflowCallback(Callback):
         self._logged_epochs: set[int] = set()
         self._logged_batches = 0
         self._pending: list[Any] = []  # mlflow Metric entities not yet handed to MLflow
+        self._unsent_steps: list[tuple[int, float, int]] = []  # from a checkpoint: (step, value, time)
         self._flushed_at = time.monotonic()
         if not log_every_n_steps:
             # No per-batch work: the trainer then never calls this callback per batch.
@@ -121,6 +123,7 @@ class MLflowCallback(Callback):
     def _resume_run(self, orchestrator: Orchestrator) -> None:
         """Reopen the checkpoint's MLflow run; log the epochs it is missing (async logs lost in a crash)."""
         import mlflow
+        from mlflow.entities import Metric
         from mlflow.exceptions import MlflowException
 
         from aiforge.errors import ConfigError
@@ -129,13 +132,20 @@ class MLflowCallback(Callback):
             mlflow.start_run(run_id=self.run_id)
             client = mlflow.MlflowClient()
             logged = client.get_metric_history(self.run_id, "train_loss")
-            logged_steps = client.get_metric_history(self.run_id, "step_train_loss")
+            logged_steps = client.get_metric_history(self.run_id, STEP_LOSS)
         except MlflowException as err:
             raise ConfigError(
                 f"cannot reopen MLflow run {self.run_id} at {mlflow.get_tracking_uri()}: {err}"
             ) from None
         self._logged_epochs = {metric.step for metric in logged}
         self._logged_batches = max((metric.step for metric in logged_steps), default=0)
+        # Step losses that waited to be sent when the checkpoint was taken: training will not
+        # compute them again. (Epochs are sent again from the history below.)
+        self._pending = [
+            Metric(STEP_LOSS, value, timestamp, step)
+            for step, value, timestamp in self._unsent_steps
+            if step > self._logged_batches
+        ]
         history = orchestrator.trainer.history if orchestrator.trainer is not None else []
         for row in history:
             self.on_epoch_end(int(row["epoch"]) - 1, row)
@@ -149,7 +159,7 @@ class MLflowCallback(Callback):
             return
         if self.batches_seen <= self._logged_batches:
             return  # logged before the crash this run resumed from
-        self._log_metrics({"step_train_loss": float(loss)}, self.batches_seen)
+        self._log_metrics({STEP_LOSS: float(loss)}, self.batches_seen)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         if not self.active or self.run_id is None:
@@ -164,8 +174,9 @@ class MLflowCallback(Callback):
         self._flush_metrics()
 
     def _log_metrics(self, metrics: dict[str, float], step: int) -> None:
-        """Stamped now, sent with the others of the last ``METRICS_FLUSH_INTERVAL_S``: epochs of
-        a few milliseconds then cost one store write per second, not one each."""
+        """Stamped now; sent at once when the last send is ``METRICS_FLUSH_INTERVAL_S`` old, else
+        with the first metric after that (at the latest when training ends): epochs of a few
+        milliseconds then cost one store write per second, not one each."""
         from mlflow.entities import Metric
 
         timestamp = int(time.time() * 1000)
@@ -175,12 +186,13 @@ class MLflowCallback(Callback):
 
     def _flush_metrics(self) -> None:
         """Hand the waiting metrics to MLflow, asynchronously: the loop never waits on the store."""
-        if self._pending and self.run_id is not None:
+        pending, self._pending = self._pending, []  # first: a Ctrl-C after sending cannot send twice
+        self._flushed_at = time.monotonic()
+        if pending and self.run_id is not None:
             import mlflow
 
-            mlflow.MlflowClient().log_batch(self.run_id, metrics=self._pending, synchronous=False)
-        self._pending = []
-        self._flushed_at = time.monotonic()
+            client = mlflow.MlflowClient(tracking_uri=self.tracking_uri)
+            client.log_batch(self.run_id, metrics=pending, synchronous=False)
 
     def on_experiment_end(
         self, orchestrator: Orchestrator, status: str, error: BaseException | None = None
@@ -235,13 +247,20 @@ class MLflowCallback(Callback):
             )
 
     def state_dict(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "tracking_uri": self.tracking_uri, "batches_seen": self.batches_seen}
+        unsent = [(m.step, m.value, m.timestamp) for m in self._pending if m.key == STEP_LOSS]
+        return {
+            "run_id": self.run_id,
+            "tracking_uri": self.tracking_uri,
+            "batches_seen": self.batches_seen,
+            "unsent_steps": unsent,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """A resumed run continues the same MLflow run, in the store it was started in."""
         self.run_id = state.get("run_id")
         self.tracking_uri = state.get("tracking_uri") or self.tracking_uri
         self.batches_seen = state.get("batches_seen", 0)
+        self._unsent_steps = [tuple(entry) for entry in state.get("unsent_steps", [])]
 
 
 def read_run_info(run_dir: Path) -> dict[str, Any] | None:
