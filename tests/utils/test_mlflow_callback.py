@@ -181,12 +181,17 @@ def count_metric_writes(monkeypatch) -> list[int]:
     return writes
 
 
-def test_metrics_wait_no_longer_than_the_flush_interval(tmp_path, monkeypatch):
-    """With the interval passed at every event, every epoch and step loss is sent as it comes."""
+def tracking_with_interval(tmp_path, monkeypatch, seconds: float) -> list[int]:
+    """Tracking on, run from ``tmp_path``, metrics sent every ``seconds``; the writes counted."""
     monkeypatch.setenv("AIFORGE_TRACKING", "true")
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(mlflow_callback, "METRICS_FLUSH_INTERVAL_S", 0.0)
-    writes = count_metric_writes(monkeypatch)
+    monkeypatch.setattr(mlflow_callback, "METRICS_FLUSH_INTERVAL_S", seconds)
+    return count_metric_writes(monkeypatch)
+
+
+def test_metrics_wait_no_longer_than_the_flush_interval(tmp_path, monkeypatch):
+    """With the interval passed at every event, every epoch and step loss is sent as it comes."""
+    writes = tracking_with_interval(tmp_path, monkeypatch, 0.0)
     orchestrator, _ = run_tracked(tmp_path, tracked_config(tmp_path))
     per_epoch = len(orchestrator.trainer.history[0]) - 1  # all but "epoch"
     assert writes == [1, 1, per_epoch] * EPOCHS  # steps 4 and 8 of each epoch's 8 batches, the epoch
@@ -194,10 +199,7 @@ def test_metrics_wait_no_longer_than_the_flush_interval(tmp_path, monkeypatch):
 
 def test_metrics_of_fast_epochs_reach_mlflow_together(tmp_path, monkeypatch):
     """Epochs shorter than the flush interval: one store write for all of them, every value kept."""
-    monkeypatch.setenv("AIFORGE_TRACKING", "true")
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(mlflow_callback, "METRICS_FLUSH_INTERVAL_S", 3600.0)
-    writes = count_metric_writes(monkeypatch)
+    writes = tracking_with_interval(tmp_path, monkeypatch, 3600.0)
     orchestrator, _ = run_tracked(tmp_path, tracked_config(tmp_path))
     info = read_run_info(orchestrator.run_dir)
     client = client_for(info["tracking_uri"])
@@ -316,9 +318,7 @@ def test_cli_run_tracked_to_a_real_mlflow_server(tmp_path):
 def test_step_losses_not_yet_sent_at_a_hard_crash_are_sent_by_the_resume(tmp_path, monkeypatch):
     """A process killed before it sent anything: the checkpoint holds the step losses that were
     waiting, and the resume sends them (epochs are sent again from the history)."""
-    monkeypatch.setenv("AIFORGE_TRACKING", "true")
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(mlflow_callback, "METRICS_FLUSH_INTERVAL_S", 3600.0)
+    tracking_with_interval(tmp_path, monkeypatch, 3600.0)
     with monkeypatch.context() as dying:  # nothing reaches MLflow, as if the process were killed
         dying.setattr(mlflow_callback.MLflowCallback, "_flush_metrics", lambda self: None)
         with pytest.raises(KeyboardInterrupt):
