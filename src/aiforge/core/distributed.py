@@ -54,6 +54,16 @@ def is_initialized() -> bool:
     return dist.is_available() and dist.is_initialized()
 
 
+def inference_mode_works_with_backend() -> bool:
+    """False under gloo: in older torch (2.3 for one) its collectives run on a thread outside
+    inference mode and cannot write into inference tensors (torchmetrics' sync); as in Lightning."""
+    if not is_initialized():
+        return True
+    import torch.distributed as dist
+
+    return dist.get_backend() != "gloo"
+
+
 def rank() -> int:
     if is_initialized():
         import torch.distributed as dist

@@ -16,13 +16,19 @@ from aiforge.core.base_model import BaseModel
 from aiforge.core.batching import order_state, restore_order_state, to_device
 from aiforge.core.data_pipeline import Item
 from aiforge.core.ddp_model import wrap_for_ddp
-from aiforge.core.distributed import all_reduce_sum, any_rank, is_initialized
+from aiforge.core.distributed import (
+    all_reduce_sum,
+    any_rank,
+    inference_mode_works_with_backend,
+    is_initialized,
+)
 from aiforge.core.interrupts import RunInterrupted, StopRequests
 from aiforge.core.logger import logger
 from aiforge.core.optimizer_kernels import keep_kernels_usable
 from aiforge.core.precision import full_precision, precision_for
 from aiforge.core.resume import STATE_FORMAT
 from aiforge.core.seeding import restore_rng_states, rng_states
+from aiforge.core.step_errors import failure_hints
 from aiforge.core.trainer_state import callback_states, cpu_copy, load_callback_states, snapshot
 from aiforge.utils.callbacks import Callback, ModelCheckpoint
 from aiforge.utils.metrics import MetricSet
@@ -265,24 +271,7 @@ class Trainer:
             ) from err
 
     def _hint(self, error: BaseException, step: str) -> str:
-        """Settings of AIForge's that may explain a plugin's failure, for the error message."""
-        message = str(error).lower()
-        about_autograd = "grad" in message or "inference" in message
-        hints = []
-        inference_mode = self._inference_mode()
-        if inference_mode and step == "validation_step" and about_autograd:
-            hints.append(
-                "validation runs under torch.inference_mode: a validation_step that needs autograd "
-                "needs training_config.inference_mode: false"
-            )
-        if inference_mode and step == "training_step" and "inference tensor" in message:
-            hints.append(
-                "the model may keep a tensor its validation_step made under torch.inference_mode: "
-                "if so, set training_config.inference_mode: false"
-            )
-        if self.config.compile:
-            hints.append("the model is compiled (training_config.compile): try without it")
-        return "".join(f"; {hint}" for hint in hints)
+        return failure_hints(error, step, self._inference_mode(), bool(self.config.compile))
 
     def _epoch_mean_loss(self, epoch: int) -> float:
         """The per-sample mean of this epoch's batch losses: the epoch's one host sync."""
@@ -379,16 +368,7 @@ class Trainer:
             return self._evaluate(batches)
 
     def _inference_mode(self) -> bool:
-        """As configured, except under gloo: in older torch (2.3 for one) its collectives run on a
-        thread outside inference mode and cannot write into inference tensors (torchmetrics' sync);
-        Lightning does the same."""
-        if not self.config.inference_mode:
-            return False
-        if is_initialized():
-            import torch.distributed as dist
-
-            return dist.get_backend() != "gloo"
-        return True
+        return self.config.inference_mode and inference_mode_works_with_backend()
 
     def _evaluate(self, batches: Iterable[Item]) -> tuple[float, dict[str, float]]:
         self.model.eval()
