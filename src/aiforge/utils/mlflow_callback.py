@@ -20,8 +20,9 @@ MAX_PARAMS_PER_BATCH = 100  # MLflow's limit per log_batch call
 MAX_PARAM_LENGTH = 500  # the smallest limit among MLflow server versions still in use
 RUN_INFO_FILE = "mlflow_run.json"
 STEP_LOSS = "step_train_loss"
-# Metrics wait at most this long before they go to MLflow. Each write to its SQL store costs
-# ~20 ms of CPU (in MLflow's logging thread, still with the GIL), more than a small model's epoch.
+# A metric goes to MLflow at once when the last send is at least this old; metrics that come
+# sooner wait for the first one after that (or the end of training). Each write to MLflow's SQL
+# store costs ~20 ms of CPU (in its logging thread, still with the GIL), more than a small epoch.
 METRICS_FLUSH_INTERVAL_S = 1.0
 
 
