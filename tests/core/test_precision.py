@@ -45,8 +45,7 @@ def test_16_mixed_on_a_cpu_runs_as_bf16_with_a_warning(warnings: list[str]) -> N
 
 def test_bf16_mixed_autocasts_the_model_and_keeps_float32_weights() -> None:
     trainer = make_trainer(precision="bf16-mixed")
-    with trainer.precision.autocast():
-        outputs = trainer.model(torch.randn(3, 4))
+    outputs = trainer.precision.run(trainer.model, torch.randn(3, 4))
     assert outputs.dtype is torch.bfloat16
     assert all(p.dtype is torch.float32 for p in trainer.model.parameters())
     assert full_precision(outputs).dtype is torch.float32
@@ -91,8 +90,7 @@ def test_the_grad_scaler_skips_an_overflowing_step_and_lowers_its_scale() -> Non
     trainer.precision.load_state_dict({**scaler.state_dict(), "scale": 2.0**60})  # float16 overflows
     before = {key: value.clone() for key, value in trainer.model.state_dict().items()}
     batch = next(iter(loaders("tensor", 7)[0]))
-    with trainer.precision.autocast():
-        loss = trainer.model.training_step(batch, 0)["loss"]
+    loss = trainer.precision.run(trainer.model.training_step, batch, 0)["loss"]
     trainer.precision.backward(loss)
     trainer._optimizer_step(1)
     assert scaler.get_scale() < 2.0**60

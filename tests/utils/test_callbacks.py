@@ -251,7 +251,7 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 
 def test_history_rewrites_the_csv_each_epoch(tmp_path: Path) -> None:
-    history = MetricsHistory(tmp_path / "metrics.csv")
+    history = MetricsHistory(tmp_path / "metrics.csv", flush_interval_s=0)
     history.on_epoch_end(0, {"epoch": 1, "train_loss": 0.5, "val_loss": 0.6})
     assert read_csv(tmp_path / "metrics.csv") == [{"epoch": "1", "train_loss": "0.5", "val_loss": "0.6"}]
     history.on_epoch_end(1, {"epoch": 2, "train_loss": 0.4, "val_loss": 0.5, "lr": 0.1})
@@ -263,7 +263,7 @@ def test_history_rewrites_the_csv_each_epoch(tmp_path: Path) -> None:
 
 def test_history_appends_an_epoch_and_rewrites_for_new_columns_or_a_lost_file(tmp_path: Path) -> None:
     path = tmp_path / "metrics.csv"
-    history = MetricsHistory(path)
+    history = MetricsHistory(path, flush_interval_s=0)
     history.on_epoch_end(0, {"epoch": 1, "val_loss": 0.6})
     first = path.stat().st_ino
     history.on_epoch_end(1, {"epoch": 2, "val_loss": 0.5})
@@ -277,6 +277,22 @@ def test_history_appends_an_epoch_and_rewrites_for_new_columns_or_a_lost_file(tm
     assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.csv"]
 
 
+def test_history_writes_tiny_epochs_at_most_once_per_interval(tmp_path: Path) -> None:
+    """Epochs shorter than the interval wait in memory; the end of training, or of the run
+    (failed or stopped), writes them."""
+    path = tmp_path / "metrics.csv"
+    history = MetricsHistory(path, flush_interval_s=3600)
+    history.on_epoch_end(0, {"epoch": 1, "val_loss": 0.6})  # the first epoch: at once
+    history.on_epoch_end(1, {"epoch": 2, "val_loss": 0.5})
+    history.on_epoch_end(2, {"epoch": 3, "val_loss": 0.4})
+    assert [row["epoch"] for row in read_csv(path)] == ["1"]
+    history.on_train_end(None)  # type: ignore[arg-type]  # the trainer is not used
+    assert [row["epoch"] for row in read_csv(path)] == ["1", "2", "3"]
+    history.on_epoch_end(3, {"epoch": 4, "val_loss": 0.3})
+    history.on_experiment_end(None, "FAILED", RuntimeError("boom"))  # type: ignore[arg-type]
+    assert path.read_text() == "epoch,val_loss\n1,0.6\n2,0.5\n3,0.4\n4,0.3\n"
+
+
 def test_history_append_to_a_full_disk_is_a_clear_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -284,7 +300,7 @@ def test_history_append_to_a_full_disk_is_a_clear_error(
 
     from aiforge.core.run_files import RunFileError
 
-    history = MetricsHistory(tmp_path / "metrics.csv")
+    history = MetricsHistory(tmp_path / "metrics.csv", flush_interval_s=0)
     history.on_epoch_end(0, {"epoch": 1, "val_loss": 0.6})
 
     def full_disk(*args: object, **kwargs: object) -> None:
@@ -296,9 +312,9 @@ def test_history_append_to_a_full_disk_is_a_clear_error(
 
 
 def test_history_state_round_trips(tmp_path: Path) -> None:
-    history = MetricsHistory(tmp_path / "a.csv")
+    history = MetricsHistory(tmp_path / "a.csv", flush_interval_s=0)
     history.on_epoch_end(0, {"epoch": 1, "val_loss": 0.6})
-    resumed = MetricsHistory(tmp_path / "b.csv")
+    resumed = MetricsHistory(tmp_path / "b.csv", flush_interval_s=0)
     resumed.load_state_dict(history.state_dict())
     resumed.on_epoch_end(1, {"epoch": 2, "val_loss": 0.5})
     assert [row["epoch"] for row in read_csv(tmp_path / "b.csv")] == ["1", "2"]
@@ -414,12 +430,12 @@ def test_a_failed_checkpoint_write_leaves_last_pt_as_it_was(
 
 def test_history_load_state_rewrites_the_csv_to_the_checkpoint(tmp_path: Path) -> None:
     path = tmp_path / "metrics.csv"
-    history = MetricsHistory(path)
+    history = MetricsHistory(path, flush_interval_s=0)
     for epoch in range(3):
         history.on_epoch_end(epoch, {"epoch": epoch + 1, "val_loss": 1.0 / (epoch + 1)})
     state = {"rows": [dict(row) for row in history.rows[:1]]}  # the checkpoint was taken after epoch 1
 
-    resumed = MetricsHistory(path)
+    resumed = MetricsHistory(path, flush_interval_s=0)
     resumed.load_state_dict(state)
     assert [row["epoch"] for row in read_csv(path)] == ["1"]  # epochs 2 and 3 will be trained again
     state["rows"].append({"epoch": 9})
@@ -430,7 +446,7 @@ def test_history_load_state_rewrites_the_csv_to_the_checkpoint(tmp_path: Path) -
 
 def test_history_load_of_an_empty_state_removes_the_csv(tmp_path: Path) -> None:
     path = tmp_path / "metrics.csv"
-    history = MetricsHistory(path)
+    history = MetricsHistory(path, flush_interval_s=0)
     history.on_epoch_end(0, {"epoch": 1, "val_loss": 0.5})
     MetricsHistory(path).load_state_dict({"rows": []})  # resumed before the first epoch ended
     assert not path.exists()

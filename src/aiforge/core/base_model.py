@@ -46,10 +46,11 @@ class BaseModel(nn.Module, ABC):
 
     def compute_loss(self, predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Apply ``loss_fn``, matching shapes and dtypes the way each loss family expects."""
-        if self.loss_fn is None:
+        loss_fn = self.loss_fn  # once: a submodule attribute costs a Python call per access
+        if loss_fn is None:
             raise RuntimeError("loss_fn is not set: call configure_loss_fn first")
-        predictions, targets = align_for_loss(self.loss_fn, predictions, targets)
-        return self.loss_fn(predictions, targets)
+        predictions, targets = align_for_loss(loss_fn, predictions, targets)
+        return loss_fn(predictions, targets)
 
     def configure_optimizer(
         self, optimizer_name: str, learning_rate: float, **optimizer_args: Any

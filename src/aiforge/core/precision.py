@@ -3,7 +3,7 @@ scaler, so that small gradients do not underflow to zero."""
 
 from __future__ import annotations
 
-import contextlib
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -25,10 +25,13 @@ class Precision:
         self.dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(name)
         self.scaler = torch.amp.GradScaler(device.type) if name == "16-mixed" else None
 
-    def autocast(self) -> Any:
+    def run(self, function: Callable[..., Any], *args: Any) -> Any:
+        """``function(*args)`` under autocast; in full precision, a plain call (this runs for every
+        batch, where even a do-nothing context costs a visible share of a small model's step)."""
         if self.dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device_type, dtype=self.dtype)
+            return function(*args)
+        with torch.autocast(self.device_type, dtype=self.dtype):
+            return function(*args)
 
     def backward(self, loss: torch.Tensor) -> None:
         (self.scaler.scale(loss) if self.scaler is not None else loss).backward()

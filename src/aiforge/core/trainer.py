@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
 import signal
@@ -13,7 +12,7 @@ import torch
 
 from aiforge.config.model_configs import TrainingConfig
 from aiforge.core.base_model import BaseModel
-from aiforge.core.batching import order_state, restore_order_state, to_device
+from aiforge.core.batching import TensorBatches, order_state, restore_order_state, to_device
 from aiforge.core.data_pipeline import Item
 from aiforge.core.ddp_model import wrap_for_ddp
 from aiforge.core.distributed import (
@@ -191,21 +190,22 @@ class Trainer:
         if self._rng_to_restore is not None:  # after skipping: a dataset may draw random numbers
             restore_rng_states(self._rng_to_restore)
             self._rng_to_restore = None
+        # Per step, only the work this run needs: on a tiny model each Python call is a visible
+        # share of the step, so the usual case (one process, no accumulation) calls little.
+        move = self.device.type != "cpu"
+        stops = self.stop_requests
+        checks_each_step = self._ddp is not None or bool(every)
         self.optimizer.zero_grad(set_to_none=True)
         in_group = 0  # batches whose gradients wait for the next optimizer step
         for index, raw_batch in enumerate(iterator, start=self._batches_done):
-            batch = to_device(raw_batch, self.device)
+            batch = to_device(raw_batch, self.device) if move else raw_batch
             steps_now = in_group + 1 >= accumulate or index + 1 == batch_count
-            with self._gradient_sync(steps_now or batch_count is None):
-                with self.precision.autocast():
-                    loss = self._training_step(batch, index, epoch)
-                if skip_nonfinite and self._ddp is None and not bool(torch.isfinite(loss.detach())):
-                    logger.warning(f"Skipped batch {index + 1} of epoch {epoch + 1}: loss {loss.item()}")
-                else:
-                    self.precision.backward(loss / accumulate if accumulate > 1 else loss)
-                    in_group += 1
-                    self._epoch_losses.append(loss.detach().float())
-                    self._epoch_sizes.append(len(batch["labels"]) if "labels" in batch else 1)
+            if self._ddp is not None and not (steps_now or batch_count is None):
+                with self._ddp.no_sync():  # inside an accumulation group, gradients wait for its last batch
+                    loss, counted = self._learn_from(batch, index, epoch, accumulate, skip_nonfinite)
+            else:
+                loss, counted = self._learn_from(batch, index, epoch, accumulate, skip_nonfinite)
+            in_group += counted
             stepped = in_group > 0 and (in_group == accumulate or index + 1 == batch_count)
             if stepped:
                 self._optimizer_step(in_group)
@@ -214,10 +214,31 @@ class Trainer:
                 callback.on_train_batch_end(index, loss.detach())
             if stepped:
                 self._batches_done = index + 1
-                self._after_step(every)
+                if checks_each_step or (stops is not None and stops.signum is not None):
+                    self._after_step(every)
         if in_group:
             self._optimizer_step(in_group)  # the last partial accumulation of an unsized loader
         return self._epoch_mean_loss(epoch)
+
+    def _learn_from(
+        self, batch: Item, index: int, epoch: int, accumulate: int, skip_nonfinite: bool
+    ) -> tuple[torch.Tensor, bool]:
+        """Forward and backward on one batch: its loss, and False when that loss was skipped."""
+        try:
+            step = self._ddp if self._ddp is not None else self.model.training_step
+            loss = self.precision.run(step, batch, index)["loss"]
+        except Exception as err:
+            raise TrainingError(
+                f"model plugin '{self.model_name}' failed in training_step (epoch {epoch + 1}, batch "
+                f"{index + 1}): {type(err).__name__}: {err}{self._hint(err, 'training_step')}"
+            ) from err
+        if skip_nonfinite and self._ddp is None and not bool(torch.isfinite(loss.detach())):
+            logger.warning(f"Skipped batch {index + 1} of epoch {epoch + 1}: loss {loss.item()}")
+            return loss, False
+        self.precision.backward(loss / accumulate if accumulate > 1 else loss)
+        self._epoch_losses.append(loss.detach().float())
+        self._epoch_sizes.append(len(batch["labels"]) if "labels" in batch else 1)
+        return loss, True
 
     def _after_step(self, every: int | None) -> None:
         """A step checkpoint every N steps; on a stop request, a checkpoint and then stop."""
@@ -239,7 +260,11 @@ class Trainer:
         raise RunInterrupted(signum or signal.SIGTERM, checkpoint_saved=self._checkpointer is not None)
 
     def _read_batches(self, batches: Iterable[Item]) -> Iterator[Item]:
-        """The loader's batches; a failure inside the dataset plugin names the plugin."""
+        """The loader's batches; a failure inside the dataset plugin names the plugin. Built-in
+        tensor batches run no plugin code: read directly, without a wrapper per batch."""
+        return iter(batches) if isinstance(batches, TensorBatches) else self._plugin_batches(batches)
+
+    def _plugin_batches(self, batches: Iterable[Item]) -> Iterator[Item]:
         iterator: Iterator[Item] | None = None
         while True:
             try:
@@ -254,21 +279,6 @@ class Trainer:
                     f"{type(err).__name__}: {err}"
                 ) from err
             yield batch
-
-    def _gradient_sync(self, sync: bool) -> Any:
-        """Under DDP, gradients inside an accumulation group wait for the group's last batch."""
-        return self._ddp.no_sync() if self._ddp is not None and not sync else contextlib.nullcontext()
-
-    def _training_step(self, batch: Item, index: int, epoch: int) -> torch.Tensor:
-        try:
-            if self._ddp is not None:
-                return self._ddp(batch, index)["loss"]
-            return self.model.training_step(batch, index)["loss"]
-        except Exception as err:
-            raise TrainingError(
-                f"model plugin '{self.model_name}' failed in training_step (epoch {epoch + 1}, batch "
-                f"{index + 1}): {type(err).__name__}: {err}{self._hint(err, 'training_step')}"
-            ) from err
 
     def _hint(self, error: BaseException, step: str) -> str:
         return failure_hints(error, step, self._inference_mode(), bool(self.config.compile))
@@ -346,10 +356,12 @@ class Trainer:
             for parameter in self.model.parameters():
                 if parameter.grad is not None:
                     parameter.grad.mul_(accumulate / batches)
-        self.precision.unscale(self.optimizer)
+        checks_gradients = self._ddp is not None and self.config.nonfinite_loss == "skip"
+        if self.config.gradient_clip_norm or checks_gradients:
+            self.precision.unscale(self.optimizer)  # true gradients first (the step unscales by itself)
         if self.config.gradient_clip_norm:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.gradient_clip_norm)
-        if self._ddp is not None and self.config.nonfinite_loss == "skip" and not self._gradients_finite():
+        if checks_gradients and not self._gradients_finite():
             # Gradients are already averaged over the ranks, so every rank skips this same step.
             logger.warning(f"Skipped optimizer step {self.global_step + 1}: non-finite gradients")
             self.precision.skip_step()
@@ -376,11 +388,11 @@ class Trainer:
         total = torch.zeros((), device=self.device)
         seen = 0
         has_predictions = False
+        move = self.device.type != "cpu"
         for index, raw_batch in enumerate(self._read_batches(batches)):
-            batch = to_device(raw_batch, self.device)
+            batch = to_device(raw_batch, self.device) if move else raw_batch
             try:
-                with self.precision.autocast():
-                    outputs = self.model.validation_step(batch, index)
+                outputs = self.precision.run(self.model.validation_step, batch, index)
             except Exception as err:
                 raise TrainingError(
                     f"model plugin '{self.model_name}' failed in validation_step (batch {index + 1}): "

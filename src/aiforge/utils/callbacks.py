@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -261,15 +262,21 @@ class LRSchedulerCallback(Callback):
 
 
 class MetricsHistory(Callback):
-    """Keep ``metrics.csv`` up to date after each epoch, so the history can be watched and
-    survives a crash: a new epoch is one appended line; new columns rewrite the file. Not
-    fsynced: a resume rewrites it from the checkpoint's rows anyway."""
+    """Keep ``metrics.csv`` up to date, so the history can be watched and survives a crash.
 
-    def __init__(self, path: Path) -> None:
+    New epochs are appended (new columns rewrite the file) at most once per
+    ``flush_interval_s``: after every epoch when epochs take longer, while tiny epochs do not pay a
+    file write each. The rest is written when training ends, stops or fails. Not fsynced: a
+    resume rewrites the file from the checkpoint's rows anyway.
+    """
+
+    def __init__(self, path: Path, flush_interval_s: float = 1.0) -> None:
         self.path = Path(path)
+        self.flush_interval_s = flush_interval_s
         self.rows: list[dict[str, float]] = []
         self._columns: list[str] | None = None  # the header of the file on disk
         self._rows_in_file = 0
+        self._written_at = -math.inf  # time.monotonic() of the last write: the first epoch goes at once
         self._writes = True  # whether this process writes the file (decided when training starts)
 
     def on_train_start(self, trainer: Trainer) -> None:
@@ -279,24 +286,39 @@ class MetricsHistory(Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         self.rows.append(dict(logs))
-        if self._writes:
+        if self._writes and time.monotonic() - self._written_at >= self.flush_interval_s:
+            self._write()
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        self.flush()
+
+    def on_experiment_end(
+        self, orchestrator: Orchestrator, status: str, error: BaseException | None = None
+    ) -> None:
+        self.flush()  # a failed or stopped run keeps every epoch it finished
+
+    def flush(self) -> None:
+        """Write the epochs not yet in the file."""
+        if self._writes and self._rows_in_file != len(self.rows):
             self._write()
 
     def _write(self) -> None:
         from aiforge.core.run_files import append_text, write_text
 
         columns = self._columns
+        new_rows = self.rows[self._rows_in_file :]
         if (
             columns is not None
-            and self._rows_in_file == len(self.rows) - 1
-            and set(self.rows[-1]) <= set(columns)
+            and new_rows
+            and all(row.keys() <= set(columns) for row in new_rows)
             and self.path.exists()
         ):
-            append_text(self.path, _csv_text(columns, self.rows[-1:], header=False))
+            append_text(self.path, _csv_text(columns, new_rows, header=False))
         else:
             columns = list(dict.fromkeys(key for row in self.rows for key in row))
             write_text(self.path, _csv_text(columns, self.rows, header=True), durable=False)
         self._columns, self._rows_in_file = columns, len(self.rows)
+        self._written_at = time.monotonic()
 
     def state_dict(self) -> dict[str, Any]:
         return {"rows": [dict(row) for row in self.rows]}
@@ -313,6 +335,7 @@ class MetricsHistory(Callback):
             self._write()
         else:
             self.path.unlink(missing_ok=True)
+            self._rows_in_file = 0
 
 
 def _csv_text(columns: list[str], rows: list[dict[str, float]], header: bool) -> str:
