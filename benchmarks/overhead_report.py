@@ -36,21 +36,29 @@ RATIOS = {
 }
 
 
-def measure(runs: dict[str, Callable[[], list[float]]], repeats: int) -> dict[str, dict[str, Any]]:
+Run = Callable[[], "list[float] | dict[str, list[float]]"]
+
+
+def measure(runs: dict[str, Run], repeats: int) -> dict[str, dict[str, Any]]:
     """Median over all timed epochs of all repeats; spread = max - min of the repeats' medians.
 
     The columns take turns within each repeat, so a busy spell of a shared machine slows
     them alike instead of one column's repeats; every other repeat runs them in reverse order,
-    so no column always runs after the same one (whose memory and caches it inherits).
+    so no column always runs after the same one (whose memory and caches it inherits). A run
+    returns its epoch times, or several columns' (``--paired``: two loops taking turns).
     """
-    timed: dict[str, list[list[float]]] = {key: [] for key in runs}
+    timed: dict[str, list[list[float]]] = {}
     for repeat in range(repeats):
         order = list(runs) if repeat % 2 == 0 else list(reversed(runs))
         for key in order:
-            timed[key].append(runs[key]()[1:])  # the first epoch warms caches and allocators (and compiles)
+            produced = runs[key]()
+            for column, times in produced.items() if isinstance(produced, dict) else [(key, produced)]:
+                # The first epoch warms caches and allocators (and compiles).
+                timed.setdefault(column, []).append(times[1:])
         print(f"  repeat {repeat + 1}/{repeats} done", flush=True)
     columns = {}
-    for key, repeat_times in timed.items():
+    for key in sorted(timed, key=list(COLUMNS).index):
+        repeat_times = timed[key]
         medians = [statistics.median(times) for times in repeat_times]
         median = statistics.median([t for times in repeat_times for t in times])
         spread = max(medians) - min(medians)

@@ -2,7 +2,7 @@
 
     python benchmarks/training_overhead.py [--workloads digits synthetic] [--repeats 5]
         [--precision {32,bf16-mixed,16-mixed}] [--compile] [--device cpu] [--json PATH]
-        [--baseline-optimizer {same,torch-default}]
+        [--baseline-optimizer {same,torch-default}] [--paired]
 
 Workloads (MLP 64-128-10, Adam lr 1e-3, batch 64, 1 torch thread, CPU):
   digits     scikit-learn's digits (1,438 training rows), 20 epochs
@@ -26,8 +26,15 @@ The other loops get a fresh model of the same class and seed, and the Adam AIFor
 (torch's fused kernel), so the ratios measure the loop alone; ``--baseline-optimizer
 torch-default`` gives them the bare ``torch.optim.Adam`` a user would write instead. Printed:
 the median seconds per epoch over all timed epochs of all repeats, the spread (max-min of the
-repeats' medians), the ratios, and a Markdown table for the README. Lightning (the optional
-``bench`` extra) is skipped with a note when it is not installed.
+repeats' medians), the ratios, and a Markdown table for the README.
+
+``--paired`` runs AIForge lean and the hand-written loop only, taking turns epoch by epoch: a
+hand-written epoch runs after each AIForge epoch (from a callback, its time kept out of
+AIForge's), so both loops of a pair meet the same moment of a shared machine. Both run with
+caches the other has just used, which costs AIForge's per-epoch work a little more than when
+it runs alone: a conservative ratio, and a much steadier one.
+
+Lightning (the optional ``bench`` extra) is skipped with a note when it is not installed.
 """
 
 from __future__ import annotations
@@ -47,7 +54,7 @@ from typing import Any, ClassVar
 
 import torch
 from lightning_loop import Laps, lightning, lightning_epochs  # sibling modules: sys.path[0] is benchmarks/
-from overhead_report import markdown_table, measure, ratios_of
+from overhead_report import Run, markdown_table, measure, ratios_of
 from torch.utils.data import DataLoader
 
 from aiforge.config.model_configs import ExperimentConfig
@@ -216,9 +223,10 @@ def aiforge_epochs(
     defaults: bool,
     options: Options = Options(),
     data: Prepared | None = None,
+    clock: EpochClock | None = None,
 ) -> list[float]:
     """AIForge's epoch times; ``per_item`` reads ``data``'s rows through :class:`PreparedRows`."""
-    clock = EpochClock(options.now)
+    clock = clock or EpochClock(options.now)
     with tempfile.TemporaryDirectory() as folder:
         settings = AppSettings(
             RESULTS_DIR=Path(folder), DEVICE=options.device, TRACKING=defaults, LOG_LEVEL="WARNING"
@@ -239,43 +247,48 @@ def aiforge_epochs(
 
 
 # -- hand-written ------------------------------------------------------------------------
-def handwritten_epochs(
-    data: Prepared, epochs: int, per_item: bool, options: Options = Options()
-) -> list[float]:
+class HandLoop:
     """The loop a user writes: shuffle, step, then validation loss and accuracy once per epoch."""
-    device = torch.device(options.device)
-    model = data.fresh_model().to(device)
-    if options.compile:
-        model = torch.compile(model)
-    optimizer = options.optimizer_for(model)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    scaler = (
-        torch.amp.GradScaler("cuda") if options.precision == "16-mixed" and device.type == "cuda" else None
-    )
-    generator = torch.Generator().manual_seed(0)
-    train, val = data.train, data.val
-    if per_item:
-        train_loader, val_loader = per_item_loaders(data)
 
-    def on_device(pairs: Iterator[tuple[torch.Tensor, ...]]) -> Iterator[tuple[torch.Tensor, ...]]:
-        return (tuple(t.to(device, non_blocking=True) for t in pair) for pair in pairs)
+    def __init__(self, data: Prepared, per_item: bool, options: Options = Options()) -> None:
+        self.device = device = torch.device(options.device)
+        self.options = options
+        model = data.fresh_model().to(device)
+        self.model = torch.compile(model) if options.compile else model
+        self.optimizer = options.optimizer_for(model)
+        self.loss_fn = torch.nn.CrossEntropyLoss()
+        use_scaler = options.precision == "16-mixed" and device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda") if use_scaler else None
+        self.generator = torch.Generator().manual_seed(0)
+        self.train, self.val = data.train, data.val
+        self.loaders = per_item_loaders(data) if per_item else None
 
-    def pairs(loader: DataLoader) -> Iterator[tuple[torch.Tensor, ...]]:
-        return on_device((batch["features"], batch["labels"]) for batch in loader)
+    def _on_device(self, pairs: Iterator[tuple[torch.Tensor, ...]]) -> Iterator[tuple[torch.Tensor, ...]]:
+        return (tuple(t.to(self.device, non_blocking=True) for t in pair) for pair in pairs)
 
-    def slices(x: torch.Tensor, y: torch.Tensor) -> Iterator[tuple[torch.Tensor, ...]]:
-        return on_device((x[i : i + BATCH], y[i : i + BATCH]) for i in range(0, len(x), BATCH))
+    def _pairs(self, loader: DataLoader) -> Iterator[tuple[torch.Tensor, ...]]:
+        return self._on_device((batch["features"], batch["labels"]) for batch in loader)
 
-    times = []
-    for _ in range(epochs):
+    def _slices(self, x: torch.Tensor, y: torch.Tensor) -> Iterator[tuple[torch.Tensor, ...]]:
+        return self._on_device((x[i : i + BATCH], y[i : i + BATCH]) for i in range(0, len(x), BATCH))
+
+    def epoch(self) -> float:
+        """One epoch; its time."""
+        model, optimizer, loss_fn, scaler, options = (
+            self.model,
+            self.optimizer,
+            self.loss_fn,
+            self.scaler,
+            self.options,
+        )
         start = options.now()
         model.train()
-        total = torch.zeros((), device=device)
-        if per_item:
-            batches = pairs(train_loader)
+        total = torch.zeros((), device=self.device)
+        if self.loaders is not None:
+            batches = self._pairs(self.loaders[0])
         else:
-            order = torch.randperm(len(train["labels"]), generator=generator)
-            batches = slices(train["features"][order], train["labels"][order])
+            order = torch.randperm(len(self.train["labels"]), generator=self.generator)
+            batches = self._slices(self.train["features"][order], self.train["labels"][order])
         for features, labels in batches:
             with options.autocast():
                 loss = loss_fn(model(features), labels)
@@ -290,15 +303,54 @@ def handwritten_epochs(
             total += loss.detach() * len(labels)
         model.eval()
         with torch.no_grad():
-            correct, val_loss = torch.zeros((), device=device), torch.zeros((), device=device)
-            for features, labels in pairs(val_loader) if per_item else slices(val["features"], val["labels"]):
+            correct, val_loss = torch.zeros((), device=self.device), torch.zeros((), device=self.device)
+            val_batches = (
+                self._pairs(self.loaders[1])
+                if self.loaders is not None
+                else self._slices(self.val["features"], self.val["labels"])
+            )
+            for features, labels in val_batches:
                 with options.autocast():
                     outputs = model(features)
                     val_loss += loss_fn(outputs, labels) * len(labels)
                 correct += (outputs.argmax(dim=1) == labels).sum()
         float(total), float(val_loss), int(correct)  # the epoch's one host sync, as in AIForge
-        times.append(options.now() - start)
-    return times
+        return options.now() - start
+
+
+def handwritten_epochs(
+    data: Prepared, epochs: int, per_item: bool, options: Options = Options()
+) -> list[float]:
+    """The hand-written loop's epoch times."""
+    loop = HandLoop(data, per_item, options)
+    return [loop.epoch() for _ in range(epochs)]
+
+
+# -- paired: the two loops take turns epoch by epoch ----------------------------------------
+class PairedClock(EpochClock):
+    """AIForge's epoch times, with a hand-written epoch run (and timed) after each one.
+
+    Each AIForge epoch is timed from the end of the hand-written epoch before it, so neither
+    loop's time holds the other's; the two epochs of a pair run milliseconds apart.
+    """
+
+    def __init__(self, hand: HandLoop, now: Callable[[], float]) -> None:
+        super().__init__(now)
+        self.hand = hand
+        self.hand_times: list[float] = []
+
+    def on_epoch_end(self, *_: Any) -> None:
+        self.lap()
+        self.hand_times.append(self.hand.epoch())
+        self.start()
+
+
+def paired_epochs(workload: str, per_item: bool, options: Options, data: Prepared) -> dict[str, list[float]]:
+    """AIForge lean and the hand-written loop on one data path, taking turns epoch by epoch."""
+    clock = PairedClock(HandLoop(data, per_item, options), options.now)
+    path = "per_item" if per_item else "slicing"
+    aiforge = aiforge_epochs(workload, per_item, False, options, data, clock=clock)
+    return {f"aiforge_{path}": aiforge, f"hand_{path}": clock.hand_times}
 
 
 # -- Lightning (lightning_loop.py) -------------------------------------------------------
@@ -330,22 +382,29 @@ def quiet() -> None:
     warnings.filterwarnings("ignore", module=r"(lightning|pytorch_lightning|mlflow)(\..*)?")
 
 
-def compare(workload: str, repeats: int, options: Options) -> dict[str, Any]:
+def compare(workload: str, repeats: int, options: Options, paired: bool = False) -> dict[str, Any]:
     epochs = options.epochs_for(workload)
     data = prepared(workload, options)
     print(
         f"{workload}: {len(data.train['labels']):,} training rows, {epochs} epochs, batch {BATCH}", flush=True
     )
-    runs: dict[str, Callable[[], list[float]]] = {
-        "hand_slicing": lambda: handwritten_epochs(data, epochs, False, options),
-        "aiforge_slicing": lambda: aiforge_epochs(workload, False, False, options),
-        "hand_per_item": lambda: handwritten_epochs(data, epochs, True, options),
-        "aiforge_per_item": lambda: aiforge_epochs(workload, True, False, options, data),
-        "lightning_per_item": lambda: lightning_column(data, epochs, options),
-        "aiforge_defaults": lambda: aiforge_epochs(workload, False, True, options),
-    }
-    if lightning is None:
-        del runs["lightning_per_item"]
+    runs: dict[str, Run]
+    if paired:  # AIForge lean and the hand-written loop only, epoch by epoch in turn
+        runs = {
+            "slicing": lambda: paired_epochs(workload, False, options, data),
+            "per_item": lambda: paired_epochs(workload, True, options, data),
+        }
+    else:
+        runs = {
+            "hand_slicing": lambda: handwritten_epochs(data, epochs, False, options),
+            "aiforge_slicing": lambda: aiforge_epochs(workload, False, False, options),
+            "hand_per_item": lambda: handwritten_epochs(data, epochs, True, options),
+            "aiforge_per_item": lambda: aiforge_epochs(workload, True, False, options, data),
+            "lightning_per_item": lambda: lightning_column(data, epochs, options),
+            "aiforge_defaults": lambda: aiforge_epochs(workload, False, True, options),
+        }
+        if lightning is None:
+            del runs["lightning_per_item"]
     columns = measure(runs, repeats)
     return {
         "training_rows": len(data.train["labels"]),
@@ -372,6 +431,12 @@ def main(argv: list[str] | None = None) -> None:
         default="same",
         help="the hand-written and Lightning loops' Adam: the one AIForge builds (fused), or torch's default",
     )
+    parser.add_argument(
+        "--paired",
+        action="store_true",
+        help="AIForge lean and the hand-written loop only, taking turns epoch by epoch: steadier ratios "
+        "on a busy machine",
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="write medians, spreads and ratios here")
     args = parser.parse_args(argv)
     if args.epochs is not None and args.epochs < 2:
@@ -388,12 +453,13 @@ def main(argv: list[str] | None = None) -> None:
     elif options.precision == "16-mixed" and options.device == "cpu":
         print("note: on CPU, Lightning runs 16-mixed as bf16-mixed (it has no fp16 AMP on CPU)")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {asdict(options)}")
-    results = {workload: compare(workload, args.repeats, options) for workload in args.workloads}
+    results = {workload: compare(workload, args.repeats, options, args.paired) for workload in args.workloads}
     print()
     print(markdown_table(results))
     if args.json:
         record = {
             "options": asdict(options),
+            "paired": args.paired,
             "repeats": args.repeats,
             "torch": torch.__version__,
             "lightning": lightning.__version__ if lightning is not None else None,

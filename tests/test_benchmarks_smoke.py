@@ -127,3 +127,49 @@ def test_training_overhead_runs_end_to_end(tmp_path):
     assert {"hand_slicing", "aiforge_slicing", "hand_per_item", "aiforge_per_item"} <= columns.keys()
     assert all(column["median_s"] > 0 for column in columns.values())
     assert "| digits |" in done.stdout
+
+
+def test_a_run_may_return_several_columns(monkeypatch):
+    """--paired: one run returns both loops' epoch times; the columns come out in table order."""
+    overhead = load_benchmark("overhead_report", monkeypatch)
+
+    def paired() -> dict[str, list[float]]:
+        return {"aiforge_slicing": [9.0, 0.03, 0.03], "hand_slicing": [9.0, 0.02, 0.02]}
+
+    columns = overhead.measure({"slicing": paired}, repeats=2)
+    assert list(columns) == ["hand_slicing", "aiforge_slicing"]
+    assert columns["hand_slicing"]["repeat_medians_s"] == [0.02, 0.02]
+    assert overhead.ratios_of(columns) == pytest.approx({"aiforge_vs_hand_slicing": 1.5})
+
+
+def test_paired_clock_keeps_the_hand_written_epoch_out_of_aiforge_s(monkeypatch):
+    training = load_benchmark("training_overhead", monkeypatch)
+    now = [0.0]
+
+    class Hand:  # a hand-written epoch of 5 s, on the fake clock
+        def epoch(self) -> float:
+            now[0] += 5.0
+            return 5.0
+
+    clock = training.PairedClock(Hand(), lambda: now[0])
+    clock.on_train_start(None)
+    for seconds in (1.0, 2.0):  # two AIForge epochs, each followed by a hand-written one
+        now[0] += seconds
+        clock.on_epoch_end(0, {})
+    assert clock.times == [1.0, 2.0] and clock.hand_times == [5.0, 5.0]
+
+
+@pytest.mark.slow
+def test_training_overhead_paired_runs_end_to_end(tmp_path):
+    record = tmp_path / "result.json"
+    command = [sys.executable, str(BENCHMARKS / "training_overhead.py"), "--workloads", "digits", "--paired"]
+    options = ["--epochs", "3", "--repeats", "1", "--json", str(record)]
+    done = subprocess.run(command + options, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(record.read_text())
+    assert result["paired"] is True
+    columns = result["workloads"]["digits"]["columns"]
+    assert set(columns) == {"hand_slicing", "aiforge_slicing", "hand_per_item", "aiforge_per_item"}
+    assert all(len(column["repeat_medians_s"]) == 1 and column["median_s"] > 0 for column in columns.values())
+    ratios = result["workloads"]["digits"]["ratios"]
+    assert set(ratios) == {"aiforge_vs_hand_slicing", "aiforge_vs_hand_per_item"}
