@@ -262,6 +262,7 @@ class HandLoop:
         self.generator = torch.Generator().manual_seed(0)
         self.train, self.val = data.train, data.val
         self.loaders = per_item_loaders(data) if per_item else None
+        self.validation_times: list[float] = []  # each epoch's validation part (benchmarks/epoch_costs.py)
 
     def _on_device(self, pairs: Iterator[tuple[torch.Tensor, ...]]) -> Iterator[tuple[torch.Tensor, ...]]:
         return (tuple(t.to(self.device, non_blocking=True) for t in pair) for pair in pairs)
@@ -301,6 +302,7 @@ class HandLoop:
                 loss.backward()
                 optimizer.step()
             total += loss.detach() * len(labels)
+        validation_start = options.now()
         model.eval()
         with torch.no_grad():
             correct, val_loss = torch.zeros((), device=self.device), torch.zeros((), device=self.device)
@@ -315,7 +317,9 @@ class HandLoop:
                     val_loss += loss_fn(outputs, labels) * len(labels)
                 correct += (outputs.argmax(dim=1) == labels).sum()
         float(total), float(val_loss), int(correct)  # the epoch's one host sync, as in AIForge
-        return options.now() - start
+        end = options.now()
+        self.validation_times.append(end - validation_start)
+        return end - start
 
 
 def handwritten_epochs(

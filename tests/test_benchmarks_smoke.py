@@ -173,3 +173,15 @@ def test_training_overhead_paired_runs_end_to_end(tmp_path):
     assert all(len(column["repeat_medians_s"]) == 1 and column["median_s"] > 0 for column in columns.values())
     ratios = result["workloads"]["digits"]["ratios"]
     assert set(ratios) == {"aiforge_vs_hand_slicing", "aiforge_vs_hand_per_item"}
+
+
+@pytest.mark.slow
+def test_epoch_costs_times_aiforge_s_parts_inside_a_paired_run():
+    command = [sys.executable, str(BENCHMARKS / "epoch_costs.py"), "--repeats", "1", "--epochs", "3"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = {line[:36].strip(): line[36:].split() for line in done.stdout.splitlines() if "  " in line}
+    calls_per_epoch, _, us_per_epoch = rows["metrics: compute (torchmetrics)"]
+    assert float(calls_per_epoch) == 1.0 and float(us_per_epoch) > 0  # one compute per validation pass
+    assert float(rows["training pass (whole)"][0]) == 1.0
+    assert "hand-written validation pass" in done.stdout

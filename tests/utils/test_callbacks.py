@@ -451,3 +451,22 @@ def test_history_load_of_an_empty_state_removes_the_csv(tmp_path: Path) -> None:
     MetricsHistory(path).load_state_dict({"rows": []})  # resumed before the first epoch ended
     assert not path.exists()
     MetricsHistory(path).load_state_dict({"rows": []})  # and again: nothing to remove is fine
+
+
+def test_history_writes_the_first_epoch_after_a_resume_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.csv"
+    resumed = MetricsHistory(path, flush_interval_s=3600)
+    resumed.load_state_dict({"rows": [{"epoch": 1, "val_loss": 0.6}]})
+    resumed.on_epoch_end(1, {"epoch": 2, "val_loss": 0.5})  # the rest of the resumed epoch, soon after
+    assert [row["epoch"] for row in read_csv(path)] == ["1", "2"]
+
+
+def test_history_on_another_rank_never_writes_even_when_the_run_fails_early(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("aiforge.core.distributed.is_main_process", lambda: False)
+    path = tmp_path / "metrics.csv"
+    resumed = MetricsHistory(path, flush_interval_s=0)
+    resumed.load_state_dict({"rows": [{"epoch": 1, "val_loss": 0.6}]})
+    resumed.on_experiment_end(None, "FAILED", RuntimeError("before training started"))  # type: ignore[arg-type]
+    assert not path.exists()

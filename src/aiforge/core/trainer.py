@@ -214,7 +214,7 @@ class Trainer:
                 callback.on_train_batch_end(index, loss.detach())
             if stepped:
                 self._batches_done = index + 1
-                if checks_each_step or (stops is not None and stops.signum is not None):
+                if checks_each_step or (stops is not None and stops.requested):
                     self._after_step(every)
         if in_group:
             self._optimizer_step(in_group)  # the last partial accumulation of an unsized loader

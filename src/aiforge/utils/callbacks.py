@@ -266,8 +266,9 @@ class MetricsHistory(Callback):
 
     New epochs are appended (new columns rewrite the file) at most once per
     ``flush_interval_s``: after every epoch when epochs take longer, while tiny epochs do not pay a
-    file write each. The rest is written when training ends, stops or fails. Not fsynced: a
-    resume rewrites the file from the checkpoint's rows anyway.
+    file write each. The rest is written by ``on_train_end`` and by ``on_experiment_end``, which
+    the Orchestrator calls for failed and stopped runs too (with a bare Trainer that raised, call
+    :meth:`flush`). Not fsynced: a resume rewrites the file from the checkpoint's rows anyway.
     """
 
     def __init__(self, path: Path, flush_interval_s: float = 1.0) -> None:
@@ -329,13 +330,15 @@ class MetricsHistory(Callback):
 
         self.rows = [dict(row) for row in state["rows"]]
         self._columns = None  # the file is rewritten whole
-        if not is_main_process():
+        self._writes = is_main_process()  # a failure before training starts must not write elsewhere
+        if not self._writes:
             return
         if self.rows:
             self._write()
         else:
             self.path.unlink(missing_ok=True)
             self._rows_in_file = 0
+        self._written_at = -math.inf  # the next epoch's row goes out at once, however soon it ends
 
 
 def _csv_text(columns: list[str], rows: list[dict[str, float]], header: bool) -> str:
