@@ -202,3 +202,20 @@ def test_per_item_data_with_a_vectorised_preprocessor_is_transformed_once_per_ba
     assert CountingScaler.calls == len(batches) == 3  # one call per batch, not per row
     assert torch.equal(torch.cat([batch["features"] for batch in batches]), expected)
     assert [item["features"].tolist() for item in dataset.items][9] == [9.0, 1.0]  # stored rows untouched
+
+
+def test_read_batches_names_the_dataset_plugin_and_reads_tensor_batches_directly() -> None:
+    from aiforge.core.batching import read_batches
+    from aiforge.core.step_errors import TrainingError
+
+    class Broken:
+        def __iter__(self):
+            yield {"features": torch.zeros(1)}
+            raise OSError("disk gone")
+
+    reader = read_batches(Broken(), "my_data")
+    assert next(reader)["features"].shape == (1,)
+    with pytest.raises(TrainingError, match="dataset plugin 'my_data' failed while reading a batch: OSError"):
+        next(reader)
+    tensors = TensorBatches({"features": torch.arange(4.0), "labels": torch.arange(4)}, 2, False, 0)
+    assert [len(b["labels"]) for b in read_batches(tensors, "my_data")] == [2, 2]

@@ -345,20 +345,3 @@ def test_full_state_keeps_every_callback_of_one_class() -> None:
         "Numbered#1": {"number": 2},
         "Numbered#2": {"number": 3},
     }
-
-
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16, torch.complex64])
-@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
-def test_all_finite_finds_any_non_finite_value(dtype: torch.dtype, bad: float) -> None:
-    from aiforge.core.trainer import _all_finite
-
-    tensors = [torch.zeros(3, 4, dtype=dtype), torch.empty(0), torch.ones(5, dtype=dtype)]
-    assert _all_finite(tensors) and _all_finite([])
-    for position in (0, 7, 11):
-        broken = [tensor.clone() for tensor in tensors]
-        broken[0].view(-1)[position] = bad
-        assert not _all_finite(broken), (dtype, bad, position)
-    if dtype.is_complex:  # a non-finite imaginary part counts too
-        broken = [tensor.clone() for tensor in tensors]
-        broken[2][1] = complex(0.0, bad)
-        assert not _all_finite(broken)

@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 
 from aiforge.core.data_pipeline import BaseDataset, BasePreprocessor, Item
+from aiforge.core.step_errors import TrainingError
 
 Shard = tuple[int, int]  # (rank, world size) of a distributed run
 CPU = torch.device("cpu")
@@ -304,3 +305,25 @@ def to_device(batch: Item, device: torch.device) -> Item:
 
 def first_batch(batches: Iterable[Item]) -> Any:
     return next(iter(batches))
+
+
+def read_batches(batches: Iterable[Item], dataset_name: str) -> Iterator[Item]:
+    """The loader's batches; a failure inside the dataset plugin names the plugin. Built-in
+    tensor batches run no plugin code: read directly, without a wrapper per batch."""
+    return iter(batches) if isinstance(batches, TensorBatches) else _plugin_batches(batches, dataset_name)
+
+
+def _plugin_batches(batches: Iterable[Item], dataset_name: str) -> Iterator[Item]:
+    iterator: Iterator[Item] | None = None
+    while True:
+        try:
+            if iterator is None:  # not `iterator or ...`: that would call len() on it per batch
+                iterator = iter(batches)
+            batch = next(iterator)
+        except StopIteration:
+            return
+        except Exception as err:
+            raise TrainingError(
+                f"dataset plugin '{dataset_name}' failed while reading a batch: {type(err).__name__}: {err}"
+            ) from err
+        yield batch

@@ -1,6 +1,11 @@
-"""What to tell a user whose model plugin failed in a step: the AIForge settings that may be why."""
+"""Why training stopped: the error the loop raises, and what to tell a user whose model plugin
+failed in a step (the AIForge settings that may be why)."""
 
 from __future__ import annotations
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (a non-finite loss, or a plugin that raised)."""
 
 
 def failure_hints(error: BaseException, step: str, inference_mode: bool, compiled: bool) -> str:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import copy
 import math
 import signal
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 import torch
 
 from aiforge.config.model_configs import TrainingConfig
 from aiforge.core.base_model import BaseModel
-from aiforge.core.batching import TensorBatches, order_state, restore_order_state, to_device
+from aiforge.core.batching import order_state, read_batches, restore_order_state, to_device
 from aiforge.core.data_pipeline import Item
 from aiforge.core.ddp_model import wrap_for_ddp
 from aiforge.core.distributed import (
@@ -21,20 +21,17 @@ from aiforge.core.distributed import (
     inference_mode_works_with_backend,
     is_initialized,
 )
+from aiforge.core.epoch_numbers import all_finite, weighted_loss_sum
 from aiforge.core.interrupts import RunInterrupted, StopRequests
 from aiforge.core.logger import logger
 from aiforge.core.optimizer_kernels import keep_kernels_usable
 from aiforge.core.precision import full_precision, precision_for
 from aiforge.core.resume import STATE_FORMAT
 from aiforge.core.seeding import restore_rng_states, rng_states
-from aiforge.core.step_errors import failure_hints
+from aiforge.core.step_errors import TrainingError, failure_hints
 from aiforge.core.trainer_state import callback_states, cpu_copy, load_callback_states, snapshot
 from aiforge.utils.callbacks import Callback, ModelCheckpoint
 from aiforge.utils.metrics import MetricSet
-
-
-class TrainingError(RuntimeError):
-    """Training cannot go on (a non-finite loss, or a plugin that raised)."""
 
 
 class Trainer:
@@ -184,7 +181,7 @@ class Trainer:
         )
         if set_epoch is not None:  # worker seeds; under DistributedSampler, the epoch picks the shuffle
             set_epoch(epoch)
-        iterator = self._read_batches(batches)
+        iterator = read_batches(batches, self.dataset_name)
         for _ in range(self._batches_done):  # already trained on before the resume
             next(iterator)
         if self._rng_to_restore is not None:  # after skipping: a dataset may draw random numbers
@@ -259,27 +256,6 @@ class Trainer:
         # A rank that did not get the signal itself stops with the one the job got (SIGTERM).
         raise RunInterrupted(signum or signal.SIGTERM, checkpoint_saved=self._checkpointer is not None)
 
-    def _read_batches(self, batches: Iterable[Item]) -> Iterator[Item]:
-        """The loader's batches; a failure inside the dataset plugin names the plugin. Built-in
-        tensor batches run no plugin code: read directly, without a wrapper per batch."""
-        return iter(batches) if isinstance(batches, TensorBatches) else self._plugin_batches(batches)
-
-    def _plugin_batches(self, batches: Iterable[Item]) -> Iterator[Item]:
-        iterator: Iterator[Item] | None = None
-        while True:
-            try:
-                if iterator is None:  # not `iterator or ...`: that would call len() on it per batch
-                    iterator = iter(batches)
-                batch = next(iterator)
-            except StopIteration:
-                return
-            except Exception as err:
-                raise TrainingError(
-                    f"dataset plugin '{self.dataset_name}' failed while reading a batch: "
-                    f"{type(err).__name__}: {err}"
-                ) from err
-            yield batch
-
     def _hint(self, error: BaseException, step: str) -> str:
         return failure_hints(error, step, self._inference_mode(), bool(self.config.compile))
 
@@ -287,15 +263,12 @@ class Trainer:
         """The per-sample mean of this epoch's batch losses: the epoch's one host sync."""
         if not self._epoch_losses and self._ddp is None:
             raise TrainingError(f"epoch {epoch + 1} had no batch with a finite loss; nothing was trained")
-        # One host sync. A float32 loss times a batch size is exact as a Python float, and fsum
-        # adds without rounding error: the same mean for any number of batches.
-        losses = torch.stack(self._epoch_losses).reshape(-1).tolist() if self._epoch_losses else []
-        pairs = list(zip(losses, self._epoch_sizes, strict=True))  # a loss may be shaped [1]
-        if self.config.nonfinite_loss == "skip":  # under DDP, skipped steps still recorded their loss
-            pairs = [(loss, size) for loss, size in pairs if math.isfinite(loss)]
-        finite = all(math.isfinite(loss) for loss, _ in pairs)  # fsum refuses inf + -inf
-        weighted = math.fsum(loss * size for loss, size in pairs) if finite else math.nan
-        total, count = all_reduce_sum(weighted, sum(size for _, size in pairs))  # over every rank
+        losses = (
+            torch.stack(self._epoch_losses).reshape(-1).tolist() if self._epoch_losses else []
+        )  # a loss may be [1]
+        # Under DDP, skipped steps still recorded their loss: "skip" drops them here.
+        weighted, size = weighted_loss_sum(losses, self._epoch_sizes, self.config.nonfinite_loss == "skip")
+        total, count = all_reduce_sum(weighted, size)  # over every rank
         mean = total / count if count else float("nan")
         if not math.isfinite(mean):
             self.raise_if_not_finite(epoch)  # names this rank's batch when it has the bad one
@@ -340,7 +313,7 @@ class Trainer:
         versions = tuple(p._version for p in parameters)
         if versions == self._weights_finite_at:
             return
-        if not _all_finite(parameters):
+        if not all_finite(parameters):
             raise TrainingError(
                 f"the model's weights are no longer finite in epoch {epoch + 1} (optimizer step "
                 f"{self.global_step}); the last checkpoint is kept as it was"
@@ -372,7 +345,7 @@ class Trainer:
         self.global_step += 1
 
     def _gradients_finite(self) -> bool:
-        return _all_finite([p.grad for p in self.model.parameters() if p.grad is not None])
+        return all_finite([p.grad for p in self.model.parameters() if p.grad is not None])
 
     def evaluate(self, batches: Iterable[Item]) -> tuple[float, dict[str, float]]:
         """Mean loss per sample and metrics over all batches."""
@@ -389,7 +362,7 @@ class Trainer:
         seen = 0
         has_predictions = False
         move = self.device.type != "cpu"
-        for index, raw_batch in enumerate(self._read_batches(batches)):
+        for index, raw_batch in enumerate(read_batches(batches, self.dataset_name)):
             batch = to_device(raw_batch, self.device) if move else raw_batch
             try:
                 outputs = self.precision.run(self.model.validation_step, batch, index)
@@ -461,13 +434,3 @@ class Trainer:
         self._resumed = True
         self._continue_epoch = True
         load_callback_states(self.callbacks, state["callbacks"])
-
-
-def _all_finite(tensors: list[torch.Tensor]) -> bool:
-    """Whether every value is finite, with one host sync. A NaN or an infinity shows in a
-    tensor's extremes (aminmax propagates NaN): one fast reduction per tensor, several times
-    faster than ``isfinite().all()`` on large weights."""
-    with torch.no_grad():  # a `with`, not the decorator: this runs every epoch, the decorator costs more
-        real = [torch.view_as_real(t) if t.is_complex() else t for t in tensors if t.numel()]
-        extremes = [value for tensor in real for value in torch.aminmax(tensor)]
-        return not extremes or bool(torch.stack(extremes).isfinite().all())
