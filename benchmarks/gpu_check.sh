@@ -39,7 +39,8 @@ for options in "training_config.precision=bf16-mixed" "training_config.precision
 done
 
 echo "== 4. epoch time against a hand-written loop and Lightning, on the GPU (digits, 20 epochs)"
-for flags in "" "--precision bf16-mixed" "--precision 16-mixed" "--compile"; do
+# "": the per-item path with AIForge's CUDA defaults (up to 4 workers, pinned); --num-workers 0: without
+for flags in "" "--num-workers 0" "--precision bf16-mixed" "--precision 16-mixed" "--compile"; do
     $py benchmarks/training_overhead.py --device cuda --workloads digits --repeats 3 $flags \
         --json "$out/overhead${flags// /_}.json" 2>&1 | tail -4
 done

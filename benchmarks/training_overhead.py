@@ -2,7 +2,7 @@
 
     python benchmarks/training_overhead.py [--workloads digits synthetic] [--repeats 5]
         [--precision {32,bf16-mixed,16-mixed}] [--compile] [--device cpu] [--json PATH]
-        [--baseline-optimizer {same,torch-default}] [--paired]
+        [--baseline-optimizer {same,torch-default}] [--paired] [--num-workers {auto,N}]
 
 Workloads (MLP 64-128-10, Adam lr 1e-3, batch 64, 1 torch thread, CPU):
   digits     scikit-learn's digits (1,438 training rows), 20 epochs
@@ -34,6 +34,10 @@ AIForge's), so both loops of a pair meet the same moment of a shared machine. Bo
 caches the other has just used, which costs AIForge's per-epoch work a little more than when
 it runs alone: a conservative ratio, and a much steadier one.
 
+``--num-workers`` sets the per-item path's DataLoader workers in all three loops, with what
+AIForge picks for the rest (pinned memory with CUDA, workers kept between epochs): ``auto``, the
+default, is AIForge's default per device (none on a CPU, up to 4 per GPU process).
+
 Lightning (the optional ``bench`` extra) is skipped with a note when it is not installed.
 """
 
@@ -59,6 +63,7 @@ from torch.utils.data import DataLoader
 
 from aiforge.config.model_configs import ExperimentConfig
 from aiforge.config.settings import AppSettings
+from aiforge.core.batching import loader_options
 from aiforge.core.data_pipeline import BaseDataset, Item
 from aiforge.core.orchestrator import Orchestrator
 from aiforge.core.training_setup import build_optimizer
@@ -89,6 +94,7 @@ class Options:
     epochs: int | None = None  # None: the workload's own
     clock: str = "wall"
     baseline_optimizer: str = "same"
+    num_workers: int | str = "auto"  # the per-item path's DataLoader workers, as AIForge's config takes them
 
     def optimizer_for(self, model: torch.nn.Module) -> torch.optim.Optimizer:
         """The other loops' Adam: the one AIForge builds (``same``: fused where torch has the
@@ -104,6 +110,16 @@ class Options:
         and also waits for the disk (MLflow's database), so it flatters the defaults column.
         """
         return CLOCKS[self.clock]()
+
+    def loader_settings(self) -> dict[str, Any]:
+        """The per-item path's DataLoader workers, pinned memory and persistent workers: what
+        AIForge picks for this device and ``num_workers``."""
+        chosen = loader_options(torch.device(self.device), self.num_workers)
+        return {
+            "num_workers": chosen.num_workers,
+            "pin_memory": chosen.pin_memory,
+            "persistent_workers": chosen.persistent_workers,
+        }
 
     def epochs_for(self, workload: str) -> int:
         return self.epochs or WORKLOADS[workload]["epochs"]
@@ -127,6 +143,7 @@ def experiment(
         "learning_rate": 1e-3,
         "precision": options.precision,
         "compile": options.compile,
+        "num_workers": options.num_workers,
     }
     return ExperimentConfig(
         experiment_name=f"bench_{workload}",
@@ -202,11 +219,15 @@ def prepared(workload: str, options: Options) -> Prepared:
     return Prepared(train, val, all_rows, fresh_model)
 
 
-def per_item_loaders(data: Prepared) -> tuple[DataLoader, DataLoader]:
-    """The hand-written loop's and Lightning's DataLoaders over :class:`PreparedRows` (seeded shuffle)."""
+def per_item_loaders(data: Prepared, options: Options = Options()) -> tuple[DataLoader, DataLoader]:
+    """The hand-written loop's and Lightning's DataLoaders over :class:`PreparedRows` (seeded
+    shuffle), with the workers and pinned memory AIForge's loaders get."""
+    settings = options.loader_settings()
     generator = torch.Generator().manual_seed(0)
-    train_loader = DataLoader(PreparedRows.loaded(data.train), BATCH, shuffle=True, generator=generator)
-    return train_loader, DataLoader(PreparedRows.loaded(data.val), BATCH)
+    train_loader = DataLoader(
+        PreparedRows.loaded(data.train), BATCH, shuffle=True, generator=generator, **settings
+    )
+    return train_loader, DataLoader(PreparedRows.loaded(data.val), BATCH, **settings)
 
 
 # -- AIForge -----------------------------------------------------------------------------
@@ -261,7 +282,7 @@ class HandLoop:
         self.scaler = torch.amp.GradScaler("cuda") if use_scaler else None
         self.generator = torch.Generator().manual_seed(0)
         self.train, self.val = data.train, data.val
-        self.loaders = per_item_loaders(data) if per_item else None
+        self.loaders = per_item_loaders(data, options) if per_item else None
         self.validation_times: list[float] = []  # each epoch's validation part (benchmarks/epoch_costs.py)
 
     def _on_device(self, pairs: Iterator[tuple[torch.Tensor, ...]]) -> Iterator[tuple[torch.Tensor, ...]]:
@@ -360,7 +381,7 @@ def paired_epochs(workload: str, per_item: bool, options: Options, data: Prepare
 # -- Lightning (lightning_loop.py) -------------------------------------------------------
 def lightning_column(data: Prepared, epochs: int, options: Options = Options()) -> list[float]:
     """Lightning's epoch times on the per-item path: the same dataset class, rows and model."""
-    train_loader, val_loader = per_item_loaders(data)
+    train_loader, val_loader = per_item_loaders(data, options)
     model = data.fresh_model()
     quiet()  # MLflow may have imported pytorch_lightning since, which sets its loggers to INFO
     return lightning_epochs(
@@ -418,6 +439,15 @@ def compare(workload: str, repeats: int, options: Options, paired: bool = False)
     }
 
 
+def workers_count(text: str) -> int | str:
+    """``--num-workers``: ``auto`` or a whole number of at least 0."""
+    if text == "auto":
+        return text
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a whole number of at least 0, got {text!r}")
+    return int(text)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=list(WORKLOADS))
@@ -441,6 +471,13 @@ def main(argv: list[str] | None = None) -> None:
         help="AIForge lean and the hand-written loop only, taking turns epoch by epoch: steadier ratios "
         "on a busy machine",
     )
+    parser.add_argument(
+        "--num-workers",
+        type=workers_count,
+        default="auto",
+        metavar="{auto,N}",
+        help="the per-item path's DataLoader workers in every loop (auto: AIForge's default per device)",
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="write medians, spreads and ratios here")
     args = parser.parse_args(argv)
     if args.epochs is not None and args.epochs < 2:
@@ -448,7 +485,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
     options = Options(
-        args.precision, args.compile, args.device, args.epochs, args.clock, args.baseline_optimizer
+        args.precision,
+        args.compile,
+        args.device,
+        args.epochs,
+        args.clock,
+        args.baseline_optimizer,
+        args.num_workers,
     )
     torch.set_num_threads(1)
     quiet()
@@ -457,12 +500,14 @@ def main(argv: list[str] | None = None) -> None:
     elif options.precision == "16-mixed" and options.device == "cpu":
         print("note: on CPU, Lightning runs 16-mixed as bf16-mixed (it has no fp16 AMP on CPU)")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {asdict(options)}")
+    print(f"per-item DataLoaders: {options.loader_settings()}")
     results = {workload: compare(workload, args.repeats, options, args.paired) for workload in args.workloads}
     print()
     print(markdown_table(results))
     if args.json:
         record = {
             "options": asdict(options),
+            "per_item_loaders": options.loader_settings(),
             "paired": args.paired,
             "repeats": args.repeats,
             "torch": torch.__version__,

@@ -113,6 +113,29 @@ def test_baselines_get_aiforge_s_adam_or_torch_s(monkeypatch, choice, fused):
     assert bool(optimizer.defaults["fused"]) is fused
 
 
+def test_per_item_loaders_get_aiforge_s_workers_and_pinning(monkeypatch):
+    """--num-workers: the hand-written and Lightning loaders get what AIForge's own would."""
+    training = load_benchmark("training_overhead", monkeypatch)
+    rows = {"features": torch.arange(12.0).reshape(6, 2), "labels": torch.arange(6) % 2}
+    data = training.Prepared(rows, rows, rows, fresh_model=lambda: None)
+    for loader in training.per_item_loaders(data):  # auto on a CPU: no workers, nothing pinned
+        assert (loader.num_workers, loader.pin_memory, loader.persistent_workers) == (0, False, False)
+    train, val = training.per_item_loaders(data, training.Options(num_workers=2))
+    for loader in (train, val):
+        assert (loader.num_workers, loader.pin_memory, loader.persistent_workers) == (2, False, True)
+    assert training.experiment("digits", training.Options(num_workers=2)).training_config.num_workers == 2
+
+
+def test_num_workers_option_takes_auto_or_a_count(monkeypatch, capsys):
+    training = load_benchmark("training_overhead", monkeypatch)
+    assert training.workers_count("auto") == "auto" and training.workers_count("3") == 3
+    for bad in ("-1", "two"):
+        with pytest.raises(SystemExit) as exit_info:
+            training.main(["--num-workers", bad])
+        assert exit_info.value.code == 2
+        assert "expected 'auto' or a whole number" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_training_overhead_runs_end_to_end(tmp_path):
     record = tmp_path / "result.json"
@@ -163,11 +186,16 @@ def test_paired_clock_keeps_the_hand_written_epoch_out_of_aiforge_s(monkeypatch)
 def test_training_overhead_paired_runs_end_to_end(tmp_path):
     record = tmp_path / "result.json"
     command = [sys.executable, str(BENCHMARKS / "training_overhead.py"), "--workloads", "digits", "--paired"]
-    options = ["--epochs", "3", "--repeats", "1", "--json", str(record)]
+    options = ["--epochs", "3", "--repeats", "1", "--num-workers", "1", "--json", str(record)]
     done = subprocess.run(command + options, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     result = json.loads(record.read_text())
     assert result["paired"] is True
+    assert result["per_item_loaders"] == {
+        "num_workers": 1,
+        "pin_memory": False,
+        "persistent_workers": True,
+    }
     columns = result["workloads"]["digits"]["columns"]
     assert set(columns) == {"hand_slicing", "aiforge_slicing", "hand_per_item", "aiforge_per_item"}
     assert all(len(column["repeat_medians_s"]) == 1 and column["median_s"] > 0 for column in columns.values())
