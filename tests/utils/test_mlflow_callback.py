@@ -104,6 +104,7 @@ def test_run_is_tracked_in_a_sqlite_store(sqlite_run):
     assert "checkpoints/best.pt" in artifacts and "preprocessor.safetensors" in artifacts
     logged_models = client.search_logged_models(experiment_ids=[info["experiment_id"]])
     assert logged_models, "mlflow.pytorch.log_model logged no model"
+    assert run.data.tags["aiforge.model_format"] == "pt2"  # a traced graph: loading runs no pickle
 
 
 def test_logging_the_model_shows_users_no_library_warning(sqlite_run):
@@ -124,16 +125,38 @@ def test_pyfunc_model_predicts_raw_features_in_a_fresh_process(sqlite_run):
         "import json, sys, mlflow, pandas as pd\n"
         f"mlflow.set_tracking_uri({info['tracking_uri']!r})\n"
         f"model = mlflow.pyfunc.load_model('runs:/{info['run_id']}/model')\n"
-        f"rows = pd.DataFrame({raw.double().tolist()!r}, columns={orchestrator.feature_names()!r})\n"
+        "names = model.metadata.metadata['feature_names']\n"
+        f"rows = pd.DataFrame({raw.double().tolist()!r}, columns=names)\n"
         "probs = model.predict(rows)\n"
         "probs = probs.to_numpy() if hasattr(probs, 'to_numpy') else probs\n"
-        "print(json.dumps(probs.argmax(axis=1).tolist()))\n"
+        "print(json.dumps([names, probs.argmax(axis=1).tolist()]))\n"
     )
+    environment = {**os.environ, "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false"}  # MLflow refuses pickle
     done = subprocess.run(
-        [sys.executable, "-c", script], cwd=results["run_dir"], capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", script],
+        cwd=results["run_dir"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=environment,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == expected
+    names, predicted = json.loads(done.stdout.strip().splitlines()[-1])
+    assert names == orchestrator.feature_names() and predicted == expected
+
+
+def test_a_model_torch_export_cannot_trace_is_pickled_with_a_warning(tmp_path, monkeypatch, warnings):
+    from aiforge.utils import mlflow_model
+
+    problem = "torch.export cannot trace it (test)"
+    monkeypatch.setattr(mlflow_model, "pt2_problem", lambda model, rows: problem)
+    monkeypatch.chdir(tmp_path)  # MLflow puts a SQLite store's artifacts in ./mlruns
+    _, results = run_tracked(tmp_path, tracked_config(tmp_path))
+    info = read_run_info(Path(results["run_dir"]))
+    assert info is not None
+    run = client_for(info["tracking_uri"]).get_run(info["run_id"])
+    assert run.info.status == "FINISHED" and run.data.tags["aiforge.model_format"] == "pickle"
+    assert any(f"The MLflow model is pickled: {problem}" in message for message in warnings)
 
 
 class Boom(Callback):

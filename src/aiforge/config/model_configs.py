@@ -239,7 +239,9 @@ class TrackingConfig(StrictSection):
     run_name: str | None = Field(None, description="MLflow run name; default: the run folder's name.")
     tags: dict[str, str] = Field(default_factory=dict, description="Extra tags on the MLflow run.")
     log_model: bool = Field(
-        True, description="Log the model with mlflow.pytorch.log_model (pyfunc-loadable)."
+        True,
+        description="Log the model with its preprocessing to MLflow (pyfunc-loadable): a torch.export "
+        "graph (no pickle), or pickled with a warning when the model cannot be traced.",
     )
     log_every_n_steps: PositiveInt | None = Field(
         None, description="Also log the training loss every N batches (step = batches seen)."

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -217,35 +216,11 @@ class MLflowCallback(Callback):
             logger.info(f"MLflow run {self.run_id} ended: {status}")
 
     def _log_model(self, orchestrator: Orchestrator) -> None:
-        import mlflow.pytorch
-        import pandas as pd
-        import torch
-        from mlflow.models import infer_signature
+        import mlflow
 
-        from aiforge.core.batching import first_batch
+        from aiforge.utils.mlflow_model import log_inference_model
 
-        model = orchestrator.inference_model().cpu().eval()
-        features = first_batch(orchestrator.raw_val_batches())["features"][:5].cpu()
-        flat = features.reshape(len(features), -1)
-        # A float64 DataFrame with named columns: what users pass to pyfunc's predict.
-        example = pd.DataFrame(flat.double().numpy(), columns=orchestrator.feature_names())
-        with torch.no_grad():
-            output = model(flat).numpy()
-        # Named requirements: inferring them scans the environment and takes many seconds.
-        torch_version = torch.__version__.split("+")[0]
-        with warnings.catch_warnings():
-            # MLflow checks the example through pyfunc, which hands torch a read-only array;
-            # torch's warning about it says nothing to the user (the model only reads it).
-            warnings.filterwarnings("ignore", "The given NumPy array is not writable", UserWarning)
-            mlflow.pytorch.log_model(
-                model,
-                name="model",
-                signature=infer_signature(example, output),
-                input_example=example,
-                pip_requirements=[f"torch=={torch_version}", f"mlflow=={mlflow.__version__}", "aiforge"],
-                # "pickle" keeps any preprocessor working; "pt2" needs a graph torch.export can trace.
-                serialization_format="pickle",
-            )
+        mlflow.set_tag("aiforge.model_format", log_inference_model(orchestrator))
 
     def state_dict(self) -> dict[str, Any]:
         unsent = [(m.step, m.value, m.timestamp) for m in self._pending if m.key == STEP_LOSS]

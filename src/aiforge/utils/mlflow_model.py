@@ -1,0 +1,168 @@
+"""The trained model in MLflow, with its preprocessing: a torch.export graph, pickled only as a fallback.
+
+MLflow's ``pt2`` format stores a traced graph and the weights, so loading it runs no pickled
+code. Not every model can be traced (Python control flow on tensor values, numpy inside a
+preprocessor); such a model is pickled as before, with a warning that says why.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import warnings
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from aiforge.core.logger import logger
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    import torch
+
+    from aiforge.core.orchestrator import Orchestrator
+
+EXAMPLE_ROWS = 5
+SAFE_FORMAT = "pt2"
+PICKLE_FORMAT = "pickle"
+
+
+def log_inference_model(orchestrator: Orchestrator) -> str:
+    """Log the model under ``model`` in the active MLflow run; returns the format used."""
+    import mlflow
+    import mlflow.pytorch
+    import torch
+    from mlflow.models import infer_signature
+
+    model = orchestrator.inference_model().cpu().eval()
+    rows = example_rows(orchestrator)
+    names = orchestrator.feature_names()
+    with torch.no_grad():
+        output = model(rows).numpy()
+    common: dict[str, Any] = {
+        "name": "model",
+        # Named requirements: inferring them scans the environment and takes many seconds.
+        "pip_requirements": [
+            f"torch=={torch.__version__.split('+')[0]}",
+            f"mlflow=={mlflow.__version__}",
+            "aiforge",
+        ],
+        "metadata": {"feature_names": names},
+    }
+    problem = pt2_problem(model, rows)
+    if problem is None:
+        try:
+            with _quiet_example_check():
+                mlflow.pytorch.log_model(
+                    model,
+                    signature=infer_signature(rows.numpy(), output),
+                    input_example=rows.numpy(),
+                    serialization_format=SAFE_FORMAT,
+                    **common,
+                )
+            return SAFE_FORMAT
+        except Exception as err:  # MLflow's own export and checks: any failure means "use pickle"
+            problem = f"MLflow could not save it as {SAFE_FORMAT} ({_first_line(err)})"
+    logger.warning(
+        f"The MLflow model is pickled: {problem}. Load it only from a store you trust "
+        "(the run folder's own files need no pickle)."
+    )
+    import pandas as pd
+
+    # A float64 DataFrame with named columns: what users pass to pyfunc's predict.
+    example = pd.DataFrame(rows.numpy(), columns=names)
+    format_option = {"serialization_format": PICKLE_FORMAT} if _has_format_option() else {}
+    with _quiet_example_check(), _without_mlflow_pickle_warning():
+        mlflow.pytorch.log_model(
+            model,
+            signature=infer_signature(example, output),
+            input_example=example,
+            **format_option,
+            **common,
+        )
+    return PICKLE_FORMAT
+
+
+def example_rows(orchestrator: Orchestrator) -> torch.Tensor:
+    """A few validation rows, flattened, as float64 (what a DataFrame of numbers holds).
+
+    At least two rows: torch.export fixes a dimension of size 1, and the batch must stay free.
+    """
+    import torch
+
+    from aiforge.core.batching import first_batch
+
+    features = first_batch(orchestrator.raw_val_batches())["features"][:EXAMPLE_ROWS].cpu()
+    rows = features.reshape(len(features), -1).to(torch.float64)
+    return rows if len(rows) > 1 else torch.cat([rows, rows])
+
+
+def pt2_problem(model: torch.nn.Module, rows: torch.Tensor) -> str | None:
+    """Why ``model`` cannot be stored as a traced graph, or ``None`` when it can.
+
+    The graph is traced with a free batch size and must give the model's own predictions for
+    another number of rows: a model that fixes the batch size, or branches on tensor values,
+    would otherwise be saved as a graph that fails or answers differently when served.
+    """
+    import torch
+
+    if not _has_format_option():
+        return f"this MLflow version ({_mlflow_version()}) has no {SAFE_FORMAT} format"
+    try:
+        from torch.export import Dim, export
+    except ImportError:
+        return f"this torch version ({torch.__version__}) has no torch.export"
+    batch = getattr(Dim, "AUTO", None) or Dim("batch")
+    probe = torch.cat([rows, rows[:1]])  # another number of rows than the traced example
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.export's own notes; a failure raises
+            program = export(model, (rows,), dynamic_shapes=({0: batch},))
+        with torch.no_grad():
+            traced, eager = program.module()(probe), model(probe)
+    except Exception as err:  # torch.export raises many error types for code it cannot trace
+        return f"torch.export cannot trace it ({type(err).__name__}: {_first_line(err)})"
+    if traced.shape != eager.shape or not torch.allclose(traced, eager, rtol=1e-4, atol=1e-6):
+        return "its traced graph predicts differently from the model on another number of rows"
+    return None
+
+
+def _has_format_option() -> bool:
+    """MLflow 3 releases before the ``serialization_format`` option pickle every torch model."""
+    import mlflow.pytorch
+
+    return "serialization_format" in inspect.signature(mlflow.pytorch.log_model).parameters
+
+
+def _mlflow_version() -> str:
+    import mlflow
+
+    return mlflow.__version__
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return (text.splitlines()[0] if text else type(err).__name__)[:300]
+
+
+@contextmanager
+def _quiet_example_check() -> Iterator[None]:
+    """MLflow checks the example through pyfunc, which hands torch a read-only array; torch's
+    warning about it says nothing to the user (the model only reads it)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "The given NumPy array is not writable", UserWarning)
+        # pandas 3 about a comparison inside MLflow's example check, not about the user's data
+        warnings.filterwarnings("ignore", "Operation with range is deprecated")
+        yield
+
+
+@contextmanager
+def _without_mlflow_pickle_warning() -> Iterator[None]:
+    """The run log already says why the model is pickled; MLflow's generic advice would repeat it."""
+    mlflow_pytorch_logger = logging.getLogger("mlflow.pytorch")
+    level = mlflow_pytorch_logger.level
+    mlflow_pytorch_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        mlflow_pytorch_logger.setLevel(level)
