@@ -122,16 +122,20 @@ def test_pyfunc_model_predicts_raw_features_in_a_fresh_process(sqlite_run):
     with torch.no_grad():
         expected = orchestrator.inference_model()(raw).argmax(dim=1).tolist()
     script = (
-        "import json, sys, mlflow, pandas as pd\n"
+        "import json, sys, mlflow, numpy as np, pandas as pd\n"
         f"mlflow.set_tracking_uri({info['tracking_uri']!r})\n"
         f"model = mlflow.pyfunc.load_model('runs:/{info['run_id']}/model')\n"
         "names = model.metadata.metadata['feature_names']\n"
         f"rows = pd.DataFrame({raw.double().tolist()!r}, columns=names)\n"
-        "probs = model.predict(rows)\n"
-        "probs = probs.to_numpy() if hasattr(probs, 'to_numpy') else probs\n"
-        "print(json.dumps([names, probs.argmax(axis=1).tolist()]))\n"
+        "probs = np.asarray(model.predict(rows))\n"
+        "one = np.asarray(model.predict(rows.iloc[:1]))\n"  # a single row too: the batch size is free
+        "print(json.dumps([names, probs.argmax(axis=1).tolist(), one.argmax(axis=1).tolist()]))\n"
     )
-    environment = {**os.environ, "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false"}  # MLflow refuses pickle
+    environment = {
+        **os.environ,
+        "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false",  # MLflow refuses to unpickle anything
+        "MLFLOW_DEFAULT_PREDICTION_DEVICE": "cpu",  # as on a machine with a GPU: the weights are CPU's
+    }
     done = subprocess.run(
         [sys.executable, "-c", script],
         cwd=results["run_dir"],
@@ -141,8 +145,8 @@ def test_pyfunc_model_predicts_raw_features_in_a_fresh_process(sqlite_run):
         env=environment,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    names, predicted = json.loads(done.stdout.strip().splitlines()[-1])
-    assert names == orchestrator.feature_names() and predicted == expected
+    names, predicted, single = json.loads(done.stdout.strip().splitlines()[-1])
+    assert names == orchestrator.feature_names() and predicted == expected and single == expected[:1]
 
 
 def test_a_model_torch_export_cannot_trace_is_pickled_with_a_warning(tmp_path, monkeypatch, warnings):
@@ -151,12 +155,24 @@ def test_a_model_torch_export_cannot_trace_is_pickled_with_a_warning(tmp_path, m
     problem = "torch.export cannot trace it (test)"
     monkeypatch.setattr(mlflow_model, "pt2_problem", lambda model, rows: problem)
     monkeypatch.chdir(tmp_path)  # MLflow puts a SQLite store's artifacts in ./mlruns
-    _, results = run_tracked(tmp_path, tracked_config(tmp_path))
+    orchestrator, results = run_tracked(tmp_path, tracked_config(tmp_path))
     info = read_run_info(Path(results["run_dir"]))
     assert info is not None
     run = client_for(info["tracking_uri"]).get_run(info["run_id"])
     assert run.info.status == "FINISHED" and run.data.tags["aiforge.model_format"] == "pickle"
     assert any(f"The MLflow model is pickled: {problem}" in message for message in warnings)
+    import mlflow
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    mlflow.set_tracking_uri(info["tracking_uri"])
+    model = mlflow.pyfunc.load_model(f"runs:/{info['run_id']}/model")
+    raw = next(iter(orchestrator.raw_val_batches()))["features"][:4]
+    rows = pd.DataFrame(raw.tolist(), columns=orchestrator.feature_names())
+    with torch.no_grad():
+        expected = orchestrator.inference_model()(raw).argmax(dim=1).tolist()
+    assert np.asarray(model.predict(rows)).argmax(axis=1).tolist() == expected  # named columns
 
 
 class Boom(Callback):

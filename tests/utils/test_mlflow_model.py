@@ -30,6 +30,13 @@ class BranchesOnValues(Scaled):
         return super().forward(-features)
 
 
+class BranchesOnTheBatchSize(Scaled):
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        if features.shape[0] > 3:  # a trace that quietly narrowed the batch would fail on 1 row
+            return super().forward(features)
+        return super().forward(features * 0.5)
+
+
 class FixesTheBatch(Scaled):
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return super().forward(features.reshape(5, 4))  # only ever 5 rows
@@ -39,10 +46,32 @@ def test_a_traceable_model_is_stored_as_a_graph():
     assert pt2_problem(Scaled().eval(), ROWS) is None
 
 
-@pytest.mark.parametrize("model", [BranchesOnValues(), FixesTheBatch()], ids=["branches", "fixed batch"])
-def test_a_model_the_graph_cannot_serve_says_why(model):
+@pytest.mark.parametrize(
+    ("model", "reason"),
+    [
+        (BranchesOnValues(), "torch.export cannot trace it ("),
+        (BranchesOnTheBatchSize(), "torch.export cannot trace it ("),
+        (FixesTheBatch(), "the model itself fails on 6 rows or one row (RuntimeError: "),
+    ],
+    ids=["branches on values", "branches on the batch size", "fixed batch"],
+)
+def test_a_model_the_graph_cannot_serve_says_why(model, reason):
     problem = pt2_problem(model.eval(), ROWS)
-    assert problem is not None and problem.startswith("torch.export cannot trace it ("), problem
+    assert problem is not None and problem.startswith(reason), problem
+
+
+def test_nan_predictions_are_not_a_difference():
+    class Undefined(Scaled):
+        def forward(self, features: torch.Tensor) -> torch.Tensor:
+            return super().forward(features) * float("nan")
+
+    assert pt2_problem(Undefined().eval(), ROWS) is None
+
+
+def test_a_torch_older_than_mlflow_s_pt2_needs_is_named(monkeypatch):
+    monkeypatch.setattr(torch, "__version__", "2.3.1+cpu")
+    problem = pt2_problem(Scaled().eval(), ROWS)
+    assert problem is not None and "needs torch >= 2.4 (this is 2.3.1+cpu)" in problem
 
 
 def test_an_mlflow_without_the_pt2_format_is_named(monkeypatch):

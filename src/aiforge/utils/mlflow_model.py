@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from aiforge.core.orchestrator import Orchestrator
 
 EXAMPLE_ROWS = 5
+PT2_MIN_TORCH = "2.4"  # MLflow saves and loads pt2 models only from this torch on
 SAFE_FORMAT = "pt2"
 PICKLE_FORMAT = "pickle"
 
@@ -39,30 +40,21 @@ def log_inference_model(orchestrator: Orchestrator) -> str:
     names = orchestrator.feature_names()
     with torch.no_grad():
         output = model(rows).numpy()
-    common: dict[str, Any] = {
-        "name": "model",
-        # Named requirements: inferring them scans the environment and takes many seconds.
-        "pip_requirements": [
-            f"torch=={torch.__version__.split('+')[0]}",
-            f"mlflow=={mlflow.__version__}",
-            "aiforge",
-        ],
-        "metadata": {"feature_names": names},
-    }
+    # Named requirements: inferring them scans the environment and takes many seconds.
+    requirements = [f"torch=={torch.__version__.split('+')[0]}", f"mlflow=={mlflow.__version__}"]
+    common: dict[str, Any] = {"name": "model", "metadata": {"feature_names": names}}
     problem = pt2_problem(model, rows)
-    if problem is None:
-        try:
-            with _quiet_example_check():
-                mlflow.pytorch.log_model(
-                    model,
-                    signature=infer_signature(rows.numpy(), output),
-                    input_example=rows.numpy(),
-                    serialization_format=SAFE_FORMAT,
-                    **common,
-                )
-            return SAFE_FORMAT
-        except Exception as err:  # MLflow's own export and checks: any failure means "use pickle"
-            problem = f"MLflow could not save it as {SAFE_FORMAT} ({_first_line(err)})"
+    if problem is None:  # MLflow traces it again, as this check did: a failure now is a real error
+        with _quiet_example_check():
+            mlflow.pytorch.log_model(
+                model,
+                signature=infer_signature(rows.numpy(), output),
+                input_example=rows.numpy(),
+                serialization_format=SAFE_FORMAT,
+                pip_requirements=requirements,
+                **common,
+            )
+        return SAFE_FORMAT
     logger.warning(
         f"The MLflow model is pickled: {problem}. Load it only from a store you trust "
         "(the run folder's own files need no pickle)."
@@ -77,6 +69,7 @@ def log_inference_model(orchestrator: Orchestrator) -> str:
             model,
             signature=infer_signature(example, output),
             input_example=example,
+            pip_requirements=[*requirements, "aiforge"],  # unpickling needs AIForge's classes
             **format_option,
             **common,
         )
@@ -100,30 +93,38 @@ def example_rows(orchestrator: Orchestrator) -> torch.Tensor:
 def pt2_problem(model: torch.nn.Module, rows: torch.Tensor) -> str | None:
     """Why ``model`` cannot be stored as a traced graph, or ``None`` when it can.
 
-    The graph is traced with a free batch size and must give the model's own predictions for
-    another number of rows: a model that fixes the batch size, or branches on tensor values,
-    would otherwise be saved as a graph that fails or answers differently when served.
+    The batch size must stay free for any number of rows (a strict dimension: torch.export
+    fails where the model fixes it, branches on it, or on a tensor's value, where MLflow's own
+    trace would narrow it quietly), and the graph must give the model's own predictions for
+    one row and for another number of rows than the traced example.
     """
     import torch
+    from packaging.version import Version  # an MLflow dependency
 
     if not _has_format_option():
         return f"this MLflow version ({_mlflow_version()}) has no {SAFE_FORMAT} format"
+    if Version(torch.__version__.split("+")[0]) < Version(PT2_MIN_TORCH):
+        return f"MLflow's {SAFE_FORMAT} format needs torch >= {PT2_MIN_TORCH} (this is {torch.__version__})"
+    from torch.export import Dim, export
+
+    probes = (rows[:1], torch.cat([rows, rows[:1]]))  # one row; another number of rows
     try:
-        from torch.export import Dim, export
-    except ImportError:
-        return f"this torch version ({torch.__version__}) has no torch.export"
-    batch = getattr(Dim, "AUTO", None) or Dim("batch")
-    probe = torch.cat([rows, rows[:1]])  # another number of rows than the traced example
+        with torch.no_grad():
+            eager = [model(probe) for probe in probes]
+    except Exception as err:  # the model's own code: whatever it raises
+        return f"the model itself fails on {len(rows) + 1} rows or one row ({_described(err)})"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch.export's own notes; a failure raises
-            program = export(model, (rows,), dynamic_shapes=({0: batch},))
+            program = export(model, (rows,), dynamic_shapes=({0: Dim("batch")},))
         with torch.no_grad():
-            traced, eager = program.module()(probe), model(probe)
+            traced = [program.module()(probe) for probe in probes]
     except Exception as err:  # torch.export raises many error types for code it cannot trace
-        return f"torch.export cannot trace it ({type(err).__name__}: {_first_line(err)})"
-    if traced.shape != eager.shape or not torch.allclose(traced, eager, rtol=1e-4, atol=1e-6):
-        return "its traced graph predicts differently from the model on another number of rows"
+        return f"torch.export cannot trace it ({_described(err)})"
+    for got, expected in zip(traced, eager, strict=True):
+        same = got.shape == expected.shape and torch.allclose(got, expected, 1e-4, 1e-6, equal_nan=True)
+        if not same:
+            return f"its traced graph predicts differently from the model on {len(expected)} row(s)"
     return None
 
 
@@ -140,9 +141,10 @@ def _mlflow_version() -> str:
     return mlflow.__version__
 
 
-def _first_line(err: BaseException) -> str:
+def _described(err: BaseException) -> str:
+    """The error's type and the first line of its message: torch.export's run to many lines."""
     text = str(err).strip()
-    return (text.splitlines()[0] if text else type(err).__name__)[:300]
+    return f"{type(err).__name__}: {text.splitlines()[0][:300] if text else ''}".rstrip(": ")
 
 
 @contextmanager
