@@ -318,6 +318,7 @@ def test_user_error_before_training_leaves_no_run_folder(tmp_path):
     result = run_cli("run", "exp.yaml", cwd=tmp_path)
     assert result.returncode == 2
     assert "data_path 'gone.csv' was looked for in the working directory" in result.stderr
+    assert "for a config read from a file, that file's folder" in result.stderr
     assert not (tmp_path / "results" / "nofolder").exists()
 
 

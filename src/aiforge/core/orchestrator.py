@@ -278,7 +278,10 @@ class Orchestrator:
         except DataError as err:
             if data_path is None or Path(data_path).exists():
                 raise
-            places = f"the working directory ({Path.cwd()}) and AIFORGE_DATA_DIR ({self.settings.DATA_DIR})"
+            places = (
+                f"the working directory ({Path.cwd()}), AIFORGE_DATA_DIR ({self.settings.DATA_DIR}) "
+                "and, for a config read from a file, that file's folder"
+            )
             raise DataError(f"{err}\n  data_path {cfg.data_path!r} was looked for in {places}") from err
         if len(self.dataset) == 0:
             raise DataError(f"dataset plugin '{cfg.dataset_plugin}' loaded no rows")
