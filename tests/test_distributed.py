@@ -23,9 +23,12 @@ pytestmark = pytest.mark.slow
 PROBE_MODEL = '''
 """simple_nn's network; on rank FAIL_RANK, in training batch FAIL_AT_STEP of the first attempt,
 FAIL_MODE=kill dies by SIGKILL, =sigterm gets a SIGTERM, =nan returns a NaN loss, =nan_value a NaN
-loss whose gradients stay finite, =raise raises."""
+loss whose gradients stay finite, =raise raises. With RANK_RANDOM set, rank r draws r extra random
+numbers per step, so the ranks' generators (and dropout masks) drift apart."""
 import os
 import signal
+
+import torch
 
 from aiforge.plugins.simple_nn.model import Model as SimpleModel
 
@@ -35,6 +38,8 @@ class Model(SimpleModel):
 
     def training_step(self, batch, batch_idx):
         Model.steps += self.training
+        if os.environ.get("RANK_RANDOM"):
+            torch.rand(int(os.environ["RANK"]))
         first_attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") == "0"
         here = os.environ.get("RANK") == os.environ.get("FAIL_RANK")
         if first_attempt and here and str(Model.steps) == os.environ.get("FAIL_AT_STEP"):
@@ -236,6 +241,31 @@ def test_an_elastic_restart_resumes_from_the_last_checkpoint(workspace: Path) ->
     epochs = [row.split(",")[0] for row in (run_dir / "metrics.csv").read_text().splitlines()[1:]]
     assert epochs == ["1", "2", "3"]
     assert time.monotonic() - started < 300
+
+
+def test_a_restart_continues_each_rank_s_own_random_numbers(workspace: Path) -> None:
+    """Dropout on ranks whose generators differ: a restarted run ends with the same weights as
+    one that never stopped, so each rank got its own generator states back, not rank 0's."""
+    overrides = ("training_config.epochs=2", "model_config.dropout_rate=0.3")
+    straight = on_two_processes(workspace, workspace / "rng_straight", *overrides, RANK_RANDOM="1")
+    assert straight.returncode == 0, straight.stderr[-4000:]
+    restarted = on_two_processes(
+        workspace,
+        workspace / "rng_restarted",
+        *overrides,
+        launcher=("--max-restarts=1", "--monitor-interval=0.5"),
+        RANK_RANDOM="1",
+        FAIL_RANK="1",
+        FAIL_AT_STEP="20",  # batch 8 of epoch 2: the restart resumes from epoch 1's checkpoint
+        FAIL_MODE="kill",
+    )
+    assert restarted.returncode == 0, restarted.stderr[-4000:]
+    (straight_dir,) = run_dirs(workspace / "rng_straight")
+    (restarted_dir,) = run_dirs(workspace / "rng_restarted")
+    assert "Resuming from" in (restarted_dir / "aiforge_debug.log").read_text()
+    expected = weights(straight_dir)
+    for key, value in weights(restarted_dir).items():
+        assert torch.equal(value, expected[key]), key
 
 
 def test_an_error_on_one_rank_ends_every_rank_promptly(workspace: Path) -> None:

@@ -7,9 +7,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 import torch
 
-from aiforge.core.seeding import restore_rng_states, rng_states, seed_everything
+from aiforge.core.seeding import (
+    every_rank_rng_states,
+    own_rng_states,
+    restore_rng_states,
+    rng_states,
+    seed_everything,
+)
 
 
 def draws() -> dict[str, Any]:
@@ -104,3 +111,26 @@ def test_states_saved_as_plain_lists_by_earlier_versions_still_restore() -> None
     seed_everything(99)
     restore_rng_states(state)
     assert_same(draws(), expected)
+
+
+def test_a_single_process_gathers_nothing() -> None:
+    assert every_rank_rng_states() is None  # the checkpoint's "rng" is the whole record
+
+
+@pytest.mark.parametrize(
+    ("rank", "world_size", "expected"),
+    [("1", "2", "rank 1"), ("0", "2", "rank 0"), ("1", "4", "writer"), ("0", "1", "writer")],
+)
+def test_each_rank_takes_its_own_states_when_the_job_has_the_same_size(
+    monkeypatch: pytest.MonkeyPatch, rank: str, world_size: str, expected: str
+) -> None:
+    monkeypatch.setenv("RANK", rank)
+    monkeypatch.setenv("WORLD_SIZE", world_size)
+    checkpoint = {"rng": "writer", "rng_by_rank": ["rank 0", "rank 1"]}
+    assert own_rng_states(checkpoint) == expected  # another job size: the writer's, as before
+
+
+def test_a_checkpoint_without_per_rank_states_gives_the_writer_s(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert own_rng_states({"rng": "writer"}) == "writer"  # written by an earlier version

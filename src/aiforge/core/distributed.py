@@ -170,6 +170,17 @@ def broadcast_object(value: Any) -> Any:
     return holder[0]
 
 
+def all_gather_object(value: Any) -> list[Any]:
+    """Every rank's ``value``, in rank order, on every rank; ``[value]`` in a single process."""
+    if not is_initialized():
+        return [value]
+    import torch.distributed as dist
+
+    gathered: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, value)
+    return gathered
+
+
 def all_reduce_sum(*values: Any) -> list[float]:
     """Numbers (one-value tensors, ints, floats) summed across ranks in one collective, as
     Python floats (float64); in a single process, the values themselves as floats."""

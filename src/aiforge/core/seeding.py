@@ -59,3 +59,24 @@ def restore_rng_states(states: dict[str, Any]) -> None:
         cuda_states = states["cuda"]
         if len(cuda_states) == torch.cuda.device_count():
             torch.cuda.set_rng_state_all(cuda_states)
+
+
+def every_rank_rng_states() -> list[dict[str, Any]] | None:
+    """Each process's generator states, in rank order, under torchrun (a collective: every rank
+    calls it at the same point); ``None`` in a single process. Ranks draw their own random
+    numbers (dropout masks, a plugin's draws, each GPU's generator), so rank 0's are not theirs."""
+    from aiforge.core.distributed import all_gather_object, world_size
+
+    return all_gather_object(rng_states()) if world_size() > 1 else None
+
+
+def own_rng_states(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """This process's generator states from a checkpoint: its own entry when the job has as many
+    processes as the one that wrote it; otherwise the writer's (rank 0's, or a single process's)."""
+    from aiforge.core.distributed import launch_from_environment
+
+    by_rank = checkpoint.get("rng_by_rank")
+    launch = launch_from_environment()
+    if isinstance(by_rank, list) and len(by_rank) == launch.world_size:
+        return by_rank[launch.rank]
+    return checkpoint["rng"]

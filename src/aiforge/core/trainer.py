@@ -27,7 +27,7 @@ from aiforge.core.logger import logger
 from aiforge.core.optimizer_kernels import keep_kernels_usable
 from aiforge.core.precision import full_precision, precision_for
 from aiforge.core.resume import STATE_FORMAT
-from aiforge.core.seeding import restore_rng_states, rng_states
+from aiforge.core.seeding import own_rng_states, restore_rng_states, rng_states
 from aiforge.core.step_errors import TrainingError, failure_hints
 from aiforge.core.trainer_state import callback_states, cpu_copy, load_callback_states, snapshot
 from aiforge.utils.callbacks import Callback, ModelCheckpoint
@@ -428,7 +428,7 @@ class Trainer:
         self._epoch_sizes = list(progress["sizes"])
         self._epoch_start_step = int(progress["start_step"])
         self._epoch_order = state["data_order"]  # put into the loader when fit() starts
-        self._rng_to_restore = state["rng"]
+        self._rng_to_restore = own_rng_states(state)
         self._losses_finite_at = self._weights_finite_at = None
         self.precision.load_state_dict(state.get("grad_scaler"))
         self._resumed = True

@@ -182,13 +182,20 @@ class ModelCheckpoint(Callback):
         best changed since; never non-finite weights."""
         from aiforge.core.distributed import is_main_process
         from aiforge.core.run_files import save_state
+        from aiforge.core.seeding import every_rank_rng_states
 
         trainer.raise_if_not_finite()
+        # Under torchrun every rank gets here at the same step (the stop and checkpoint points are
+        # agreed), so the gather of each rank's generators cannot leave one rank waiting.
+        rng_by_rank = every_rank_rng_states()
         if is_main_process():
             if self._unsaved_best is not None:
                 save_state(self.best_path, self._unsaved_best)
                 self._unsaved_best = None
-            save_state(self.last_path, {**trainer.full_state(), **self.extra_state}, self.previous_path)
+            state = {**trainer.full_state(), **self.extra_state}
+            if rng_by_rank is not None:
+                state["rng_by_rank"] = rng_by_rank
+            save_state(self.last_path, state, self.previous_path)
             logger.debug(f"Checkpoint: epoch {trainer.epoch}, optimizer step {trainer.global_step}")
         self.saved_at = trainer.position
 
