@@ -98,11 +98,12 @@ def pt2_problem(model: torch.nn.Module, rows: torch.Tensor) -> str | None:
     trace would narrow it quietly), and the graph must give the model's own predictions for
     one row and for another number of rows than the traced example.
     """
+    import mlflow
     import torch
     from packaging.version import Version  # an MLflow dependency
 
     if not _has_format_option():
-        return f"this MLflow version ({_mlflow_version()}) has no {SAFE_FORMAT} format"
+        return f"this MLflow version ({mlflow.__version__}) has no {SAFE_FORMAT} format"
     if Version(torch.__version__.split("+")[0]) < Version(PT2_MIN_TORCH):
         return f"MLflow's {SAFE_FORMAT} format needs torch >= {PT2_MIN_TORCH} (this is {torch.__version__})"
     from torch.export import Dim, export
@@ -133,12 +134,6 @@ def _has_format_option() -> bool:
     import mlflow.pytorch
 
     return "serialization_format" in inspect.signature(mlflow.pytorch.log_model).parameters
-
-
-def _mlflow_version() -> str:
-    import mlflow
-
-    return mlflow.__version__
 
 
 def _described(err: BaseException) -> str:
