@@ -6,6 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from log_capture import logged_messages
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _no_tracking_by_default() -> Iterator[None]:
@@ -36,9 +38,4 @@ def _one_thread_per_test_process() -> Iterator[None]:
 @pytest.fixture
 def warnings() -> Iterator[list[str]]:
     """The messages logged at WARNING or above while the test runs."""
-    from aiforge.core.logger import logger
-
-    messages: list[str] = []
-    sink = logger.add(lambda message: messages.append(message.record["message"]), level="WARNING")
-    yield messages
-    logger.remove(sink)
+    yield from logged_messages("WARNING")

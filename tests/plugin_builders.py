@@ -11,6 +11,20 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import Any
+
+
+def tiny_experiment(name: str) -> dict[str, Any]:
+    """A one-epoch experiment on the built-in simple_nn plugins: seconds to run, for CLI tests."""
+    return {
+        "experiment_name": name,
+        "model_plugin": "simple_nn",
+        "dataset_plugin": "simple_nn",
+        "dataset_args": {"num_samples": 40, "input_dim": 4},
+        "model_config": {"hidden_dim": 8},
+        "training_config": {"epochs": 1, "batch_size": 8},
+    }
+
 
 _CONFIG_AND_MODEL = """
 from pydantic import Field, PositiveInt

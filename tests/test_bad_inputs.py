@@ -692,7 +692,11 @@ CASES = [
         {"exp.yaml": yaml_text(SIMPLE, dataset_plugin="bugplug", dataset_args={})},
         run("exp.yaml", *PLUGINS),
         FAILURE,
-        ("error: the run failed: KeyError: 'oops'", "run again with --debug for the traceback"),
+        (
+            "error: the run failed: TrainingError: plugin 'bugplug' failed in Dataset.load_data: "
+            "KeyError: 'oops'",
+            "run again with --debug for the traceback",
+        ),
         setup=folder_plugin("bugplug", **{"dataset.py": RAISING_DATASET.format(error="KeyError('oops')")}),
         clean=False,
     ),
@@ -947,7 +951,7 @@ def test_bad_input_in_a_subprocess(case_id: str, workdir: Path) -> None:
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
     )
     assert result.returncode == case.code, result.stderr
     for message in case.messages:

@@ -35,7 +35,7 @@ def test_import_and_help_import_no_heavy_library(tmp_path):
         [sys.executable, str(STARTUP), "--repeats", "1", "--commands", "import", "help", "--json", str(out)],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     measured = json.loads(out.read_text())

@@ -155,7 +155,7 @@ def test_python_m_aiforge_main_alias(tmp_path):
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     assert "Config OK" in result.stdout

@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -222,7 +221,6 @@ def test_two_nodes_on_one_machine(workspace: Path, two_process_run: Path) -> Non
 
 def test_an_elastic_restart_resumes_from_the_last_checkpoint(workspace: Path) -> None:
     results = workspace / "elastic"
-    started = time.monotonic()
     done = on_two_processes(
         workspace,
         results,
@@ -231,6 +229,9 @@ def test_an_elastic_restart_resumes_from_the_last_checkpoint(workspace: Path) ->
         FAIL_RANK="1",
         FAIL_AT_STEP="20",  # batch 8 of epoch 2 (13 batches per epoch per rank)
         FAIL_MODE="kill",
+        # Longer than torchrun()'s 400 s limit: a rank left waiting for a dead peer fails the test
+        # there, with no tighter clock of the test's own (which a busy machine could exceed).
+        AIFORGE_DISTRIBUTED_TIMEOUT="600",
     )
     assert done.returncode == 0, done.stderr[-4000:]
     (run_dir,) = run_dirs(results)  # the restarted workers continued the same run
@@ -240,7 +241,6 @@ def test_an_elastic_restart_resumes_from_the_last_checkpoint(workspace: Path) ->
     assert results_of(run_dir)["epochs_completed"] == 3
     epochs = [row.split(",")[0] for row in (run_dir / "metrics.csv").read_text().splitlines()[1:]]
     assert epochs == ["1", "2", "3"]
-    assert time.monotonic() - started < 300
 
 
 def test_a_restart_continues_each_rank_s_own_random_numbers(workspace: Path) -> None:
@@ -270,7 +270,6 @@ def test_a_restart_continues_each_rank_s_own_random_numbers(workspace: Path) -> 
 
 def test_an_error_on_one_rank_ends_every_rank_promptly(workspace: Path) -> None:
     results = workspace / "failing"
-    started = time.monotonic()
     done = on_two_processes(
         workspace,
         results,
@@ -278,9 +277,11 @@ def test_an_error_on_one_rank_ends_every_rank_promptly(workspace: Path) -> None:
         FAIL_RANK="1",
         FAIL_AT_STEP="5",
         FAIL_MODE="raise",
+        # Longer than torchrun()'s 400 s limit: a rank left waiting for a dead peer fails the test
+        # there, with no tighter clock of the test's own (which a busy machine could exceed).
+        AIFORGE_DISTRIBUTED_TIMEOUT="600",
     )
     assert done.returncode != 0
-    assert time.monotonic() - started < 120  # not a hang until the collective timeout
     output = done.stdout + done.stderr
     # Reported once, by the rank that failed; the other only lost its peer and stays quiet.
     assert output.count("error: the run failed:") == 1

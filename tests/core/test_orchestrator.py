@@ -614,18 +614,26 @@ def orchestrator_whose_load_data_raises(error: type[Exception], tmp_path: Path) 
     )
 
 
-@pytest.mark.parametrize("error", [KeyError, TypeError])
-def test_a_bug_in_load_data_propagates_unchanged(tmp_path: Path, error: type[Exception]) -> None:
-    # Regression: KeyError/TypeError from plugin code became DataError (exit 2, "your input is wrong").
+@pytest.mark.parametrize("error", [KeyError, TypeError, ValueError, FileNotFoundError])
+def test_an_exception_in_load_data_is_a_run_failure_naming_the_plugin(
+    tmp_path: Path, error: type[Exception]
+) -> None:
+    # One rule: an exception from plugin code is a failure (exit 1) naming the plugin and the method,
+    # never DataError (exit 2, "your input is wrong"); a plugin says that by raising DataError itself.
+    from aiforge.core.step_errors import TrainingError
+
     orchestrator = orchestrator_whose_load_data_raises(error, tmp_path)
-    with pytest.raises(error, match="column lookup inside the plugin") as info:
+    with pytest.raises(
+        TrainingError, match=r"plugin 'simple_nn' failed in FailingDataset\.load_data: "
+    ) as info:
         orchestrator.run_experiment()
-    assert type(info.value) is error
+    assert type(info.value.__cause__) is error
+    assert "column lookup inside the plugin" in str(info.value)
 
 
-def test_a_value_error_from_load_data_is_still_a_data_error(tmp_path: Path) -> None:
-    orchestrator = orchestrator_whose_load_data_raises(ValueError, tmp_path)
-    with pytest.raises(DataError, match=r"load_data failed: ValueError: column lookup inside the plugin"):
+def test_a_data_error_from_load_data_stays_a_data_error(tmp_path: Path) -> None:
+    orchestrator = orchestrator_whose_load_data_raises(DataError, tmp_path)
+    with pytest.raises(DataError, match=r"^column lookup inside the plugin"):
         orchestrator.run_experiment()
 
 

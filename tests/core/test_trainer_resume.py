@@ -622,7 +622,7 @@ def test_a_failing_validation_step_names_the_model_plugin_and_batch() -> None:
     with pytest.raises(TrainingError) as caught:
         trainer.fit(fixed_batches(), fixed_batches(20), epochs=3)
     assert str(caught.value) == (
-        "model plugin 'my_model' failed in validation_step (batch 2): KeyError: 'logits'"
+        "model plugin 'my_model' failed in validation_step (epoch 1, batch 2): KeyError: 'logits'"
     )
     assert isinstance(caught.value.__cause__, KeyError)
     assert trainer.history == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -84,7 +85,7 @@ def test_torchscript_loads_in_a_fresh_process(iris_run, tmp_path):
         [sys.executable, "-c", code, str(path), str(tmp_path / "rows.pt"), str(tmp_path / "out.pt")],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
@@ -144,3 +145,40 @@ def test_onnx_export_matches_the_eager_model(iris_run, tmp_path):
     rows = sample_inputs(loaded)[1]
     outputs = torch.from_numpy(session.run(None, {"features": rows.numpy()})[0])
     torch.testing.assert_close(outputs, _eager(iris_run, tmp_path, rows), rtol=1e-4, atol=1e-5)
+
+
+def test_the_default_export_into_a_run_folder_in_use_is_refused(iris_run, tmp_path):
+    from aiforge.core.run_lock import acquire_run_lock
+
+    loaded = load_run(iris_run, _settings(tmp_path), device="cpu")
+    target = iris_run / "inference_model.torchscript.pt"
+    target.unlink(missing_ok=True)
+    with acquire_run_lock(iris_run, "a training run"):
+        # The lock is re-entrant within a process: export from another one.
+        holder = subprocess.run(
+            [sys.executable, "-c", EXPORT_SCRIPT, str(iris_run), str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    assert holder.returncode == 0, holder.stderr
+    assert "in use" in holder.stdout and str(os.getpid()) in holder.stdout
+    assert not target.exists()
+    assert export_run(loaded, "torchscript")["path"] == str(target)  # free again
+
+
+EXPORT_SCRIPT = """
+import sys
+from pathlib import Path
+from aiforge.config.settings import AppSettings
+from aiforge.errors import RunFolderInUse
+from aiforge.inference_commands.export import export_run
+from aiforge.inference_commands.loading import load_run
+
+settings = AppSettings(RESULTS_DIR=Path(sys.argv[2]) / "results", DEVICE="cpu", TRACKING=False,
+                       LOG_LEVEL="WARNING")
+try:
+    export_run(load_run(Path(sys.argv[1]), settings, device="cpu"), "torchscript")
+except RunFolderInUse as err:
+    print(err)
+"""

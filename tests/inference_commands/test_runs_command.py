@@ -33,6 +33,10 @@ def results(tmp_path_factory) -> tuple[Path, Path, Path, Path]:
             tracking={"enabled": False},
         )
         run_dirs.append(Path(Orchestrator(config, settings=settings).run_experiment()["run_dir"]))
+    for hour, run_dir in enumerate(run_dirs):  # start times an hour apart, whatever the wall clock did
+        record = json.loads((run_dir / "environment.json").read_text())
+        record["created"] = f"2024-05-01T1{hour}:00:00+00:00"
+        (run_dir / "environment.json").write_text(json.dumps(record))
     unfinished = root / "other_experiment" / "20000101-000000-abcdef"
     (unfinished / "checkpoints").mkdir(parents=True)
     (unfinished / "config.yaml").write_text("experiment_name: other_experiment\n")
@@ -170,7 +174,7 @@ def test_registering_imports_no_heavy_library(tmp_path):
         "print(sorted(m for m in ('torch', 'pandas', 'rich', 'torchmetrics') if m in sys.modules))\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"

@@ -283,42 +283,69 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _healthy(uri: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def start_mlflow_server(tmp_path: Path) -> tuple[subprocess.Popen, str]:
+    """An MLflow server on a free port, and its URI once it answers.
+
+    The port is free when chosen, but another process may take it before the server binds it
+    (two CI jobs on one machine): then the server exits, and the next try takes another port.
+    The 300 s a start may take only stop a hang (on a busy machine one took over a minute).
+    """
+    for attempt in range(5):
+        deadline = time.monotonic() + 300
+        port = _free_port()
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mlflow",
+                "server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--backend-store-uri",
+                f"sqlite:///{tmp_path / f'server{attempt}.db'}",
+                "--artifacts-destination",
+                str(tmp_path / "artifacts"),
+                "--workers",
+                "1",
+            ],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        uri = f"http://127.0.0.1:{port}"
+        while server.poll() is None:  # it exits when its port was taken meanwhile
+            if _healthy(uri) and server.poll() is None:
+                return server, uri
+            if time.monotonic() > deadline:
+                stop(server)
+                pytest.fail("mlflow server did not answer within 300 s")
+            time.sleep(0.5)
+    pytest.fail("mlflow server exited at start 5 times")
+
+
+def stop(server: subprocess.Popen) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
 @pytest.mark.slow
 def test_cli_run_tracked_to_a_real_mlflow_server(tmp_path):
-    port = _free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--backend-store-uri",
-            f"sqlite:///{tmp_path / 'server.db'}",
-            "--artifacts-destination",
-            str(tmp_path / "artifacts"),
-            "--workers",
-            "1",
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    uri = f"http://127.0.0.1:{port}"
+    server, uri = start_mlflow_server(tmp_path)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    pytest.fail("mlflow server did not start")
-                time.sleep(0.5)
         env = {**os.environ, "AIFORGE_TRACKING": "true", "AIFORGE_MLFLOW_TRACKING_URI": uri}
         done = subprocess.run(
             [
@@ -350,8 +377,7 @@ def test_cli_run_tracked_to_a_real_mlflow_server(tmp_path):
         assert len(client.get_metric_history(info["run_id"], "train_loss")) == 2
         assert "final_results.json" in artifact_paths(client, info["run_id"])
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop(server)
 
 
 def test_step_losses_not_yet_sent_at_a_hard_crash_are_sent_by_the_resume(tmp_path, monkeypatch):

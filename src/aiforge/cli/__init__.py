@@ -56,9 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"aiforge {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
+    from aiforge.cli.run_folder_plugins import allow_dotted_parser
+
     run = commands.add_parser(
         "run",
-        parents=[common, experiment],
+        parents=[common, experiment, allow_dotted_parser()],
         help="train an experiment (default: the bundled digits example)",
     )
     run.add_argument("--results-dir", type=Path, help="root folder for run folders (AIFORGE_RESULTS_DIR)")
@@ -140,15 +142,17 @@ def _fail(message: str, debug: bool, code: int) -> int:
 
 
 def _settings(args: argparse.Namespace) -> Any:
-    from aiforge.config.settings import get_settings
+    from aiforge.config.settings import check_plugins_dir, get_settings
 
     overrides: dict[str, Any] = {}
+    options: dict[str, str] = {}
     if args.debug:
         overrides["LOG_LEVEL"] = "DEBUG"
     elif getattr(args, "quiet", False) or not _main_rank():
         overrides["LOG_LEVEL"] = "WARNING"  # under torchrun, rank 0 alone reports progress
     elif args.log_level:
         overrides["LOG_LEVEL"] = args.log_level
+        options["LOG_LEVEL"] = "--log-level"
     for option, name in (
         ("plugins_dir", "PLUGINS_DIR"),
         ("device", "DEVICE"),
@@ -156,7 +160,9 @@ def _settings(args: argparse.Namespace) -> Any:
     ):
         if getattr(args, option, None) is not None:
             overrides[name] = getattr(args, option)
-    settings = get_settings(**overrides)
+            options[name] = f"--{option.replace('_', '-')}"
+    settings = get_settings(options, **overrides)
+    check_plugins_dir(settings)
     from aiforge.core.logger import configure_logging
 
     configure_logging(settings.LOG_LEVEL)
@@ -182,17 +188,34 @@ def _orchestrator(args: argparse.Namespace) -> Any:
     from aiforge.config.loading import load_experiment_config
 
     settings = _settings(args)
-    config = load_experiment_config(_config_path(args), args.override, settings.PLUGINS_DIR)
-    from aiforge.container import Container
+    if getattr(args, "resume", None) is not None:  # as given, else relative to the results folder
+        from aiforge.core.resume import resumable_run_dir
 
-    container = Container()
-    container.settings.override(settings)
-    container.experiment_config.override(config)
-    if _show_progress(args):
-        from aiforge.utils.progress import ProgressBar
+        args.resume = resumable_run_dir(args.resume, settings.RESULTS_DIR)
+    config_path = _config_path(args)
+    with _plugins_for(args, config_path):
+        config = load_experiment_config(config_path, args.override, settings.PLUGINS_DIR)
+        from aiforge.container import Container
 
-        container.callbacks.override(providers_list(ProgressBar()))
-    return container.orchestrator(resume_from=getattr(args, "resume", None))
+        container = Container()
+        container.settings.override(settings)
+        container.experiment_config.override(config)
+        if _show_progress(args):
+            from aiforge.utils.progress import ProgressBar
+
+            container.callbacks.override(providers_list(ProgressBar()))
+        return container.orchestrator(resume_from=getattr(args, "resume", None))
+
+
+def _plugins_for(args: argparse.Namespace, config_path: Path) -> Any:
+    """A resumed run's own config is a run folder's: its dotted plugin paths need the opt-in."""
+    import contextlib
+
+    from aiforge.core.plugins import run_folder_plugins
+
+    if getattr(args, "resume", None) is None or args.config is not None or args.example is not None:
+        return contextlib.nullcontext()
+    return run_folder_plugins(config_path, bool(getattr(args, "allow_dotted_plugins", False)))
 
 
 def _show_progress(args: argparse.Namespace) -> bool:

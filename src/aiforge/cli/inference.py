@@ -25,10 +25,13 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
         results_dir.add_argument(
             "--results-dir", type=Path, help="root folder of run folders (AIFORGE_RESULTS_DIR)"
         )
+    from aiforge.cli.run_folder_plugins import allow_dotted_parser
+
+    dotted = allow_dotted_parser()
 
     evaluate = commands.add_parser(
         "evaluate",
-        parents=[common, results_dir],
+        parents=[common, results_dir, dotted],
         help="recompute a run's loss and metrics with its saved model and preprocessor",
         description="Recompute loss and metrics with the run's final weights and saved preprocessor. "
         "On the run's own validation split (the default) this reproduces final_results.json exactly.",
@@ -48,7 +51,7 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
 
     predict = commands.add_parser(
         "predict",
-        parents=[common, results_dir],
+        parents=[common, results_dir, dotted],
         help="predict a CSV or Parquet file of raw feature columns with a trained run",
         description="Read raw feature columns, apply the run's saved preprocessor and model, and write "
         "the input columns plus predictions: for classification the label (`prediction`) and one "
@@ -61,12 +64,13 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
         type=Path,
         required=True,
         metavar="FILE",
-        help="where to write; the format follows the suffix (.csv, .tsv, .parquet)",
+        help="where to write (not inside a run folder); the format follows the suffix (.csv, .tsv, .parquet)",
     )
+    predict.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
 
     export = commands.add_parser(
         "export",
-        parents=[common, results_dir],
+        parents=[common, results_dir, dotted],
         help="export a run's model with its preprocessing as TorchScript or ONNX",
         description="Export the inference model (raw features in, probabilities or predictions out), "
         "checked against the eager model on sample rows before it is written.",
@@ -82,8 +86,9 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
         "--output",
         type=Path,
         metavar="PATH",
-        help="file or folder to write (default: inside the run folder)",
+        help="file or folder to write, not inside a run folder (default: its file in the run folder)",
     )
+    export.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
 
     runs = commands.add_parser(
         "runs",
@@ -105,6 +110,10 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     return dict(COMMANDS)
 
 
+def _allow_dotted(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "allow_dotted_plugins", False))
+
+
 def _has_option(parser: argparse.ArgumentParser, flag: str) -> bool:
     return any(flag in action.option_strings for action in parser._actions)
 
@@ -118,7 +127,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     settings = settings_for(args)
     data = getattr(args, "data", None)
     split = check_options(getattr(args, "split", None), data)
-    result = evaluate_run(load_run(args.run_dir, settings), split, data)
+    loaded = load_run(args.run_dir, settings, allow_dotted_plugins=_allow_dotted(args))
+    result = evaluate_run(loaded, split, data)
     if getattr(args, "json", False):
         print(json.dumps(result, indent=2))
         return 0
@@ -141,22 +151,30 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from aiforge.inference_commands.predict import check_paths, predict_file
 
     input_path, output_path = Path(args.input), Path(args.output)
-    check_paths(input_path, output_path)
-    loaded = load_run(args.run_dir, settings_for(args), device="cpu")
-    summary = predict_file(loaded, input_path, output_path)
+    overwrite = getattr(args, "overwrite", False)
+    check_paths(input_path, output_path, overwrite)  # before the run is loaded: fails fast
+    loaded = load_run(
+        args.run_dir, settings_for(args), device="cpu", allow_dotted_plugins=_allow_dotted(args)
+    )
+    summary = predict_file(loaded, input_path, output_path, overwrite)
     columns = ", ".join(summary["columns"])
     print(f"Wrote {summary['rows']} predictions to {summary['output']} (columns {columns})")
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from aiforge.inference_commands.export import check_format, export_run
+    from aiforge.inference_commands.export import check_format, check_output, export_run
     from aiforge.inference_commands.loading import load_run, settings_for
 
     fmt = getattr(args, "format", "torchscript")
     check_format(fmt)
-    loaded = load_run(args.run_dir, settings_for(args), device="cpu")
-    result = export_run(loaded, fmt, getattr(args, "output", None))
+    output, overwrite = getattr(args, "output", None), getattr(args, "overwrite", False)
+    if output is not None:
+        check_output(output, fmt, overwrite)  # before the run is loaded: fails fast
+    loaded = load_run(
+        args.run_dir, settings_for(args), device="cpu", allow_dotted_plugins=_allow_dotted(args)
+    )
+    result = export_run(loaded, fmt, output, overwrite)
     print(
         f"Wrote {result['path']} ({fmt}; checked against the eager model on "
         f"{' and '.join(map(str, result['checked_rows']))} rows, max abs difference "

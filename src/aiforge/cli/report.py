@@ -14,7 +14,13 @@ def add_report_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -
         parents=parents,
         help="rebuild report.html of a run folder, drawing any missing plots",
     )
-    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="results/<experiment>/<timestamp>-<id>")
+    parser.add_argument(
+        "run_dir",
+        type=Path,
+        metavar="RUN_DIR",
+        help="a run folder (results/<experiment>/<run>), or that path relative to the results folder",
+    )
+    parser.add_argument("--results-dir", type=Path, help="root folder of run folders (AIFORGE_RESULTS_DIR)")
     parser.add_argument(
         "--redraw", action="store_true", help="draw every plot again, not only the missing ones"
     )
@@ -25,13 +31,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Print the report's path; a folder that is not a run folder raises ``DataError`` (exit 2)."""
     from aiforge.config.settings import get_settings
     from aiforge.core.logger import configure_logging
+    from aiforge.core.run_files import locate_run_dir
     from aiforge.reporting.report import build_report
 
+    results_dir = getattr(args, "results_dir", None)
+    settings = get_settings(**({"RESULTS_DIR": results_dir} if results_dir is not None else {}))
     if getattr(args, "debug", False):
         configure_logging("DEBUG")
     else:
         level = getattr(args, "log_level", None)
         configure_logging(get_settings(**({"LOG_LEVEL": level} if level else {})).LOG_LEVEL)
-    path = build_report(args.run_dir, redraw=args.redraw)
+    run_dir = locate_run_dir(args.run_dir, settings.RESULTS_DIR)  # as every command finds a run folder
+    path = build_report(run_dir, redraw=args.redraw)
     print(path)
     return 0

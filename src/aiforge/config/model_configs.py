@@ -246,6 +246,21 @@ class TrackingConfig(StrictSection):
     log_every_n_steps: PositiveInt | None = Field(
         None, description="Also log the training loss every N batches (step = batches seen)."
     )
+    on_unreachable: Literal["fail", "warn"] = Field(
+        "fail",
+        description="When the MLflow store cannot be used at the start (server down, file locked or "
+        "damaged): fail (exit 2, nothing made), or warn and train untracked.",
+    )
+
+    @field_validator("tracking_uri")
+    @classmethod
+    def _usable_uri(cls, uri: str | None) -> str | None:
+        from aiforge.config.tracking_uris import uri_problem
+
+        problem = uri_problem(uri) if uri is not None else None
+        if problem is not None:
+            raise ValueError(problem)
+        return uri
 
 
 class ModelSpecificConfig(StrictSection):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, PrivateAttr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
@@ -27,6 +28,8 @@ class AppSettings(BaseSettings):
         extra="ignore",
         case_sensitive=False,
     )
+
+    _options: dict[str, str] = PrivateAttr(default_factory=dict)  # field -> the option that set it
 
     LOG_LEVEL: str = Field("INFO", description="Console log level (DEBUG shows tracebacks).")
     RESULTS_DIR: Path = Field(Path("results"), description="Root folder for run directories.")
@@ -62,6 +65,27 @@ class AppSettings(BaseSettings):
             raise ValueError("must be auto, cpu, cuda, cuda:N or mps")
         return device
 
+    @field_validator("MLFLOW_TRACKING_URI", mode="before")
+    @classmethod
+    def _usable_uri(cls, value: object) -> object:
+        from aiforge.config.tracking_uris import uri_problem
+
+        if isinstance(value, str):
+            if not value.strip():
+                return None  # AIFORGE_MLFLOW_TRACKING_URI= (empty) means unset
+            problem = uri_problem(value)
+            if problem is not None:
+                raise ValueError(problem)
+        return value
+
+    @field_validator("RESULTS_DIR", mode="before")
+    @classmethod
+    def _not_empty(cls, value: object) -> object:
+        # Path('') is the working directory: an empty AIFORGE_RESULTS_DIR= scattered run folders there.
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("is empty; unset it for the default 'results', or give a folder ('.' for here)")
+        return value
+
     @field_validator("PLUGINS_DIR", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
@@ -69,17 +93,28 @@ class AppSettings(BaseSettings):
         return None if isinstance(value, str) and not value.strip() else value
 
 
-def get_settings(**overrides: object) -> AppSettings:
-    """Read settings now (environment and `.env` as they are at call time)."""
+def get_settings(options: Mapping[str, str] | None = None, **overrides: object) -> AppSettings:
+    """Read settings now (environment and `.env` as they are at call time).
+
+    ``options`` names the command-line option each override came from (``{"DEVICE": "--device"}``),
+    so that messages about a value name what the user typed: see :func:`setting_source`.
+    """
     from pydantic import ValidationError
 
     from aiforge.errors import ConfigError
 
+    options = dict(options or {})
     try:
-        return AppSettings(**overrides)
+        settings = AppSettings(**overrides)
+    except UnicodeDecodeError as err:
+        env_file = Path(str(AppSettings.model_config.get("env_file") or ".env")).resolve()
+        raise ConfigError(
+            f"{env_file} is not UTF-8 text ({err.reason} at byte {err.start}); AIForge reads AIFORGE_* "
+            "settings from it: save it as UTF-8, or move it away"
+        ) from None
     except ValidationError as err:
         lines = [
-            f"  AIFORGE_{'.'.join(map(str, e['loc']))}: "
+            f"  {options.get(str(e['loc'][0]), 'AIFORGE_' + '.'.join(map(str, e['loc'])))}: "
             f"{e['msg'].removeprefix('Value error, ')} (got {e.get('input')!r})"
             for e in err.errors()
         ]
@@ -87,6 +122,33 @@ def get_settings(**overrides: object) -> AppSettings:
             "invalid AIForge settings (AIFORGE_* variables, .env, or command-line options):\n"
             + "\n".join(lines)
         ) from None
+    settings._options = options
+    return settings
+
+
+def setting_source(settings: AppSettings, name: str) -> str:
+    """What set ``name``, as the user wrote it: ``--device`` or ``AIFORGE_DEVICE``."""
+    return (getattr(settings, "_options", None) or {}).get(name) or f"AIFORGE_{name}"
+
+
+def given(source: str, value: object) -> str:
+    """A setting as the user typed it: ``--device cuda`` or ``AIFORGE_DEVICE=cuda``."""
+    return f"{source} {value}" if source.startswith("-") else f"{source}={value}"
+
+
+def check_plugins_dir(settings: AppSettings) -> None:
+    """A plugin folder that is set must be a folder: a typo would otherwise hide every plugin in it."""
+    from aiforge.errors import ConfigError
+
+    folder = settings.PLUGINS_DIR
+    if folder is None or folder.is_dir():
+        return
+    problem = "is a file, not a folder" if folder.exists() else "does not exist"
+    setting = given(setting_source(settings, "PLUGINS_DIR"), folder)
+    raise ConfigError(
+        f"{setting}: {problem} (looked for {folder.resolve()}); "
+        "give the folder that holds your plugin packages, or leave it unset"
+    )
 
 
 def __getattr__(name: str) -> AppSettings:

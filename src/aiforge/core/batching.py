@@ -303,19 +303,29 @@ def to_device(batch: Item, device: torch.device) -> Item:
     }
 
 
-def first_batch(batches: Iterable[Item]) -> Any:
-    return next(iter(batches))
+def first_batch(
+    batches: Iterable[Item], dataset_name: str | None = None, where: str = "batch {batch}"
+) -> Any:
+    """The first batch; with ``dataset_name``, a failure in the plugin's code names it and ``where``."""
+    if dataset_name is None:
+        return next(iter(batches))
+    return next(read_batches(batches, dataset_name, where))
 
 
-def read_batches(batches: Iterable[Item], dataset_name: str) -> Iterator[Item]:
-    """The loader's batches; a failure inside the dataset plugin names the plugin. Built-in
-    tensor batches run no plugin code: read directly, without a wrapper per batch."""
-    return iter(batches) if isinstance(batches, TensorBatches) else _plugin_batches(batches, dataset_name)
+def read_batches(batches: Iterable[Item], dataset_name: str, where: str = "batch {batch}") -> Iterator[Item]:
+    """The loader's batches; a failure inside the dataset plugin (its Dataset or Preprocessor) names
+    the plugin and the batch (``where``, with ``{batch}`` its 1-based number). Built-in tensor
+    batches run no plugin code: read directly, without a wrapper per batch."""
+    if isinstance(batches, TensorBatches):
+        return iter(batches)
+    return _plugin_batches(batches, dataset_name, where)
 
 
-def _plugin_batches(batches: Iterable[Item], dataset_name: str) -> Iterator[Item]:
+def _plugin_batches(batches: Iterable[Item], dataset_name: str, where: str) -> Iterator[Item]:
     iterator: Iterator[Item] | None = None
+    number = 0
     while True:
+        number += 1
         try:
             if iterator is None:  # not `iterator or ...`: that would call len() on it per batch
                 iterator = iter(batches)
@@ -324,6 +334,7 @@ def _plugin_batches(batches: Iterable[Item], dataset_name: str) -> Iterator[Item
             return
         except Exception as err:
             raise TrainingError(
-                f"dataset plugin '{dataset_name}' failed while reading a batch: {type(err).__name__}: {err}"
+                f"dataset plugin '{dataset_name}' failed while reading a batch: {type(err).__name__}: {err} "
+                f"({where.format(batch=number)})"
             ) from err
         yield batch

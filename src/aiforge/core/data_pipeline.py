@@ -132,12 +132,42 @@ class BasePreprocessor(ABC):
         return tensors, metadata
 
     def load(self, path: str | Path) -> None:
+        """Read a state written by :meth:`save`, into a fresh instance.
+
+        The file is data: a state this preprocessor does not declare (an unknown key, one that
+        would replace a method, a value of the wrong kind), or one that ``load_state_dict``
+        refuses with a ValueError or TypeError, is a DataError naming the file.
+        """
         from safetensors import safe_open
 
+        from aiforge.core.preprocessor_state import state_problems
+
         with safe_open(str(path), framework="pt") as handle:
-            state: dict[str, Any] = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
-            state.update(json.loads((handle.metadata() or {}).get("json", "{}")))
-        self.load_state_dict(state)
+            tensors: dict[str, Any] = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+            text = (handle.metadata() or {}).get("json", "{}")
+        try:
+            others = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise DataError(f"{path}: its JSON metadata cannot be read: {err}") from None
+        if not isinstance(others, dict):
+            raise DataError(f"{path}: its JSON metadata must be a JSON object, not {type(others).__name__}")
+        problems = state_problems(self, {**tensors, **others})
+        problems += [
+            f"key {key!r} is stored twice (tensor and JSON)" for key in sorted(set(tensors) & set(others))
+        ]
+        if problems:
+            raise DataError(
+                f"{path} is not a saved state of {type(self).__name__}: {'; '.join(problems)}. {_REMEDY}"
+            )
+        try:
+            self.load_state_dict({**tensors, **others})
+        except (ValueError, TypeError) as err:
+            raise DataError(
+                f"{path} is not a usable state of {type(self).__name__}: {err}. {_REMEDY}"
+            ) from None
+
+
+_REMEDY = "The file was changed or damaged: restore the run folder's own copy, or train the run again"
 
 
 def _json_able(value: Any) -> bool:

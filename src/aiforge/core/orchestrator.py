@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from aiforge.config.model_configs import ExperimentConfig
-from aiforge.config.settings import AppSettings, get_settings
+from aiforge.config.settings import AppSettings, get_settings, setting_source
 from aiforge.core import run_files
 from aiforge.core.base_model import BaseModel
 from aiforge.core.batching import first_batch, loader_options, make_batches
@@ -33,6 +33,7 @@ from aiforge.core.interrupts import StopRequests
 from aiforge.core.logger import add_run_log, configure_logging, console_configured, logger, remove_run_log
 from aiforge.core.plugins import call_plugin, load_class
 from aiforge.core.resume import (
+    check_run_records,
     check_same_config,
     check_same_preprocessor,
     explain_failure,
@@ -40,9 +41,11 @@ from aiforge.core.resume import (
     remove_stale_temp_files,
     resumable_run_dir,
 )
+from aiforge.core.run_lock import RunLock
 from aiforge.core.run_placement import place_run
 from aiforge.core.run_records import config_record, save_environment, save_records, save_results
 from aiforge.core.run_setup import (
+    OutputChecks,
     dry_run,
     metric_set,
     model_config_for,
@@ -50,6 +53,7 @@ from aiforge.core.run_setup import (
     standard_callbacks,
 )
 from aiforge.core.seeding import seed_everything
+from aiforge.core.step_errors import TrainingError
 from aiforge.core.trainer import Trainer
 from aiforge.core.training_setup import task_for_loss
 from aiforge.errors import AIForgeError, DataError
@@ -91,7 +95,7 @@ class Orchestrator:
         self.DatasetClass = DatasetClass
         self.PreprocessorClass = PreprocessorClass
         self.launch = launch_from_environment()
-        self.device = resolve_device(self.settings.DEVICE)
+        self.device = resolve_device(self.settings.DEVICE, setting_source(self.settings, "DEVICE"))
         if self.launch.distributed and self.device.type == "cuda":
             self.device = torch.device("cuda", self.launch.local_rank)  # one GPU per process
         self.task = task_for_loss(self.config.training_config.loss_fn_name)
@@ -109,19 +113,31 @@ class Orchestrator:
         self.val_dataloader: Any = None
         self.resume_state: dict[str, Any] | None = None
         self.checkpoint: ModelCheckpoint | None = None  # set by train()
+        self.num_classes: int | None = None  # set by prepare_data() for classification
         self.stop_requests = StopRequests()
+        self._run_lock: RunLock | None = None
 
     @classmethod
     def from_run_dir(
-        cls, run_dir: str | Path, settings: AppSettings | None = None, callbacks: list[Callback] | None = None
+        cls,
+        run_dir: str | Path,
+        settings: AppSettings | None = None,
+        callbacks: list[Callback] | None = None,
+        allow_dotted_plugins: bool = False,
     ) -> Orchestrator:
-        """An orchestrator that continues the run in ``run_dir`` (``aiforge run --resume``)."""
+        """An orchestrator that continues the run in ``run_dir`` (``aiforge run --resume``).
+
+        The folder's config is data: a plugin it names by dotted import path is refused unless
+        ``allow_dotted_plugins`` (``--allow-dotted-plugins``).
+        """
         from aiforge.config.loading import load_experiment_config
+        from aiforge.core.plugins import run_folder_plugins
 
         settings = settings or get_settings()
         config_path = resumable_run_dir(run_dir) / run_files.CONFIG_FILE
-        config = load_experiment_config(config_path, (), settings.PLUGINS_DIR)
-        return cls(config, settings=settings, callbacks=callbacks, resume_from=run_dir)
+        with run_folder_plugins(config_path, allow_dotted_plugins):
+            config = load_experiment_config(config_path, (), settings.PLUGINS_DIR)
+            return cls(config, settings=settings, callbacks=callbacks, resume_from=run_dir)
 
     # -- the lifecycle -------------------------------------------------------------------
     def run_experiment(self) -> dict[str, Any]:
@@ -134,6 +150,9 @@ class Orchestrator:
             try:
                 return self._run_experiment()
             finally:
+                if self._run_lock is not None:  # held by rank 0 since the folder was placed
+                    self._run_lock.release()
+                    self._run_lock = None
                 if self.trainer is not None:
                     self.trainer.release_process_group()
 
@@ -141,7 +160,9 @@ class Orchestrator:
         if not console_configured():
             configure_logging(self.settings.LOG_LEVEL if is_main_process() else "WARNING")
         started = time.perf_counter()
-        self.run_dir, resuming = place_run(
+        if self.resume_from is None:
+            self._check_tracking_store()
+        self.run_dir, resuming, self._run_lock = place_run(
             self.settings.RESULTS_DIR, self.config.experiment_name, self.resume_from
         )
         log_name = run_files.LOG_FILE if is_main_process() else f"aiforge_debug.rank{self.launch.rank}.log"
@@ -174,6 +195,12 @@ class Orchestrator:
             if log_sink is not None:
                 remove_run_log(log_sink)
 
+    def _check_tracking_store(self) -> None:
+        """A tracking store that is down, locked or damaged fails the run before its folder exists."""
+        check = getattr(self.tracker, "check_store", None)
+        if check is not None and is_main_process():
+            check()
+
     def _run_steps(self) -> None:
         """Everything up to the trained model; a resume reuses the folder's records, never rewrites them."""
         logger.info(f"Experiment '{self.config.experiment_name}' -> {self.run_dir}")
@@ -202,6 +229,8 @@ class Orchestrator:
         assert self.run_dir is not None
         loaded: tuple[dict[str, Any], Path] | None = None
         if is_main_process():
+            labels = self.dataset is not None and self.dataset.class_names is not None
+            check_run_records(self.run_dir, self.preprocessor is not None, labels)  # as save_records wrote
             remove_stale_temp_files(self.run_dir)
             loaded = load_latest_checkpoint(self.run_dir)
             check_same_config(loaded[0]["config"], config_record(self), self.run_dir)
@@ -314,7 +343,16 @@ class Orchestrator:
         shard = (rank(), world_size()) if sharded and is_initialized() else None
         options = loader_options(self.device, tcfg.num_workers, tcfg.pin_memory, tcfg.persistent_workers)
         batching = (tcfg.batch_size, shuffle, self.config.seed, shard, options)
-        return make_batches(self.dataset, indices, self.preprocessor, *batching)
+        try:  # in-memory rows are preprocessed here, at once: the plugin's code runs now
+            return make_batches(self.dataset, indices, self.preprocessor, *batching)
+        except AIForgeError:
+            raise
+        except Exception as err:
+            rows = "training" if shuffle else "validation"
+            raise TrainingError(
+                f"dataset plugin '{self.config.dataset_plugin}' failed while preparing the {rows} rows "
+                f"(as_tensors, or the Preprocessor's transform_batch): {type(err).__name__}: {err}"
+            ) from err
 
     def build_model(self) -> None:
         """Model, loss and optimizer from the plugin and the training config."""
@@ -363,6 +401,7 @@ class Orchestrator:
             callbacks,
             plugin_names=(self.config.model_plugin, self.config.dataset_plugin),
             stop_requests=self.stop_requests,
+            num_classes=self.num_classes,
         )
         if self.resume_state is not None:
             self._restore_trainer(self.resume_state)
@@ -418,7 +457,8 @@ class Orchestrator:
     def _fill_model_dims(self) -> None:
         """Fill ``input_dim``/``output_dim`` from the data when the config leaves them out."""
         assert self.dataset is not None
-        sample = first_batch(self.train_dataloader)["features"]  # after preprocessing
+        where = "training batch {batch}, read before training"
+        sample = first_batch(self.train_dataloader, self.config.dataset_plugin, where)["features"]
         found = dims_from_data(
             self.dataset,
             sample,
@@ -426,6 +466,8 @@ class Orchestrator:
             self.config.training_config.loss_fn_name,
             self.config.dataset_plugin,
         )
+        if self.task == "classification":
+            self.num_classes = found["output_dim"]
         model_config, updates = fill_model_dims(self.config.model_specific_config, found)
         if updates:
             logger.info(f"From the data: {_fmt(updates)}")
@@ -434,7 +476,15 @@ class Orchestrator:
     def _metric_set(self) -> MetricSet:
         assert self.model is not None
         logits = self.config.training_config.loss_fn_name != "BCELoss"
-        return metric_set(self.metric_names, self.task, self.model, self.val_dataloader, self.device, logits)
+        checks = OutputChecks(
+            self.config.model_plugin,
+            self.config.dataset_plugin,
+            self.config.training_config.loss_fn_name,
+            self.num_classes,
+        )
+        return metric_set(
+            self.metric_names, self.task, self.model, self.val_dataloader, self.device, logits, checks
+        )
 
     def _check_config_fits_plugins(self) -> None:
         """Fail before any folder is made: metrics, monitors, and the model config's class."""

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import importlib
 import importlib.util
 import inspect
+import os
 import pkgutil
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -119,6 +123,8 @@ def locate(name: str, plugins_dir: Path | None = None) -> PluginLocation:
     folders = _folder_plugins(folder)
     if name in folders:
         return PluginLocation(name, _import_folder_plugin(name, folders[name]), f"folder {folders[name]}")
+    if _is_import_path(name):
+        _refuse_run_folder_import_path(name)
     if _is_import_path(name) and importlib.util.find_spec(name.split(".", 1)[0]) is not None:
         return PluginLocation(name, name, "import path")
     choices = available_names(folder)
@@ -127,6 +133,68 @@ def locate(name: str, plugins_dir: Path | None = None) -> PluginLocation:
         "A plugin is a built-in name, an installed entry point in group "
         f"'{ENTRY_POINT_GROUP}', a package folder in AIFORGE_PLUGINS_DIR"
         f"{f' ({folder})' if folder else ' (not set)'}, or a dotted import path"
+    )
+
+
+ALLOW_DOTTED_FLAG = "--allow-dotted-plugins"
+
+
+@dataclass(frozen=True)
+class _RunFolderSource:
+    config_file: Path
+    allow_dotted: bool
+
+
+# Set while plugins are resolved from a run folder's config (evaluate, predict, export, resume).
+_run_folder: contextvars.ContextVar[_RunFolderSource | None] = contextvars.ContextVar(
+    "aiforge_run_folder_plugins", default=None
+)
+
+
+@contextlib.contextmanager
+def run_folder_plugins(config_file: str | Path, allow_dotted: bool = False) -> Iterator[None]:
+    """Resolve plugins named by a run folder's ``config_file``: a run folder is data, not code.
+
+    Built-in, entry-point and AIFORGE_PLUGINS_DIR plugins resolve as usual; a dotted import
+    path is refused (a PluginError) unless ``allow_dotted``. Unless allowed, the working
+    directory that ``python -m``/``-c`` put first on ``sys.path`` is also taken off it meanwhile,
+    so no module there shadows an installed one.
+    """
+    token = _run_folder.set(_RunFolderSource(Path(config_file), allow_dotted))
+    removed = None if allow_dotted else _working_directory_entry()
+    if removed is not None:
+        del sys.path[0]
+    try:
+        yield
+    finally:
+        _run_folder.reset(token)
+        if removed is not None:
+            sys.path.insert(0, removed)
+
+
+def _working_directory_entry() -> str | None:
+    """``sys.path[0]`` when it is the working directory (``python -m``, ``-c``, the REPL)."""
+    if not sys.path:
+        return None
+    first = sys.path[0]
+    if first == "":
+        return first
+    try:
+        return first if os.path.samefile(first, os.getcwd()) else None
+    except OSError:
+        return None
+
+
+def _refuse_run_folder_import_path(name: str) -> None:
+    """A dotted path named only by a run folder's config is not imported without the opt-in."""
+    source = _run_folder.get()
+    if source is None or source.allow_dotted:
+        return
+    raise PluginError(
+        f"plugin '{name}' is a dotted import path named by the run folder's {source.config_file}; "
+        "a run folder is data, so AIForge does not import the modules it names. If you trust this "
+        f"run folder and that module, pass {ALLOW_DOTTED_FLAG}; otherwise install the plugin "
+        f"(entry-point group '{ENTRY_POINT_GROUP}') or put it in AIFORGE_PLUGINS_DIR"
     )
 
 
@@ -261,18 +329,16 @@ def _type_name(annotation: Any) -> str:
     return str(annotation).replace("typing.", "")
 
 
-# What a plugin raises to say the user's input is wrong (exit code 2); anything else is a bug.
-USER_INPUT_ERRORS = (ValueError, FileNotFoundError)
-
-
 def call_plugin(plugin: str, config_key: str | None, function: Any, *args: Any, **kwargs: Any) -> Any:
     """Call plugin code with arguments from the config.
 
-    Arguments the function does not take are a ConfigError naming the config key; a
-    ValueError or FileNotFoundError from the plugin is the plugin telling the user that
-    their input is wrong (a DataError, exit 2). Anything else is a bug and propagates (exit 1).
+    Arguments the function does not take are a ConfigError naming the config key. An
+    AIForgeError (DataError, ConfigError, PluginError) is the plugin saying on purpose that the
+    user's input is wrong (exit 2); any other exception is a failure of the plugin's code: a
+    TrainingError naming the plugin and the method (exit 1), the original as its cause.
     """
-    from aiforge.errors import AIForgeError, ConfigError, DataError
+    from aiforge.core.step_errors import TrainingError
+    from aiforge.errors import AIForgeError, ArgumentError, ConfigError
 
     name = getattr(function, "__qualname__", repr(function))
     where = f" (check {config_key} in the config)" if config_key else ""
@@ -292,7 +358,9 @@ def call_plugin(plugin: str, config_key: str | None, function: Any, *args: Any, 
             ) from None
     try:
         return function(*args, **kwargs)
+    except ArgumentError as err:  # a helper such as build_loss refusing a value from the config
+        raise ConfigError(f"plugin '{plugin}': {name}: {err}{where}") from err
     except AIForgeError:
         raise
-    except USER_INPUT_ERRORS as err:
-        raise DataError(f"plugin '{plugin}': {name} failed: {type(err).__name__}: {err}{where}") from err
+    except Exception as err:
+        raise TrainingError(f"plugin '{plugin}' failed in {name}: {type(err).__name__}: {err}") from err

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
 from aiforge.core.data_pipeline import BasePreprocessor, Item
+from aiforge.errors import ArgumentError
 
 ScalerType = Literal["standard", "minmax", "none"]
 
@@ -24,7 +25,7 @@ class FeatureScaler(BasePreprocessor):
 
     def fit(self, features: torch.Tensor, scaler_type: ScalerType = "standard") -> None:
         if scaler_type not in ("standard", "minmax", "none"):
-            raise ValueError(f"scaler_type must be standard, minmax or none, not {scaler_type!r}")
+            raise ArgumentError(f"scaler_type must be standard, minmax or none, not {scaler_type!r}")
         features = torch.as_tensor(features, dtype=torch.float32)
         self.scaler_type = scaler_type
         if scaler_type == "standard":
@@ -38,6 +39,26 @@ class FeatureScaler(BasePreprocessor):
             spread = torch.ones(features.shape[1:])
         # A constant column would divide by zero; leave it centred instead.
         self.scale = torch.where(spread > 1e-12, spread, torch.ones_like(spread))
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """A saved state; a ValueError says what in it this scaler cannot use."""
+        super().load_state_dict(state)
+        if self.scaler_type not in ("standard", "minmax", "none"):
+            raise ValueError(f"scaler_type must be standard, minmax or none, not {self.scaler_type!r}")
+        for key in ("shift", "scale"):
+            value = getattr(self, key)
+            if not isinstance(value, torch.Tensor) or value.dtype != torch.float32:
+                found = str(value.dtype).removeprefix("torch.") if isinstance(value, torch.Tensor) else value
+                raise ValueError(f"{key!r} must be a float32 tensor, not {found}")
+            if not bool(torch.isfinite(value).all()):
+                raise ValueError(f"{key!r} holds values that are not finite (NaN or infinity)")
+        shift, scale = self._fitted()
+        if shift.shape != scale.shape:
+            raise ValueError(
+                f"'shift' and 'scale' must have one shape, not {list(shift.shape)} and {list(scale.shape)}"
+            )
+        if not bool((scale > 0).all()):
+            raise ValueError("'scale' must be positive")
 
     def _fitted(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self.shift is None or self.scale is None:

@@ -15,9 +15,10 @@ STATE_FORMAT = 1  # the layout of Trainer.full_state(); bump both together
 REQUIRED_KEYS = ("format", "model", "optimizer", "epoch", "global_step", "history", "callbacks", "config")
 
 
-def resumable_run_dir(run_dir: str | Path) -> Path:
-    """The run folder, if it is one that can be continued; a clear error otherwise."""
-    path = Path(run_dir).expanduser().resolve()
+def resumable_run_dir(run_dir: str | Path, results_dir: str | Path | None = None) -> Path:
+    """The run folder (as given, else relative to ``results_dir``), if it is one that can be
+    continued; a clear error otherwise."""
+    path = run_files.locate_run_dir(run_dir, results_dir)
     if not path.is_dir():
         raise ConfigError(f"--resume {run_dir}: no such run folder")
     if not (path / run_files.CONFIG_FILE).is_file():
@@ -29,6 +30,7 @@ def resumable_run_dir(run_dir: str | Path) -> Path:
             f"--resume {run_dir}: this run has finished ({run_files.RESULTS_FILE} exists); "
             f"start a new run with `aiforge run {path / run_files.CONFIG_FILE}`"
         )
+    run_files.refuse_linked_folder(path / run_files.CHECKPOINT_DIR)  # before anything is read from it
     return path
 
 
@@ -36,9 +38,11 @@ def explain_failure(error: BaseException, run_dir: Path, log_path: Path, trained
     """Tell the user where the traceback is and how to continue the run, when it can be."""
     from aiforge.core.distributed import is_peer_failure
     from aiforge.core.interrupts import RunInterrupted
+    from aiforge.core.logger import log_written
     from aiforge.errors import AIForgeError
 
-    if not isinstance(error, (AIForgeError, KeyboardInterrupt)) and not is_peer_failure(error):
+    expected = not isinstance(error, (AIForgeError, KeyboardInterrupt)) and not is_peer_failure(error)
+    if expected and log_written(log_path):  # never point at a log the disk refused
         logger.warning(f"The traceback is in {log_path}")
     if (run_dir / run_files.RESULTS_FILE).exists():
         return  # the run had finished; only its report or tracking was cut short
@@ -48,6 +52,27 @@ def explain_failure(error: BaseException, run_dir: Path, log_path: Path, trained
         logger.warning(f"Run interrupted ({error}); continue it with: aiforge run --resume {run_dir}")
     elif not isinstance(error, AIForgeError):
         logger.warning(f"The last checkpoint stays usable: aiforge run --resume {run_dir}")
+
+
+def check_run_records(run_dir: Path, preprocessor: bool, labels: bool) -> None:
+    """The files the run wrote when it started, which evaluate, predict and export read later.
+
+    A resume neither rewrites them (it would have to trust the data as it is now) nor goes on
+    without them (the finished run would be unusable): a missing one stops it, before anything
+    is written. ``preprocessor``/``labels``: whether the run wrote that file.
+    """
+    needed = [run_files.CONFIG_FILE]
+    needed += [run_files.PREPROCESSOR_FILE] if preprocessor else []
+    needed += [run_files.LABELS_FILE] if labels else []
+    missing = [name for name in needed if not (run_dir / name).is_file()]
+    if missing:
+        raise DataError(
+            f"{run_dir} cannot be resumed: {' and '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} missing. The run wrote "
+            f"{'it' if len(missing) == 1 else 'them'} when it started, and evaluate, predict and export "
+            "need them. Put the file back (from a copy of the run folder), or start a new run with "
+            f"`aiforge run {run_dir / run_files.CONFIG_FILE}`"
+        )
 
 
 def remove_stale_temp_files(run_dir: Path) -> None:
@@ -127,7 +152,13 @@ def check_same_preprocessor(saved_path: Path, refitted: Any) -> None:
     if refitted is None or not saved_path.exists():
         return
     saved = type(refitted)()
-    saved.load(saved_path)
+    try:
+        saved.load(saved_path)
+    except Exception as err:  # safetensors raises its own error types for damaged files
+        raise DataError(
+            f"{saved_path}: cannot load the saved preprocessor ({_first_line(err)}); the run cannot "
+            "be resumed without it. Put it back from a copy of the run folder, or start a new run"
+        ) from None
     tensors, metadata = refitted.serialisable_state()
     saved_tensors, saved_metadata = saved.serialisable_state()
     same = tensors.keys() == saved_tensors.keys() and all(

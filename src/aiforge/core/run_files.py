@@ -46,6 +46,54 @@ def create_run_dir(results_root: Path, experiment_name: str) -> Path:
     raise AIForgeError(f"could not create a new run folder under {experiment_dir}")
 
 
+RUN_MARKERS = (RESULTS_FILE, ENVIRONMENT_FILE, LOG_FILE)
+"""Beside ``config.yaml``, any of these makes a folder a run folder: every run writes its
+environment and debug log when it starts. ``checkpoints/`` alone is not a marker (too common)."""
+
+
+def is_run_folder(path: str | Path) -> bool:
+    """Whether ``path`` is a folder that ``aiforge run`` made (its records are data, never outputs)."""
+    folder = Path(path)
+    return (folder / CONFIG_FILE).is_file() and any((folder / name).exists() for name in RUN_MARKERS)
+
+
+def enclosing_run_folder(path: str | Path) -> Path | None:
+    """The run folder that holds ``path`` (or is ``path``), after resolving symlinks; else None."""
+    resolved = Path(os.path.realpath(Path(path).expanduser()))
+    for folder in (resolved, *resolved.parents):
+        if is_run_folder(folder):
+            return folder
+    return None
+
+
+def locate_run_dir(path: str | Path, results_dir: str | Path | None = None) -> Path:
+    """The folder a command's RUN_DIR argument names: as given, else relative to the results folder.
+
+    The one rule for evaluate, predict, export, report, compare and ``run --resume``; each
+    command then checks what it needs in the folder. A path that names no folder is returned
+    as given (not resolved), for the caller's message.
+    """
+    given = Path(path).expanduser()
+    if given.is_dir():
+        return given.resolve()
+    if results_dir is not None and not given.is_absolute() and (Path(results_dir) / given).is_dir():
+        return (Path(results_dir) / given).resolve()
+    return given
+
+
+class LinkedRunFileError(AIForgeError):
+    """A file or folder of a run that AIForge would write is a symbolic link: it is not written through."""
+
+
+def refuse_linked_folder(folder: Path) -> None:
+    """Writes into a run folder never go through a linked folder (``checkpoints`` -> elsewhere)."""
+    if folder.is_symlink():
+        raise LinkedRunFileError(
+            f"{folder} is a symbolic link (to {os.readlink(folder)}); AIForge does not write run files "
+            "through links. Replace it with a real folder (or move the run) and try again"
+        )
+
+
 def _umask() -> int:
     current = os.umask(0)
     os.umask(current)
@@ -68,7 +116,8 @@ def atomic_path(
     lose the newest version (for files rebuilt on resume, such as ``metrics.csv``).
     """
     target = Path(path)
-    try:
+    refuse_linked_folder(target.parent)
+    try:  # mkstemp opens with O_CREAT | O_EXCL | O_NOFOLLOW: never an existing file or a link
         handle, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except OSError as err:
         raise RunFileError(f"cannot write {target}: {err.strerror or err}") from None
@@ -78,14 +127,17 @@ def atomic_path(
         try:
             yield tmp
             if durable:
-                with open(tmp, "rb+") as written:
-                    os.fsync(written.fileno())
+                written = os.open(tmp, os.O_RDONLY | _NOFOLLOW)
+                try:
+                    os.fsync(written)
+                finally:
+                    os.close(written)
         except OSError as err:
             raise RunFileError(_write_failure(target, err)) from err
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results are meant to be shared
-        if keep_previous is not None and target.exists():
+        if keep_previous is not None and (target.exists() or target.is_symlink()):
             os.replace(target, keep_previous)
-        os.replace(tmp, target)
+        os.replace(tmp, target)  # over a symlink, this replaces the link, never its target
         if durable:
             _fsync_directory(target.parent)
     finally:
@@ -123,8 +175,9 @@ def append_text(path: str | Path, text: str) -> None:
     """
     target = Path(path)
     data = text.encode("utf-8")
+    refuse_linked_folder(target.parent)
     try:
-        handle = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        handle = open_for_append(target)
         try:
             written = os.write(handle, data)
         finally:
@@ -133,6 +186,22 @@ def append_text(path: str | Path, text: str) -> None:
             raise OSError(errno.ENOSPC, f"only {written} of {len(data)} bytes were written")
     except OSError as err:
         raise RunFileError(_write_failure(target, err)) from err
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def open_for_append(path: Path) -> int:
+    """A descriptor to append to ``path``, never through a symlink (a LinkedRunFileError instead)."""
+    try:
+        return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW, 0o666)
+    except OSError as err:
+        if path.is_symlink():  # ELOOP on Linux, EMLINK or EFTYPE elsewhere
+            raise LinkedRunFileError(
+                f"{path} is a symbolic link (to {os.readlink(path)}); AIForge does not append to a "
+                "file through a link. Remove the link and try again"
+            ) from None
+        raise err
 
 
 def write_json(path: str | Path, data: Any) -> None:

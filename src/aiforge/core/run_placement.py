@@ -10,28 +10,41 @@ from pathlib import Path
 from aiforge.core import run_files
 from aiforge.core.distributed import broadcast_object, is_main_process
 from aiforge.core.resume import CHECKPOINT_NAMES, resumable_run_dir
+from aiforge.core.run_lock import RunLock, acquire_run_lock
 from aiforge.errors import AIForgeError
 
 
-def place_run(results_root: Path, experiment_name: str, resume_from: Path | None) -> tuple[Path, bool]:
-    """The run folder and whether the run continues from its checkpoints, the same on every rank."""
+def place_run(
+    results_root: Path, experiment_name: str, resume_from: Path | None
+) -> tuple[Path, bool, RunLock | None]:
+    """The run folder and whether the run continues from its checkpoints, the same on every rank;
+    and, on rank 0 (the one process that writes run files), the folder's lock, held from the
+    moment the folder exists. A folder another process holds is refused (exit 2)."""
     decision: tuple[str, str | bool] | None = None
+    lock: RunLock | None = None
+    error: AIForgeError | None = None
     if is_main_process():
         try:
-            run_dir, resuming = _decide(results_root, experiment_name, resume_from)
+            run_dir, resuming, lock = _decide(results_root, experiment_name, resume_from)
             decision = (str(run_dir), resuming)
         except AIForgeError as err:
-            decision = ("error", str(err))
+            error, decision = err, ("error", str(err))
     decision = broadcast_object(decision)
     assert decision is not None
     if decision[0] == "error":
-        raise AIForgeError(str(decision[1]))
-    return Path(decision[0]), bool(decision[1])
+        raise error or AIForgeError(str(decision[1]))
+    return Path(decision[0]), bool(decision[1]), lock
 
 
-def _decide(results_root: Path, experiment_name: str, resume_from: Path | None) -> tuple[Path, bool]:
+def _decide(results_root: Path, experiment_name: str, resume_from: Path | None) -> tuple[Path, bool, RunLock]:
     if resume_from is not None:
-        return resume_from, True
+        lock = acquire_run_lock(resume_from, "aiforge run --resume")
+        try:
+            resumable_run_dir(resume_from)  # again, now that no other process can change it
+        except BaseException:
+            lock.release()
+            raise
+        return resume_from, True, lock
     marker = _job_marker(results_root, experiment_name)
     restarts = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0)
     if marker is not None and restarts > 0 and marker.exists():
@@ -41,11 +54,16 @@ def _decide(results_root: Path, experiment_name: str, resume_from: Path | None) 
         if (run_dir / run_files.RESULTS_FILE).exists():
             raise AIForgeError(f"this torchrun job's run has already finished: {run_dir}")
         if has_checkpoint:
-            return resumable_run_dir(run_dir), True
+            return _decide(results_root, experiment_name, resumable_run_dir(run_dir))
     run_dir = run_files.create_run_dir(results_root, experiment_name)
+    lock = acquire_run_lock(run_dir, "aiforge run")
     if marker is not None:
-        run_files.write_text(marker, f"{run_dir}\n")
-    return run_dir, False
+        try:
+            run_files.write_text(marker, f"{run_dir}\n")
+        except BaseException:
+            lock.release()
+            raise
+    return run_dir, False, lock
 
 
 def _job_marker(results_root: Path, experiment_name: str) -> Path | None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,10 +20,11 @@ from aiforge.config.model_configs import (
 from aiforge.core import run_files
 from aiforge.core.base_model import BaseModel
 from aiforge.core.batching import first_batch, to_device
-from aiforge.core.plugins import call_plugin
+from aiforge.core.output_checks import check_outputs
 from aiforge.core.seeding import seed_everything
+from aiforge.core.step_errors import TrainingError
 from aiforge.core.training_setup import build_scheduler
-from aiforge.errors import ConfigError
+from aiforge.errors import AIForgeError, ConfigError
 from aiforge.utils.callbacks import (
     Callback,
     EarlyStopping,
@@ -82,14 +85,53 @@ def lr_scheduler(training: TrainingConfig, optimizer: torch.optim.Optimizer) -> 
         raise ConfigError(f"training_config.scheduler: {call} failed: {err}") from None
 
 
+@dataclass(frozen=True)
+class OutputChecks:
+    """What a model's first outputs are checked against, and the plugins to name when they fail."""
+
+    model_plugin: str
+    dataset_plugin: str
+    loss_name: str
+    num_classes: int | None
+
+    def first_outputs(self, call: Callable[[], dict[str, Any]], batch: Any, where: str) -> dict[str, Any]:
+        """``call()`` (a step on ``batch``); its exception names the model plugin and ``where`` (exit 1),
+        predictions that do not fit the task are a PluginError (exit 2)."""
+        try:
+            outputs = call()
+        except AIForgeError:  # the plugin saying on purpose that the input is wrong (exit 2)
+            raise
+        except Exception as err:
+            raise TrainingError(
+                f"model plugin '{self.model_plugin}' failed on {where}: {type(err).__name__}: {err}"
+            ) from err
+        if isinstance(outputs, dict):
+            predictions, labels = outputs.get("predictions"), batch.get("labels")
+            check_outputs(predictions, labels, self.loss_name, self.num_classes, self.model_plugin, where)
+        return outputs
+
+
 def metric_set(
-    names: list[str], task: str, model: BaseModel, val_batches: Any, device: torch.device, logits: bool
+    names: list[str],
+    task: str,
+    model: BaseModel,
+    val_batches: Any,
+    device: torch.device,
+    logits: bool,
+    checks: OutputChecks | None = None,
 ) -> MetricSet:
-    """The metrics, sized from one validation batch's predictions (the number of classes)."""
+    """The metrics, sized from one validation batch's predictions (the number of classes); with
+    ``checks``, that batch also checks the model's outputs before any training relies on them."""
     model.eval()
     with torch.no_grad():
-        batch = to_device(first_batch(val_batches), device)
-        predictions = model.validation_step(batch, 0).get("predictions")
+        if checks is None:
+            batch = to_device(first_batch(val_batches), device)
+            predictions = model.validation_step(batch, 0).get("predictions")
+        else:
+            where = "validation batch 1, before training (validation_step)"
+            batch = to_device(first_batch(val_batches, checks.dataset_plugin, where), device)
+            outputs = checks.first_outputs(lambda: model.validation_step(batch, 0), batch, where)
+            predictions = outputs.get("predictions")
     outputs = predictions.shape[-1] if predictions is not None and predictions.dim() > 1 else 1
     try:
         return MetricSet(names, task, outputs, logits=logits).to(device)
@@ -141,8 +183,16 @@ def dry_run(orchestrator: Orchestrator) -> dict[str, Any]:
     if config.training_config.scheduler is not None:
         lr_scheduler(config.training_config, model.optimizer)
     model.train()
-    batch = to_device(first_batch(orchestrator.train_dataloader), orchestrator.device)
-    outputs = call_plugin(config.model_plugin, None, model.training_step, batch, 0)
+    where = "training batch 1 (training_step)"
+    batch = first_batch(orchestrator.train_dataloader, config.dataset_plugin, where)
+    batch = to_device(batch, orchestrator.device)
+    checks = OutputChecks(
+        config.model_plugin,
+        config.dataset_plugin,
+        config.training_config.loss_fn_name,
+        orchestrator.num_classes,
+    )
+    outputs = checks.first_outputs(lambda: model.training_step(batch, 0), batch, where)
     outputs["loss"].backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad]
     return {

@@ -25,6 +25,7 @@ from aiforge.core.epoch_numbers import all_finite, weighted_loss_sum
 from aiforge.core.interrupts import RunInterrupted, StopRequests
 from aiforge.core.logger import logger
 from aiforge.core.optimizer_kernels import keep_kernels_usable
+from aiforge.core.output_checks import check_outputs
 from aiforge.core.precision import full_precision, precision_for
 from aiforge.core.resume import STATE_FORMAT
 from aiforge.core.seeding import own_rng_states, restore_rng_states, rng_states
@@ -52,6 +53,7 @@ class Trainer:
         callbacks: list[Callback] | None = None,
         plugin_names: tuple[str, str] = ("model", "dataset"),
         stop_requests: StopRequests | None = None,
+        num_classes: int | None = None,
     ) -> None:
         self.model = model
         self.optimizer = optimizer
@@ -61,6 +63,9 @@ class Trainer:
         self.callbacks = callbacks or []
         self.model_name, self.dataset_name = plugin_names
         self.stop_requests = stop_requests
+        self.num_classes = num_classes  # for the first batch's output check (None: width unchecked)
+        self._outputs_checked = False
+        self._validating = ""  # "epoch N, " while the validation of epoch N runs
         # Only callbacks with per-batch work are called per batch.
         self._batch_callbacks = [
             cb
@@ -145,7 +150,11 @@ class Trainer:
     def _run_epoch(self, train_batches: Iterable[Item], val_batches: Iterable[Item]) -> None:
         epoch = self.epoch
         train_loss = self.train_epoch(train_batches, epoch)
-        val_loss, val_metrics = self.evaluate(val_batches)
+        self._validating = f"epoch {epoch + 1}, "  # for messages: which validation failed
+        try:
+            val_loss, val_metrics = self.evaluate(val_batches)
+        finally:
+            self._validating = ""
         logs = {
             "epoch": epoch + 1,
             "train_loss": train_loss,
@@ -181,7 +190,7 @@ class Trainer:
         )
         if set_epoch is not None:  # worker seeds; under DistributedSampler, the epoch picks the shuffle
             set_epoch(epoch)
-        iterator = read_batches(batches, self.dataset_name)
+        iterator = read_batches(batches, self.dataset_name, f"training batch {{batch}} of epoch {epoch + 1}")
         for _ in range(self._batches_done):  # already trained on before the resume
             next(iterator)
         if self._rng_to_restore is not None:  # after skipping: a dataset may draw random numbers
@@ -223,12 +232,24 @@ class Trainer:
         """Forward and backward on one batch: its loss, and False when that loss was skipped."""
         try:
             step = self._ddp if self._ddp is not None else self.model.training_step
-            loss = self.precision.run(step, batch, index)["loss"]
+            outputs = self.precision.run(step, batch, index)
+            loss = outputs["loss"]
         except Exception as err:
             raise TrainingError(
                 f"model plugin '{self.model_name}' failed in training_step (epoch {epoch + 1}, batch "
                 f"{index + 1}): {type(err).__name__}: {err}{self._hint(err, 'training_step')}"
             ) from err
+        if not self._outputs_checked:  # once: predictions that fit the task (exit 2 if not)
+            where = f"training batch {index + 1} of epoch {epoch + 1}"
+            check_outputs(
+                outputs.get("predictions"),
+                batch.get("labels"),
+                self.config.loss_fn_name,
+                self.num_classes,
+                self.model_name,
+                where,
+            )
+            self._outputs_checked = True
         if skip_nonfinite and self._ddp is None and not bool(torch.isfinite(loss.detach())):
             logger.warning(f"Skipped batch {index + 1} of epoch {epoch + 1}: loss {loss.item()}")
             return loss, False
@@ -362,13 +383,16 @@ class Trainer:
         seen = 0
         has_predictions = False
         move = self.device.type != "cpu"
-        for index, raw_batch in enumerate(read_batches(batches, self.dataset_name)):
+        for index, raw_batch in enumerate(
+            read_batches(batches, self.dataset_name, self._validating + "validation batch {batch}")
+        ):
             batch = to_device(raw_batch, self.device) if move else raw_batch
             try:
                 outputs = self.precision.run(self.model.validation_step, batch, index)
             except Exception as err:
                 raise TrainingError(
-                    f"model plugin '{self.model_name}' failed in validation_step (batch {index + 1}): "
+                    f"model plugin '{self.model_name}' failed in validation_step "
+                    f"({self._validating}batch {index + 1}): "
                     f"{type(err).__name__}: {err}{self._hint(err, 'validation_step')}"
                 ) from err
             size = len(batch["labels"]) if "labels" in batch else 1

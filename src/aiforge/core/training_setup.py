@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from aiforge.errors import did_you_mean
+from aiforge.errors import ArgumentError, did_you_mean
 
 
 def _lookup(namespace: Any, name: str, bases: tuple[type, ...], what: str) -> type:
@@ -75,7 +75,7 @@ def build_optimizer(parameters: Any, name: str, learning_rate: float, **kwargs: 
     """
     from aiforge.core.optimizer_kernels import choose_fused, readable_twice
 
-    cls = optimizer_class(name)
+    cls = _refused_as_argument_error(optimizer_class, name)
     parameters = readable_twice(parameters)  # checked, and maybe tried twice
     if choose_fused(name, parameters, kwargs):
         try:
@@ -85,7 +85,7 @@ def build_optimizer(parameters: Any, name: str, learning_rate: float, **kwargs: 
     try:
         return cls(parameters, lr=learning_rate, **kwargs)
     except TypeError as err:
-        raise ValueError(f"optimizer {name} does not accept {kwargs}: {err}") from None
+        raise ArgumentError(f"optimizer {name} does not accept {kwargs}: {err}") from None
 
 
 _TENSOR_LOSS_ARGS = ("weight", "pos_weight")
@@ -95,7 +95,7 @@ def build_loss(name: str, **kwargs: Any) -> Any:
     """Instantiate a loss; class weights given as lists (from YAML) become tensors."""
     import torch
 
-    cls = loss_class(name)
+    cls = _refused_as_argument_error(loss_class, name)
     kwargs = {
         k: torch.as_tensor(v, dtype=torch.float32) if k in _TENSOR_LOSS_ARGS and isinstance(v, list) else v
         for k, v in kwargs.items()
@@ -103,7 +103,17 @@ def build_loss(name: str, **kwargs: Any) -> Any:
     try:
         return cls(**kwargs)
     except TypeError as err:
-        raise ValueError(f"loss {name} does not accept {kwargs}: {err}") from None
+        raise ArgumentError(f"loss {name} does not accept {kwargs}: {err}") from None
+
+
+def _refused_as_argument_error(lookup: Any, name: str) -> type:
+    """``lookup(name)``; an unknown name is an ArgumentError (exit 2 when a plugin's method asked)."""
+    try:
+        return lookup(name)
+    except ArgumentError:
+        raise
+    except ValueError as err:
+        raise ArgumentError(str(err)) from None
 
 
 def build_scheduler(optimizer: Any, name: str, args: dict[str, Any], monitor_mode: str) -> Any:

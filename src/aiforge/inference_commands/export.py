@@ -13,7 +13,7 @@ import json
 import re
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -46,13 +46,23 @@ def _onnx_modules() -> tuple[Any, Any]:
     return onnx, onnxruntime
 
 
-def output_path(loaded: LoadedRun, fmt: str, output: str | Path | None) -> Path:
-    path = Path(output) if output is not None else loaded.run_dir / FORMATS[fmt]
+def output_path(loaded: LoadedRun, fmt: str, output: str | Path | None, overwrite: bool = False) -> Path:
+    """Without ``output``, the format's file in the run folder (AIForge's own name there, replaced
+    by the next export); else :func:`check_output`."""
+    if output is None:
+        return loaded.run_dir / FORMATS[fmt]
+    return check_output(output, fmt, overwrite)
+
+
+def check_output(output: str | Path, fmt: str, overwrite: bool = False) -> Path:
+    """A given ``--output`` (a file, or a folder for the format's file name), checked like every
+    command's output: not in a run folder, an existing file only with ``overwrite``."""
+    from aiforge.inference_commands.outputs import check_output_path
+
+    path = Path(output)
     if path.is_dir():
         path = path / FORMATS[fmt]
-    if not path.parent.is_dir():
-        raise ConfigError(f"--output {path}: the folder {path.parent} does not exist")
-    return path
+    return check_output_path(path, overwrite=overwrite)
 
 
 def sample_inputs(loaded: LoadedRun) -> list[Any]:
@@ -83,19 +93,22 @@ def metadata(loaded: LoadedRun) -> dict[str, Any]:
     }
 
 
-def export_run(loaded: LoadedRun, fmt: str, output: str | Path | None = None) -> dict[str, Any]:
+def export_run(
+    loaded: LoadedRun, fmt: str, output: str | Path | None = None, overwrite: bool = False
+) -> dict[str, Any]:
     """Write the checked export and return where it is and how closely it matched."""
     import torch
 
     check_format(fmt)
-    path = output_path(loaded, fmt, output)
+    path = output_path(loaded, fmt, output, overwrite)
     model = loaded.orchestrator.inference_model().cpu().eval()
     samples = sample_inputs(loaded)
     with torch.no_grad():
         expected = [model(x) for x in samples]
     info = metadata(loaded)
     writer = _write_torchscript if fmt == "torchscript" else _write_onnx
-    difference = writer(model, samples, expected, path, info)
+    with _lock_if_inside(loaded.run_dir, path):
+        difference = writer(model, samples, expected, path, info)
     return {
         "format": fmt,
         "path": str(path),
@@ -103,6 +116,15 @@ def export_run(loaded: LoadedRun, fmt: str, output: str | Path | None = None) ->
         "max_abs_difference": difference,
         **info,
     }
+
+
+def _lock_if_inside(run_dir: Path, path: Path) -> AbstractContextManager[object]:
+    """The default export is written into the run folder: not while a run trains there."""
+    from aiforge.core.run_lock import acquire_run_lock
+
+    if path.parent.resolve() == Path(run_dir).resolve():
+        return acquire_run_lock(run_dir, "aiforge export")
+    return nullcontext()
 
 
 _DEPRECATED_EXPORTERS = re.compile(r".*(torch\.jit|TorchScript|torch\.onnx|ONNX export)", re.DOTALL)

@@ -19,7 +19,7 @@ def settings_for(args: argparse.Namespace) -> Any:
     Logs are quiet (WARNING) unless ``--debug``, ``--log-level`` or AIFORGE_LOG_LEVEL ask otherwise,
     so the command's own output (a table, JSON) is what the user sees.
     """
-    from aiforge.config.settings import get_settings
+    from aiforge.config.settings import check_plugins_dir, get_settings
     from aiforge.core.logger import configure_logging
 
     overrides: dict[str, Any] = {"TRACKING": False}
@@ -30,10 +30,13 @@ def settings_for(args: argparse.Namespace) -> Any:
     elif not os.environ.get("AIFORGE_LOG_LEVEL"):
         overrides["LOG_LEVEL"] = "WARNING"
     options = (("plugins_dir", "PLUGINS_DIR"), ("device", "DEVICE"), ("results_dir", "RESULTS_DIR"))
+    named: dict[str, str] = {}  # the options given, for messages about their values
     for option, name in options:
         if getattr(args, option, None) is not None:
             overrides[name] = getattr(args, option)
-    settings = get_settings(**overrides)
+            named[name] = f"--{option.replace('_', '-')}"
+    settings = get_settings(named, **overrides)
+    check_plugins_dir(settings)
     configure_logging(settings.LOG_LEVEL)
     return settings
 
@@ -52,14 +55,10 @@ def resolve_run_dir(path: str | Path, results_dir: Path | None = None) -> Path:
     A ConfigError says what is wrong: not found, a file, or an experiment folder (a folder of runs).
     """
     given = Path(path).expanduser()
-    candidates = [given]
-    if results_dir is not None and not given.is_absolute():
-        candidates.append(Path(results_dir) / given)
-    for candidate in candidates:
-        if candidate.is_dir():
-            run_dir = candidate.resolve()
-            break
-    else:
+    run_dir = run_files.locate_run_dir(given, results_dir)  # the one rule every command follows
+    if not run_dir.is_dir():
+        relative = results_dir is not None and not given.is_absolute()
+        candidates = [given, *([Path(results_dir) / given] if relative else [])]
         looked = " or ".join(str(c) for c in candidates)
         if given.is_file():
             raise ConfigError(f"{given} is a file; give the run folder that holds {run_files.CONFIG_FILE}")
@@ -103,7 +102,9 @@ class LoadedRun:
         return self.orchestrator.task
 
 
-def load_run(run_dir: str | Path, settings: Any = None, device: str | None = None) -> LoadedRun:
+def load_run(
+    run_dir: str | Path, settings: Any = None, device: str | None = None, allow_dotted_plugins: bool = False
+) -> LoadedRun:
     """Rebuild a run from its folder.
 
     The config is read from ``config.yaml``; the data is loaded and split again (the seeded
@@ -111,15 +112,24 @@ def load_run(run_dir: str | Path, settings: Any = None, device: str | None = Non
     ``prepare_data`` fitted; the model is built and ``final_model.pt`` is loaded into it
     (``weights_only=True``). ``device`` (default: the settings' DEVICE) picks where the model
     lives; with ``auto``, the device the run trained on is used when this machine has it, so
-    the run's own validation metrics are reproduced exactly.
+    the run's own validation metrics are reproduced exactly. The folder is data: a dotted
+    import path its config names as a plugin is refused unless ``allow_dotted_plugins``.
     """
-    from aiforge.config.loading import load_experiment_config
     from aiforge.config.settings import get_settings
-    from aiforge.core.orchestrator import Orchestrator
-    from aiforge.core.seeding import seed_everything
+    from aiforge.core.plugins import run_folder_plugins
 
     settings = settings or get_settings()
     run_dir = resolve_run_dir(run_dir, settings.RESULTS_DIR)
+    with run_folder_plugins(run_dir / run_files.CONFIG_FILE, allow_dotted_plugins):
+        return _rebuild(run_dir, settings, device)
+
+
+def _rebuild(run_dir: Path, settings: Any, device: str | None) -> LoadedRun:
+    """:func:`load_run` for a resolved run folder, under its plugin rules."""
+    from aiforge.config.loading import load_experiment_config
+    from aiforge.core.orchestrator import Orchestrator
+    from aiforge.core.seeding import seed_everything
+
     results = read_json(run_dir / run_files.RESULTS_FILE)
     model_path = run_dir / run_files.FINAL_MODEL_FILE
     if not model_path.is_file():
@@ -193,11 +203,33 @@ def _use_saved_preprocessor(run_dir: Path, orchestrator: Any) -> None:
     preprocessor = orchestrator.PreprocessorClass()
     try:
         preprocessor.load(path)
+    except DataError:
+        raise  # names the file and what in it is wrong
     except Exception as err:  # safetensors raises its own error types for damaged files
         raise ConfigError(f"{path}: cannot load the saved preprocessor: {err}") from None
+    _check_like_fitted(path, preprocessor, orchestrator.preprocessor)
     orchestrator.preprocessor = preprocessor
     orchestrator.train_dataloader = orchestrator._batches(orchestrator.train_indices, shuffle=True)
     orchestrator.val_dataloader = orchestrator._batches(orchestrator.val_indices, shuffle=False)
+
+
+def _check_like_fitted(path: Path, saved: Any, fitted: Any) -> None:
+    """The saved state must have the form of the one just fitted on the run's data (keys, shapes, dtypes)."""
+    from aiforge.core.preprocessor_state import reference_problems
+
+    problems = reference_problems(saved.state_dict(), fitted.state_dict()) if fitted is not None else []
+    if problems:
+        raise DataError(
+            f"{path} does not fit this run's data and model: {'; '.join(problems)}. The file was "
+            "changed or damaged, or comes from another run: restore this run's own copy, or train again"
+        )
+
+
+def _non_finite_weights(state: dict[str, Any]) -> list[str]:
+    import torch
+
+    floats = {k: v for k, v in state.items() if isinstance(v, torch.Tensor) and v.is_floating_point()}
+    return [name for name, value in floats.items() if not bool(torch.isfinite(value).all())]
 
 
 def _load_weights(path: Path, orchestrator: Any) -> None:
@@ -209,6 +241,13 @@ def _load_weights(path: Path, orchestrator: Any) -> None:
         raise ConfigError(f"{path}: cannot load the model weights: {err}") from None
     if not isinstance(state, dict):
         raise ConfigError(f"{path}: expected a state dict of tensors, found {type(state).__name__}")
+    bad = _non_finite_weights(state)
+    if bad:
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise ConfigError(
+            f"{path}: weights {bad[0]!r}{more} hold values that are not finite (NaN or infinity); "
+            "a run never saves such weights, so the file was changed or damaged"
+        )
     try:
         orchestrator.model.load_state_dict(state)
     except RuntimeError as err:

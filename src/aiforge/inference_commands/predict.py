@@ -28,13 +28,17 @@ def read_table(path: Path) -> Any:
     """A CSV/TSV (read as the tabular plugin reads training files) or Parquet file as a DataFrame."""
     import pandas as pd
 
+    from aiforge.plugins.tabular.reading import check_header
+
     kind = table_kind(path, "--input")
     if not path.is_file():
         raise DataError(f"--input: file not found: {path} (looked for {path.resolve()})")
     try:
         if kind == "text":
             sep = TEXT_SUFFIXES[path.suffix.lower()]
-            return pd.read_csv(path, sep=sep, skipinitialspace=True, keep_default_na=False, na_values=[""])
+            frame = pd.read_csv(path, sep=sep, skipinitialspace=True, keep_default_na=False, na_values=[""])
+            check_header(path, sep)  # pandas renames a repeated name 'a' to 'a.1' without a word
+            return frame
         return pd.read_parquet(path)
     except ImportError:
         raise DataError(f'reading {path} needs pyarrow: pip install "aiforge[parquet]"') from None
@@ -79,7 +83,8 @@ def feature_matrix(frame: Any, columns: list[str], source: str, text: bool) -> A
     """The columns as one float32 array; a missing, non-numeric or non-finite cell is a DataError."""
     import numpy as np
     import pandas as pd
-    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    from aiforge.plugins.tabular.reading import as_numbers
 
     numbers = {}
     for name in columns:
@@ -88,18 +93,13 @@ def feature_matrix(frame: Any, columns: list[str], source: str, text: bool) -> A
         if missing.any():
             at = _where(int(missing.argmax()), text)
             raise DataError(f"{source}: missing value in column {name!r} at {at}")
-        if is_bool_dtype(column):
-            column = column.astype(np.int8)
-        elif not is_numeric_dtype(column):
-            converted = pd.to_numeric(column, errors="coerce")
-            bad = converted.isna().to_numpy()
-            if bad.any():
-                row = int(bad.argmax())
-                value = column.iloc[row]
-                shown = repr(value) if isinstance(value, str) else str(value)
-                raise DataError(f"{source}: column {name!r} {_where(row, text)}: {shown} is not a number")
-            column = converted
-        numbers[name] = column
+        converted, bad = as_numbers(column)  # the tabular plugin's rule: true/false are 1/0
+        if bad.any():
+            row = int(bad.argmax())
+            value = column.iloc[row]
+            shown = repr(value) if isinstance(value, str) else str(value)
+            raise DataError(f"{source}: column {name!r} {_where(row, text)}: {shown} is not a number")
+        numbers[name] = converted
     with np.errstate(over="ignore"):
         matrix = pd.DataFrame(numbers).to_numpy(dtype=np.float32)
     bad = ~np.isfinite(matrix)
@@ -140,6 +140,12 @@ def predict_frame(loaded: LoadedRun, frame: Any, source: str = "input", text: bo
         raise DataError(f"{source} has no data rows")
     frame = frame.copy()
     frame.columns = [str(c) for c in frame.columns]
+    repeated = sorted({c for c in frame.columns if list(frame.columns).count(c) > 1})
+    if repeated:
+        raise DataError(
+            f"{source} names column(s) {', '.join(map(repr, repeated))} more than once; "
+            "every column needs its own name"
+        )
     columns = select_feature_columns(list(frame.columns), orchestrator.feature_names(), source)
     matrix = feature_matrix(frame, columns, source, text)
 
@@ -149,6 +155,7 @@ def predict_frame(loaded: LoadedRun, frame: Any, source: str = "input", text: bo
         for start in range(0, len(matrix), CHUNK_ROWS):
             chunks.append(model(torch.from_numpy(matrix[start : start + CHUNK_ROWS])).cpu())
     outputs = torch.cat(chunks).reshape(len(matrix), -1).numpy()
+    _check_finite(outputs, source, text)
 
     classes, value_columns = output_columns(loaded, outputs.shape[1])
     new_columns = [LABEL_COLUMN, *value_columns] if classes is not None else value_columns
@@ -162,6 +169,25 @@ def predict_frame(loaded: LoadedRun, frame: Any, source: str = "input", text: bo
     for index, name in enumerate(value_columns):
         frame[name] = outputs[:, index]
     return frame
+
+
+def _check_finite(outputs: Any, source: str, text: bool) -> None:
+    """Rows whose outputs are NaN or infinite are an error naming them, not a label and empty cells.
+
+    The inputs are finite and the run's weights and preprocessor were checked when loaded, so
+    such a row holds values too large for the preprocessing and model in float32.
+    """
+    import numpy as np
+
+    bad = np.flatnonzero(~np.isfinite(outputs).all(axis=1))
+    if len(bad):
+        shown = ", ".join(_where(int(row), text) for row in bad[:3])
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+        raise DataError(
+            f"{source}: the model's output is not finite (NaN or infinity) for {len(bad)} of "
+            f"{len(outputs)} rows: {shown}{more}; their values are too large for the run's "
+            "preprocessing and model (float32): check those rows"
+        )
 
 
 def write_table(frame: Any, path: Path) -> None:
@@ -179,8 +205,10 @@ def write_table(frame: Any, path: Path) -> None:
                 raise DataError(f'writing {path} needs pyarrow: pip install "aiforge[parquet]"') from None
 
 
-def predict_file(loaded: LoadedRun, input_path: Path, output_path: Path) -> dict[str, Any]:
-    check_paths(input_path, output_path)
+def predict_file(
+    loaded: LoadedRun, input_path: Path, output_path: Path, overwrite: bool = False
+) -> dict[str, Any]:
+    output_path = check_paths(input_path, output_path, overwrite)
     frame = read_table(input_path)
     text = table_kind(input_path, "--input") == "text"
     predicted = predict_frame(loaded, frame, input_path.name, text)
@@ -189,11 +217,16 @@ def predict_file(loaded: LoadedRun, input_path: Path, output_path: Path) -> dict
     return {"rows": len(predicted), "output": str(output_path), "columns": added}
 
 
-def check_paths(input_path: Path, output_path: Path) -> None:
-    """Everything about the two paths that can be checked before the run is loaded."""
+def check_paths(input_path: Path, output_path: Path, overwrite: bool = False) -> Path:
+    """Everything about the two paths that can be checked before the run is loaded; the output to write.
+
+    The output follows :func:`~aiforge.inference_commands.outputs.check_output_path`: not in a run
+    folder, not the input, an existing file only with ``overwrite``.
+    """
+    from aiforge.inference_commands.outputs import check_output_path
+
     table_kind(input_path, "--input")
     table_kind(output_path, "--output")
     if not input_path.is_file():
         raise DataError(f"--input: file not found: {input_path} (looked for {input_path.resolve()})")
-    if not output_path.parent.is_dir():
-        raise ConfigError(f"--output {output_path}: the folder {output_path.parent} does not exist")
+    return check_output_path(output_path, overwrite=overwrite, inputs=[input_path])

@@ -7,6 +7,7 @@ from typing import ClassVar
 import torch
 
 from aiforge.core.data_pipeline import InMemoryDataset
+from aiforge.errors import ArgumentError
 
 
 class SklearnToyDataset(InMemoryDataset):
@@ -36,7 +37,7 @@ class SklearnToyDataset(InMemoryDataset):
             labels = torch.as_tensor(bunch.target, dtype=torch.float32)
         if max_samples is not None:
             if max_samples < 1:
-                raise ValueError(f"max_samples must be at least 1, not {max_samples}")
+                raise ArgumentError(f"max_samples must be at least 1, not {max_samples}")
             if max_samples < len(features):
                 generator = torch.Generator().manual_seed(sample_seed)
                 keep = torch.randperm(len(features), generator=generator)[:max_samples].sort().values

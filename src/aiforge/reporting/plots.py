@@ -28,6 +28,8 @@ RESIDUALS_FILE = "residuals.png"
 PREDICTIONS_FILE = "val_predictions.csv"
 
 _MAX_ANNOTATED_CLASSES = 30  # past this, cell counts no longer fit in the cells
+MAX_MATRIX_CLASSES = 50  # past this, a matrix is unreadable (and K x K cells slow): a summary instead
+_TOP_CONFUSIONS = 20
 
 
 # -- reading and writing what the plots are drawn from ---------------------------------------
@@ -113,10 +115,25 @@ def confusion_counts(targets: Any, predictions: Any, num_classes: int = 0) -> np
 def plot_confusion_matrix(
     targets: Any, predictions: Any, class_names: Sequence[str] | None, path: Path
 ) -> Path:
-    """Counts in the cells, coloured by the share of each true class (rows sum to 1)."""
+    """The confusion matrix, or past MAX_MATRIX_CLASSES classes its summary (see confusion_figure)."""
+    return _save(confusion_figure(targets, predictions, class_names), path)
+
+
+def confusion_figure(targets: Any, predictions: Any, class_names: Sequence[str] | None) -> Any:
+    """A matrix of counts coloured by the share of each true class (rows sum to 1); past
+    MAX_MATRIX_CLASSES classes, a summary that never builds the K x K table."""
+    names = [str(name) for name in class_names or []]
+    true, predicted = _pair(targets, predictions)
+    true, predicted = _class_indices(true, "targets"), _class_indices(predicted, "predictions")
+    size = max(len(names), int(max(true.max(), predicted.max())) + 1 if true.size else 0)
+    if size > MAX_MATRIX_CLASSES:
+        return _confusion_summary(true, predicted, names + [str(i) for i in range(len(names), size)])
+    return _confusion_matrix_figure(true, predicted, names)
+
+
+def _confusion_matrix_figure(targets: np.ndarray, predictions: np.ndarray, names: list[str]) -> Any:
     from matplotlib.figure import Figure
 
-    names = [str(name) for name in class_names or []]
     counts = confusion_counts(targets, predictions, len(names))
     if counts.sum() == 0:
         raise ValueError("no predictions to draw a confusion matrix from")
@@ -143,7 +160,44 @@ def plot_confusion_matrix(
         for (row, column), count in np.ndenumerate(counts):
             colour = "white" if shares[row, column] > 0.5 else "black"
             axes.text(column, row, str(count), ha="center", va="center", color=colour, fontsize=9)
-    return _save(figure, path)
+    return figure
+
+
+def _confusion_summary(true: np.ndarray, predicted: np.ndarray, names: list[str]) -> Any:
+    """Too many classes for a matrix: how per-class accuracy spreads, and the most frequent
+    confusions (true -> predicted), counted from the pairs alone (never a K x K table)."""
+    from matplotlib.figure import Figure
+
+    if true.size == 0:
+        raise ValueError("no predictions to draw a confusion matrix from")
+    size = len(names)
+    correct = true == predicted
+    rows_per_class = np.bincount(true, minlength=size)
+    right_per_class = np.bincount(true[correct], minlength=size)
+    seen = rows_per_class > 0
+    accuracy_per_class = right_per_class[seen] / rows_per_class[seen]
+    pairs, pair_counts = np.unique(
+        np.stack([true[~correct], predicted[~correct]]), axis=1, return_counts=True
+    )
+    order = np.argsort(-pair_counts, kind="stable")[:_TOP_CONFUSIONS]
+
+    figure = Figure(figsize=(12.0, 6.0), layout="constrained")
+    spread, confused = figure.subplots(1, 2, width_ratios=[1, 1.3])
+    spread.hist(accuracy_per_class, bins=20, range=(0.0, 1.0), color="tab:blue")
+    spread.set_xlabel("accuracy of the class (share of its rows predicted right)")
+    spread.set_ylabel("classes")
+    spread.set_title(f"Per-class accuracy ({int(seen.sum())} classes with rows)")
+    labels = [f"{names[pairs[0, i]]} → {names[pairs[1, i]]}" for i in order][::-1]
+    confused.barh(range(len(labels)), pair_counts[order][::-1], color="tab:red")
+    confused.set_yticks(range(len(labels)), labels=labels, fontsize=8)
+    confused.set_xlabel("rows")
+    confused.set_title(f"The {len(labels)} most frequent confusions (true → predicted)")
+    accuracy = correct.mean()
+    figure.suptitle(
+        f"Confusion summary (validation, {true.size} rows, accuracy {accuracy:.1%}): {size} classes "
+        f"are too many for a matrix (more than {MAX_MATRIX_CLASSES})"
+    )
+    return figure
 
 
 def plot_regression(

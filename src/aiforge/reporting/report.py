@@ -50,17 +50,22 @@ def build_report(run_dir: str | Path, redraw: bool = False) -> Path:
 
     Raises:
         DataError: ``run_dir`` is not a run folder.
+        RunFolderInUse: another process trains in the folder (or rewrites its report).
     """
-    run = _read_run(check_run_dir(run_dir))
-    try:
-        plots.write_run_plots(run.dir, overwrite=redraw)
-    except ImportError as err:
-        run.notes.append(f"No plots: {err}.")
-    except (OSError, ValueError) as err:
-        run.notes.append(f"Some plots could not be drawn: {err}")
-    page = _page(run)
-    path = run.dir / REPORT_FILE
-    run_files.write_text(path, page)
+    from aiforge.core.run_lock import acquire_run_lock
+
+    checked = check_run_dir(run_dir)
+    with acquire_run_lock(checked, "aiforge report"):  # a run's own report: it holds the lock already
+        run = _read_run(checked)
+        try:
+            plots.write_run_plots(run.dir, overwrite=redraw)
+        except ImportError as err:
+            run.notes.append(f"No plots: {err}.")
+        except (OSError, ValueError) as err:
+            run.notes.append(f"Some plots could not be drawn: {err}")
+        page = _page(run)
+        path = run.dir / REPORT_FILE
+        run_files.write_text(path, page)
     return path
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from aiforge.core.distributed import is_main_process
 from aiforge.core.logger import logger
 from aiforge.utils.callbacks import Callback
+from aiforge.utils.tracking_store import TrackingStoreError, prepare_store, set_experiment, slow_notice
 
 if TYPE_CHECKING:
     from aiforge.core.orchestrator import Orchestrator
@@ -53,6 +55,7 @@ class MLflowCallback(Callback):
         tags: dict[str, str] | None = None,
         log_model: bool = True,
         log_every_n_steps: int | None = None,
+        on_unreachable: str = "fail",
     ) -> None:
         try:
             import mlflow  # noqa: F401
@@ -64,6 +67,7 @@ class MLflowCallback(Callback):
         self.tags = dict(tags or {})
         self.log_model = log_model
         self.log_every_n_steps = log_every_n_steps
+        self.on_unreachable = on_unreachable
         self.batches_seen = 0
         self.run_id: str | None = None
         self._logged_epochs: set[int] = set()
@@ -76,13 +80,29 @@ class MLflowCallback(Callback):
             self.on_train_batch_end = Callback.on_train_batch_end.__get__(self)  # type: ignore[method-assign]
         self.active = is_main_process()
 
+    def check_store(self) -> None:
+        """Before a new run folder is made: the store answers (or is made) now, or the run fails
+        in seconds with exit 2 naming it; with ``on_unreachable='warn'`` it trains untracked."""
+        if not self.active:
+            return
+        import mlflow
+
+        uri = self.tracking_uri or mlflow.get_tracking_uri()
+        try:
+            prepare_store(uri)
+        except TrackingStoreError as err:
+            if not self.tracking_uri and os.environ.get("MLFLOW_TRACKING_URI"):
+                err = TrackingStoreError(f"{err} (from MLFLOW_TRACKING_URI)")
+            if self.on_unreachable != "warn":
+                raise err from None
+            logger.warning(f"{err}; training untracked (tracking.on_unreachable: warn)")
+            self.active = False
+
     def on_experiment_start(self, orchestrator: Orchestrator) -> None:
         """Start the MLflow run and log the resolved config and the environment record."""
         if not self.active:
             return
         import mlflow
-
-        from aiforge.core import run_files
 
         if self.tracking_uri:
             mlflow.set_tracking_uri(self.tracking_uri)
@@ -90,9 +110,19 @@ class MLflowCallback(Callback):
         run_dir = orchestrator.run_dir
         assert run_dir is not None
         if self.run_id is not None:
-            self._resume_run(orchestrator)
+            with slow_notice("Reopening the MLflow run", self.tracking_uri):
+                self._resume_run(orchestrator)
             return
-        experiment = mlflow.set_experiment(self.experiment_name)
+        with slow_notice("Starting the MLflow run", self.tracking_uri):
+            self._start_run(orchestrator, run_dir)
+
+    def _start_run(self, orchestrator: Orchestrator, run_dir: Path) -> None:
+        import mlflow
+
+        from aiforge.core import run_files
+
+        assert self.tracking_uri is not None
+        experiment_id = set_experiment(self.tracking_uri, self.experiment_name)
         tags = {
             "aiforge.run_dir": str(run_dir),
             "aiforge.model_plugin": orchestrator.config.model_plugin,
@@ -112,7 +142,7 @@ class MLflowCallback(Callback):
             run_dir / RUN_INFO_FILE,
             {
                 "run_id": self.run_id,
-                "experiment_id": experiment.experiment_id,
+                "experiment_id": experiment_id,
                 "tracking_uri": mlflow.get_tracking_uri(),
             },
         )
@@ -202,17 +232,21 @@ class MLflowCallback(Callback):
             return
         import mlflow
 
+        uri = self.tracking_uri or ""
         try:
-            self._flush_metrics()  # also after a failure: the epochs before it
-            mlflow.flush_async_logging()
-            if error is not None:
-                mlflow.set_tag("error", f"{type(error).__name__}: {error}"[:5000])
+            with slow_notice("Sending the last metrics to MLflow", uri):
+                self._flush_metrics()  # also after a failure: the epochs before it
+                mlflow.flush_async_logging()
+                if error is not None:
+                    mlflow.set_tag("error", f"{type(error).__name__}: {error}"[:5000])
             if status == "FINISHED" and self.log_model:
                 self._log_model(orchestrator)
             if orchestrator.run_dir is not None:
-                mlflow.log_artifacts(str(orchestrator.run_dir))
+                with slow_notice("Logging the run folder to MLflow", uri):
+                    mlflow.log_artifacts(str(orchestrator.run_dir))
         finally:
-            mlflow.end_run(status=status)
+            with slow_notice("Ending the MLflow run", uri):
+                mlflow.end_run(status=status)
             logger.info(f"MLflow run {self.run_id} ended: {status}")
 
     def _log_model(self, orchestrator: Orchestrator) -> None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import inspect
 import logging
+import shutil
 import warnings
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiforge.core.logger import logger
@@ -29,26 +31,39 @@ PICKLE_FORMAT = "pickle"
 
 
 def log_inference_model(orchestrator: Orchestrator) -> str:
-    """Log the model under ``model`` in the active MLflow run; returns the format used."""
+    """Log the model under ``model`` in the active MLflow run; returns the format used.
+
+    Both formats get AIForge's pyfunc wrapper (:mod:`aiforge.utils.mlflow_pyfunc`, copied into the
+    model): a DataFrame's feature columns by name, integer or float, or an array of either float
+    width. The signature names no inputs, since MLflow's input schemas take named columns or
+    arrays but not both; the wrapper checks the input and names a missing column.
+    """
     import mlflow
-    import mlflow.pytorch
     import torch
-    from mlflow.models import infer_signature
+    from mlflow.models import Model, ModelSignature, infer_signature
 
     model = orchestrator.inference_model().cpu().eval()
     rows = example_rows(orchestrator)
     names = orchestrator.feature_names()
     with torch.no_grad():
         output = model(rows).numpy()
+    traced = infer_signature(rows.numpy(), output)  # the tensor signature pt2 is saved with
+    flavor = _TabularTorchFlavor(ModelSignature(outputs=traced.outputs))
     # Named requirements: inferring them scans the environment and takes many seconds.
     requirements = [f"torch=={torch.__version__.split('+')[0]}", f"mlflow=={mlflow.__version__}"]
-    common: dict[str, Any] = {"name": "model", "metadata": {"feature_names": names}}
+    common: dict[str, Any] = {
+        "artifact_path": None,  # MLflow 3 names a model with ``name``
+        "name": "model",
+        "flavor": flavor,
+        "flavor_name": "mlflow.pytorch",
+        "pytorch_model": model,
+        "metadata": {"feature_names": names},
+    }
     problem = pt2_problem(model, rows)
     if problem is None:  # MLflow traces it again, as this check did: a failure now is a real error
         with _quiet_example_check():
-            mlflow.pytorch.log_model(
-                model,
-                signature=infer_signature(rows.numpy(), output),
+            Model.log(
+                signature=traced,
                 input_example=rows.numpy(),
                 serialization_format=SAFE_FORMAT,
                 pip_requirements=requirements,
@@ -61,19 +76,44 @@ def log_inference_model(orchestrator: Orchestrator) -> str:
     )
     import pandas as pd
 
-    # A float64 DataFrame with named columns: what users pass to pyfunc's predict.
+    # A DataFrame with the named columns: what users pass to pyfunc's predict.
     example = pd.DataFrame(rows.numpy(), columns=names)
     format_option = {"serialization_format": PICKLE_FORMAT} if _has_format_option() else {}
     with _quiet_example_check(), _without_mlflow_pickle_warning():
-        mlflow.pytorch.log_model(
-            model,
-            signature=infer_signature(example, output),
+        Model.log(
+            signature=flavor.signature,
             input_example=example,
             pip_requirements=[*requirements, "aiforge"],  # unpickling needs AIForge's classes
             **format_option,
             **common,
         )
     return PICKLE_FORMAT
+
+
+class _TabularTorchFlavor:
+    """``mlflow.pytorch``'s model, whose pyfunc loader is AIForge's wrapper, copied into the model.
+
+    The ``pytorch`` flavor stays as MLflow saves it, so ``mlflow.pytorch.load_model`` works too.
+    """
+
+    def __init__(self, signature: Any) -> None:
+        self.signature = signature  # replaces the tensor signature pt2 is traced with
+
+    def save_model(self, path: str, mlflow_model: Any, **options: Any) -> None:
+        """Called by ``mlflow.models.Model.log`` with a new folder."""
+        import mlflow.pytorch
+
+        from aiforge.utils import mlflow_pyfunc
+
+        mlflow.pytorch.save_model(path=path, mlflow_model=mlflow_model, **options)
+        code = Path(path) / "code"
+        code.mkdir(exist_ok=True)
+        copied = shutil.copyfile(mlflow_pyfunc.__file__, code / f"{mlflow_pyfunc.MODULE_NAME}.py")
+        mlflow_model.model_size_bytes = (mlflow_model.model_size_bytes or 0) + copied.stat().st_size
+        pyfunc = mlflow_model.flavors["python_function"]
+        pyfunc.update(loader_module=mlflow_pyfunc.MODULE_NAME, code="code")
+        mlflow_model.signature = self.signature
+        mlflow_model.save(str(Path(path) / "MLmodel"))
 
 
 def example_rows(orchestrator: Orchestrator) -> torch.Tensor:
@@ -144,10 +184,8 @@ def _described(err: BaseException) -> str:
 
 @contextmanager
 def _quiet_example_check() -> Iterator[None]:
-    """MLflow checks the example through pyfunc, which hands torch a read-only array; torch's
-    warning about it says nothing to the user (the model only reads it)."""
+    """MLflow checks the example through pyfunc; pandas 3 warns about MLflow's own code there."""
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "The given NumPy array is not writable", UserWarning)
         # pandas 3 about a comparison inside MLflow's example check, not about the user's data
         warnings.filterwarnings("ignore", "Operation with range is deprecated")
         yield

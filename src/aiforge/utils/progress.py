@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -10,42 +11,53 @@ from aiforge.utils.callbacks import Callback
 if TYPE_CHECKING:
     from aiforge.core.trainer import Trainer
 
+BAR_WIDTH = 40  # the most columns the bars take; narrower terminals get shorter bars
+
 
 class ProgressBar(Callback):
     """A rich progress display; the loss shown is refreshed at most ``refresh_per_second`` times.
 
+    Two rows (epochs, steps) of bar, count and ETA, and the last validation metrics on lines of
+    their own below, so that many metrics on a narrow terminal wrap instead of squeezing the bars.
     Off a terminal, the trainer's one log line per epoch is the progress report instead.
     """
 
     def __init__(self, refresh_per_second: float = 4.0) -> None:
         self.interval = 1.0 / refresh_per_second
+        self._live: Any = None
         self._progress: Any = None
+        self._metrics = _Metrics()
         self._epoch_task: Any = None
         self._step_task: Any = None
-        self._last_refresh = 0.0
+        # time.monotonic() counts from boot (or any start): the first batch's loss always shows
+        self._last_refresh = -math.inf
 
     def on_train_start(self, trainer: Trainer) -> None:
         from aiforge.core.distributed import is_main_process
 
         if not is_main_process():
             return  # one display per job, not one per process
+        from rich.console import Group
+        from rich.live import Live
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.table import Column
 
         from aiforge.core.console import get_console
 
+        console = get_console()
         self._progress = Progress(
             TextColumn("{task.description}"),
-            BarColumn(),
+            BarColumn(bar_width=None, table_column=Column(max_width=BAR_WIDTH)),
             MofNCompleteColumn(),
             TimeRemainingColumn(),
             TextColumn("{task.fields[info]}"),
-            console=get_console(),
-            refresh_per_second=4,
-            transient=False,
+            console=console,
         )
         self._epoch_task = self._progress.add_task("epochs", total=trainer.epochs, info="")
         self._step_task = self._progress.add_task("steps ", total=trainer.batches_per_epoch, info="")
-        self._progress.start()
+        self._metrics = _Metrics()
+        self._live = Live(Group(self._progress, self._metrics), console=console, refresh_per_second=4)
+        self._live.start()
 
     def on_train_batch_end(self, batch_idx: int, loss: Any) -> None:
         if self._progress is None:
@@ -60,9 +72,10 @@ class ProgressBar(Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         if self._progress is None:
             return
-        shown = "  ".join(f"{k} {v:.4f}" for k, v in logs.items() if k.startswith("val_"))
-        self._progress.update(self._epoch_task, completed=epoch + 1, info=shown)
+        self._metrics.parts = [f"{k} {v:.4f}" for k, v in logs.items() if k.startswith("val_")]
+        self._progress.update(self._epoch_task, completed=epoch + 1)
         self._progress.reset(self._step_task, info="")
+        self._last_refresh = -math.inf  # the next epoch's first loss shows at once, not up to 1/4 s later
 
     def on_train_end(self, trainer: Trainer) -> None:
         self.close()
@@ -71,6 +84,28 @@ class ProgressBar(Callback):
         self.close()
 
     def close(self) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-            self._progress = None
+        if self._live is not None:
+            self._live.stop()  # draws the last state once more and leaves it on the screen
+            self._live = None
+        self._progress = None
+
+
+class _Metrics:
+    """The last validation metrics, as many to a line as fit, a name never apart from its value."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        from rich.cells import cell_len
+        from rich.text import Text
+
+        line = ""
+        for part in self.parts:
+            if line and cell_len(line) + 2 + cell_len(part) > options.max_width:
+                yield Text(line, overflow="fold")
+                line = part
+            else:
+                line = f"{line}  {part}" if line else part
+        if line:
+            yield Text(line, overflow="fold")  # fold: a part wider than the terminal breaks, not "…"

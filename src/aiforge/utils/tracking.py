@@ -28,4 +28,5 @@ def tracker_for(config: ExperimentConfig, settings: AppSettings) -> Callback | N
         tags=tracking.tags,
         log_model=tracking.log_model,
         log_every_n_steps=tracking.log_every_n_steps,
+        on_unreachable=tracking.on_unreachable,
     )

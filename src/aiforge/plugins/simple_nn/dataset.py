@@ -6,6 +6,7 @@ import torch
 
 from aiforge.core.data_pipeline import InMemoryDataset
 from aiforge.core.logger import logger
+from aiforge.errors import ArgumentError
 
 
 class Dataset(InMemoryDataset):
@@ -27,7 +28,7 @@ class Dataset(InMemoryDataset):
         seed: int = 42,
     ) -> None:
         if num_samples < 1 or input_dim < 1 or num_classes < 2:
-            raise ValueError("simple_nn needs num_samples >= 1, input_dim >= 1 and num_classes >= 2")
+            raise ArgumentError("simple_nn needs num_samples >= 1, input_dim >= 1 and num_classes >= 2")
         generator = torch.Generator().manual_seed(seed)
         features = torch.randn(num_samples, input_dim, generator=generator) * 2 + 1
         teacher = torch.randn(input_dim, num_classes, generator=generator)

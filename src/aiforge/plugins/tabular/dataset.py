@@ -15,7 +15,7 @@ from pandas.api.types import is_bool_dtype, is_float_dtype, is_integer_dtype, is
 from aiforge.core.data_pipeline import InMemoryDataset
 from aiforge.core.logger import logger
 from aiforge.errors import DataError, did_you_mean
-from aiforge.plugins.tabular.reading import Table, read_table
+from aiforge.plugins.tabular.reading import Table, as_numbers, read_table
 
 _TASKS = ("auto", "classification", "regression")
 
@@ -188,13 +188,8 @@ def _reject_missing(column: pd.Series, name: str, source: _Source) -> None:
 
 
 def _as_numbers(column: pd.Series, name: str, source: _Source, hint: str = "") -> pd.Series:
-    """The column as numbers (bool as 0/1); the first cell that is not one is an error."""
-    if is_bool_dtype(column):
-        return column.astype(np.int8)
-    if is_numeric_dtype(column):
-        return column
-    numbers = pd.to_numeric(column, errors="coerce")
-    bad = numbers.isna().to_numpy() & ~column.isna().to_numpy()
+    """The column as numbers (true/false as 1/0, see ``as_numbers``); a cell that is not one is an error."""
+    numbers, bad = as_numbers(column)
     if bad.any():
         pos = int(bad.argmax())
         raise DataError(

@@ -8,7 +8,9 @@ import warnings
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
 from aiforge.errors import DataError
 
@@ -126,7 +128,7 @@ def _text_chunks(path: Path, sep: str, rows_per_chunk: int) -> Generator[pd.Data
                     return
             if first:
                 with _text_errors(path, sep):
-                    _check_header(path, sep)
+                    check_header(path, sep)
             elif chunk.empty:
                 return
             first = False
@@ -164,7 +166,7 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         raise DataError(f"{path} could not be read as Parquet: {_oneline(err)}") from None
 
 
-def _check_header(path: Path, sep: str) -> None:
+def check_header(path: Path, sep: str) -> None:
     """Names pandas would silently invent or change: an empty header cell becomes ``Unnamed: N``
     and a repeated name ``a`` becomes ``a.1``."""
     header = pd.read_csv(
@@ -183,6 +185,26 @@ def _check_header(path: Path, sep: str) -> None:
             f"{path}: the header line names column(s) {', '.join(map(repr, repeated))} more than once; "
             "every column needs its own name"
         )
+
+
+BOOLEAN_WORDS = {"true": 1.0, "false": 0.0}
+
+
+def as_numbers(column: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """The column as numbers, and a mask of the cells that are not numbers.
+
+    One rule for training and ``predict``: numbers as they are, and the words ``true`` and
+    ``false`` in any letter case (or a boolean column) as 1 and 0, alone or mixed with numbers;
+    any other text is not a number. Missing cells are left missing and not in the mask.
+    """
+    if is_bool_dtype(column):
+        return column.astype(np.int8), np.zeros(len(column), dtype=bool)
+    if is_numeric_dtype(column):
+        return column, np.zeros(len(column), dtype=bool)
+    numbers = pd.to_numeric(column, errors="coerce")
+    words = column.astype("string").str.strip().str.lower()
+    numbers = numbers.mask((words == "true").fillna(False), 1.0).mask((words == "false").fillna(False), 0.0)
+    return numbers, (numbers.isna() & ~column.isna()).to_numpy()
 
 
 def _oneline(err: Exception) -> str:

@@ -1,0 +1,189 @@
+"""The MLflow tracking store, checked before a run folder is made.
+
+MLflow finds out that a server is down only after minutes of retries, creates missing folders for
+a SQLite file anywhere, and two processes that create one SQLite store at once collide. Here a URI
+is checked with the config, a server gets one short request, a SQLite file is opened (and, when
+new, created) under a lock next to it, and every problem is a :class:`TrackingStoreError` that
+names the URI or file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+from aiforge.config.tracking_uris import DATABASE_ENGINES, redact, uri_problem
+from aiforge.errors import ConfigError
+
+PROBE_TIMEOUT_S = 5.0  # one request to a server, or the wait for a locked SQLite file
+SLOW_NOTICE_S = 15.0  # a call into MLflow that takes longer than this is reported while it waits
+
+
+class TrackingStoreError(ConfigError):
+    """The MLflow store cannot be used; ``tracking.on_unreachable: warn`` trains untracked instead."""
+
+
+def sqlite_file(uri: str) -> Path | None:
+    """The file of a ``sqlite:///`` URI, absolute (None: not SQLite, or in memory)."""
+    if not uri.lower().startswith("sqlite"):
+        return None
+    from sqlalchemy.engine import make_url
+
+    database = make_url(uri).database
+    return Path(database).absolute() if database and database != ":memory:" else None
+
+
+def prepare_store(uri: str) -> None:
+    """Check the store at ``uri`` and, for a new SQL store, create its tables now.
+
+    Raises :class:`TrackingStoreError` naming the URI or file; takes at most a few seconds
+    (``PROBE_TIMEOUT_S``) for a server that is down or hung, or a SQLite file that stays locked.
+    """
+    problem = uri_problem(uri)
+    if problem is not None:
+        raise TrackingStoreError(f"MLflow tracking URI {redact(uri)!r}: {problem}")
+    scheme = urllib.parse.urlsplit(uri).scheme.lower()
+    if scheme in ("http", "https"):
+        check_server(uri)
+    elif scheme.split("+")[0] in DATABASE_ENGINES:
+        _prepare_sql_store(uri)
+    elif scheme in ("", "file") or len(scheme) == 1:
+        _check_folder(_local_path(uri), "MLflow file store")
+
+
+def check_server(uri: str) -> None:
+    """One GET of ``<uri>/health``: any HTTP answer (even 404 or 401) means a server is there."""
+    url = uri.rstrip("/") + "/health"
+    try:
+        with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT_S):
+            pass
+    except urllib.error.HTTPError:
+        return
+    except (urllib.error.URLError, OSError) as err:
+        reason = getattr(err, "reason", err)
+        if isinstance(reason, TimeoutError) or "timed out" in str(reason):
+            reason = f"no answer within {PROBE_TIMEOUT_S:g} s"
+        raise TrackingStoreError(
+            f"the MLflow tracking server at {redact(uri)} cannot be reached ({reason}); start it, "
+            "fix tracking.tracking_uri / AIFORGE_MLFLOW_TRACKING_URI, set tracking.enabled: false, "
+            "or set tracking.on_unreachable: warn to train untracked"
+        ) from None
+
+
+def _prepare_sql_store(uri: str) -> None:
+    """Open (or create) the store once, so a broken or locked database fails before the run."""
+    path = sqlite_file(uri)
+    if path is not None:
+        _check_folder(path, "MLflow SQLite store", announce=False)
+    with store_lock(uri):
+        if path is not None:
+            _check_folder(path, "MLflow SQLite store")  # says so when this process makes it
+            _check_sqlite_file(path)
+        from mlflow.tracking import MlflowClient
+
+        try:
+            with slow_notice("Opening the MLflow store", uri):
+                MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+        except Exception as err:
+            where = path if path is not None else redact(uri)
+            reason = " ".join(str(err).split("\n[SQL:")[0].split())[:500]
+            raise TrackingStoreError(f"the MLflow store {where} cannot be opened: {reason}") from None
+
+
+def _check_folder(path: Path, what: str, announce: bool = True) -> None:
+    """MLflow would create every missing folder on the way to ``path``: only its own is made."""
+    path = path.absolute()
+    if not path.parent.is_dir():
+        raise TrackingStoreError(
+            f"{what} {path}: folder {path.parent} does not exist; create it or choose another "
+            "tracking.tracking_uri / AIFORGE_MLFLOW_TRACKING_URI"
+        )
+    if announce and not path.exists():
+        from aiforge.core.logger import logger
+
+        logger.info(f"{what}: making a new one at {path}")
+
+
+def _check_sqlite_file(path: Path) -> None:
+    """An existing file must be a SQLite database that can be read within ``PROBE_TIMEOUT_S``."""
+    import sqlite3
+
+    if not path.exists():
+        return
+    try:
+        connection = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=PROBE_TIMEOUT_S)
+        try:
+            connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            connection.close()
+    except sqlite3.Error as err:
+        if "locked" in str(err):
+            reason = f"locked by another process for more than {PROBE_TIMEOUT_S:g} s"
+            hint = "end the process that holds it, or choose another tracking.tracking_uri"
+        else:
+            reason = str(err)
+            hint = "if it is damaged, move it away (a new one is made) or choose another tracking_uri"
+        raise TrackingStoreError(f"the MLflow store {path} cannot be read ({reason}); {hint}") from None
+
+
+def _local_path(uri: str) -> Path:
+    parts = urllib.parse.urlsplit(uri)
+    if parts.scheme.lower() == "file":
+        return Path(urllib.request.url2pathname(parts.path))
+    return Path(uri)
+
+
+@contextlib.contextmanager
+def store_lock(uri: str) -> Iterator[None]:
+    """For a SQLite store, an exclusive lock on ``<file>.lock``: MLflow creates and migrates the
+    tables, and creates an experiment, without a lock of its own. Other stores: no lock."""
+    path = sqlite_file(uri)
+    if path is None or not path.parent.is_dir():
+        yield
+        return
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no advisory locks here
+        yield
+        return
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+def set_experiment(uri: str, name: str) -> str:
+    """Find or make the experiment ``name`` in the store at ``uri`` (the current MLflow store) and
+    make it the active one; its id. Under the store's lock: two new runs may make it at once."""
+    import mlflow
+
+    with store_lock(uri):
+        return mlflow.set_experiment(name).experiment_id
+
+
+@contextlib.contextmanager
+def slow_notice(what: str, uri: str, after_s: float | None = None) -> Iterator[None]:
+    """Say so when ``what`` waits on MLflow for longer than ``after_s``: its retries can take
+    minutes, and nothing else is printed meanwhile."""
+    from aiforge.core.logger import logger
+
+    def notice() -> None:
+        logger.warning(
+            f"{what}: still waiting for the MLflow store at {redact(uri)}; MLflow retries for up to "
+            "a few minutes (MLFLOW_HTTP_REQUEST_MAX_RETRIES, MLFLOW_HTTP_REQUEST_TIMEOUT set how long)"
+        )
+
+    timer = threading.Timer(SLOW_NOTICE_S if after_s is None else after_s, notice)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()

@@ -1,0 +1,169 @@
+"""A model plugin's output must fit the task: one row per input row, and as many columns as the loss
+takes (the classes for CrossEntropyLoss, 1 for binary BCE and one-column regression, else the target's
+width). ``check`` and the first training batch refuse anything else with exit 2, naming the plugin."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from aiforge.cli import main
+from aiforge.core.output_checks import check_outputs
+from aiforge.errors import PluginError
+from plugin_builders import make_folder_plugin
+
+
+def shape_check(predictions: torch.Tensor, labels: torch.Tensor, loss: str, classes: int | None) -> None:
+    check_outputs(predictions, labels, loss, classes, "myplug", "training batch 1 of epoch 1")
+
+
+@pytest.mark.parametrize(
+    ("predictions", "labels", "loss", "classes"),
+    [
+        (torch.zeros(8, 2), torch.zeros(8, dtype=torch.long), "CrossEntropyLoss", 2),
+        (torch.zeros(8, 5), torch.zeros(8, dtype=torch.long), "NLLLoss", 5),
+        (torch.zeros(8, 1), torch.zeros(8), "BCEWithLogitsLoss", 2),
+        (torch.zeros(8), torch.zeros(8), "BCEWithLogitsLoss", 2),
+        (torch.zeros(8, 1), torch.zeros(8), "MSELoss", None),
+        (torch.zeros(8, 3), torch.zeros(8, 3), "MSELoss", None),
+        (torch.zeros(8, 2), torch.zeros(8, dtype=torch.long), "CrossEntropyLoss", None),  # classes unknown
+        (torch.zeros(8, 4, 6), torch.zeros(8, 4, dtype=torch.long), "CrossEntropyLoss", 6),  # sequences
+    ],
+)
+def test_outputs_that_fit_the_task_pass(
+    predictions: torch.Tensor, labels: torch.Tensor, loss: str, classes: int | None
+) -> None:
+    shape_check(predictions, labels, loss, classes)
+
+
+@pytest.mark.parametrize(
+    ("predictions", "labels", "loss", "classes", "message"),
+    [
+        (
+            torch.zeros(8, 7),
+            torch.zeros(8, dtype=torch.long),
+            "CrossEntropyLoss",
+            2,
+            r"7 output columns.* 2 classes",
+        ),
+        (
+            torch.zeros(8),
+            torch.zeros(8, dtype=torch.long),
+            "CrossEntropyLoss",
+            3,
+            r"1 output column.* 3 classes",
+        ),
+        (
+            torch.zeros(8, 2),
+            torch.zeros(8),
+            "BCEWithLogitsLoss",
+            2,
+            r"2 output columns.*BCEWithLogitsLoss.* 1",
+        ),
+        (torch.zeros(8, 4), torch.zeros(8), "MSELoss", None, r"4 output columns.*MSELoss.* 1"),
+        (torch.zeros(8, 1), torch.zeros(8, 3), "L1Loss", None, r"1 output column.*L1Loss.* 3"),
+        (
+            torch.zeros(7, 2),
+            torch.zeros(8, dtype=torch.long),
+            "CrossEntropyLoss",
+            2,
+            r"7 rows for a batch of 8",
+        ),
+        (torch.zeros(1), torch.zeros(8), "MSELoss", None, r"1 rows for a batch of 8"),  # MSE would broadcast
+    ],
+)
+def test_outputs_that_do_not_fit_name_the_plugin_and_the_batch(
+    predictions: torch.Tensor, labels: torch.Tensor, loss: str, classes: int | None, message: str
+) -> None:
+    with pytest.raises(PluginError, match=message) as info:
+        shape_check(predictions, labels, loss, classes)
+    assert "model plugin 'myplug'" in str(info.value)
+    assert "training batch 1 of epoch 1" in str(info.value)
+
+
+# --- through the command line, with a folder plugin whose forward returns 7 columns ------------------
+
+
+def folder_plugin(root: Path, loss: str, outputs: str = "model_config.output_dim") -> str:
+    """A folder plugin (under a name of its own: imported plugin modules stay cached by name) whose
+    model's last layer has ``outputs`` columns, and exp.yaml that trains it on its 2-class data."""
+    name = f"seven_{uuid.uuid4().hex[:8]}"
+    make_folder_plugin(root / "plugins", name)
+    model = root / "plugins" / name / "model.py"
+    text = model.read_text(encoding="utf-8")
+    model.write_text(text.replace("model_config.output_dim)", f"{outputs})"), encoding="utf-8")
+    config = {
+        "experiment_name": "seven",
+        "model_plugin": name,
+        "dataset_plugin": name,
+        "training_config": {"epochs": 1, "batch_size": 8, "loss_fn_name": loss},
+    }
+    (root / "exp.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    return name
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AIFORGE_PLUGINS_DIR", raising=False)
+    return tmp_path
+
+
+@pytest.mark.parametrize("command", ["check", "run"])
+def test_seven_columns_for_two_classes_exit_2(workdir: Path, command: str, capsys) -> None:
+    name = folder_plugin(workdir, "CrossEntropyLoss", outputs="7")
+    argv = [command, "exp.yaml", "--plugins-dir", "plugins"]
+    if command == "run":
+        argv += ["--results-dir", str(workdir / "results")]
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert f"model plugin '{name}'" in err
+    assert "7 output columns" in err and "2 classes" in err
+    assert not list(workdir.glob("results/seven/*"))  # refused before training: no run folder left
+
+
+def test_binary_bce_with_one_column_passes_check(workdir: Path, capsys) -> None:
+    folder_plugin(workdir, "BCEWithLogitsLoss")
+    code = main(["check", "exp.yaml", "--plugins-dir", "plugins"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "'output_dim': 1" in captured.out
+
+
+def test_the_trainer_checks_its_first_batch() -> None:
+    """The Trainer alone (Python API), given the class count, refuses a 7-column model."""
+    from aiforge.config.model_configs import TrainingConfig
+    from aiforge.core.base_model import BaseModel
+    from aiforge.core.trainer import Trainer
+    from aiforge.utils.metrics import MetricSet
+
+    class Seven(BaseModel):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = torch.nn.Linear(4, 7)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.net(x)
+
+    model = Seven()
+    model.loss_fn = model.configure_loss_fn("CrossEntropyLoss")
+    optimizer = model.configure_optimizer("SGD", 0.1)
+    batches = [{"features": torch.randn(8, 4), "labels": torch.randint(0, 2, (8,))}]
+    trainer = Trainer(
+        model,
+        optimizer,
+        TrainingConfig(epochs=1, batch_size=8),
+        torch.device("cpu"),
+        MetricSet(["accuracy"], "classification", 2),
+        plugin_names=("seven", "data"),
+        num_classes=2,
+    )
+    with pytest.raises(
+        PluginError, match=r"model plugin 'seven' returns 7 output columns.*batch 1 of epoch 1"
+    ):
+        trainer.fit(batches, batches, 1)
