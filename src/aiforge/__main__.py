@@ -2,6 +2,10 @@
 
 import sys
 
-from aiforge.cli import main
+from aiforge._script_path import drop_working_directory
+
+drop_working_directory()  # before anything else is imported: the script has no such entry
+
+from aiforge.cli import main  # noqa: E402
 
 sys.exit(main())

@@ -1,7 +1,8 @@
 """The run folder lock: one writer per folder, named in the refusal; a dead holder's lock is taken over.
 
-Other processes are real subprocesses (a lock held by this process does not conflict with itself):
-a holder takes the lock, says "ready" on stdout, and keeps it until its stdin closes or it is killed.
+Other processes are real subprocesses (tests/core/test_run_lock_in_process.py covers a second
+lock in the same process): a holder takes the lock, says "ready" on stdout, and keeps it until
+its stdin closes or it is killed.
 """
 
 from __future__ import annotations
@@ -103,11 +104,11 @@ def test_a_lock_released_by_its_holder_is_free(tmp_path: Path, holder: subproces
     acquire_run_lock(tmp_path, "next").release()
 
 
-def test_the_holding_process_may_lock_again_and_keeps_it_until_the_outer_release(tmp_path: Path) -> None:
-    """A run writes its report.html while it holds the lock: the report's lock is the run's own."""
+def test_a_second_lock_in_the_holding_process_is_refused_and_the_first_kept(tmp_path: Path) -> None:
+    """A run hands its own lock to its report; anyone else in the process is refused."""
     outer = acquire_run_lock(tmp_path, "aiforge run")
-    with acquire_run_lock(tmp_path, "aiforge report"):
-        pass
+    with pytest.raises(RunFolderInUse, match="this process"):
+        acquire_run_lock(tmp_path, "aiforge report")
     refused = try_lock_elsewhere(tmp_path)
     assert refused.returncode == 2 and "aiforge run" in refused.stdout
     outer.release()

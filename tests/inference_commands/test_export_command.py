@@ -154,7 +154,7 @@ def test_the_default_export_into_a_run_folder_in_use_is_refused(iris_run, tmp_pa
     target = iris_run / "inference_model.torchscript.pt"
     target.unlink(missing_ok=True)
     with acquire_run_lock(iris_run, "a training run"):
-        # The lock is re-entrant within a process: export from another one.
+        # Export from another process, as a second command would.
         holder = subprocess.run(
             [sys.executable, "-c", EXPORT_SCRIPT, str(iris_run), str(tmp_path)],
             capture_output=True,

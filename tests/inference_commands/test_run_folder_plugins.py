@@ -175,10 +175,11 @@ def test_python_m_aiforge_evaluate_in_the_plugin_folder(trained, tmp_path):
     )
     assert refused.returncode == 2, refused.stderr
     assert FLAG in refused.stderr and not (work / MARKER).exists()
+    # As for the `aiforge` script, the working directory is importable only through PYTHONPATH.
     allowed = subprocess.run(
         [sys.executable, "-m", "aiforge", "evaluate", str(run_dir), FLAG],
         cwd=work,
-        env=env,
+        env={**env, "PYTHONPATH": str(work)},
         capture_output=True,
         text=True,
     )

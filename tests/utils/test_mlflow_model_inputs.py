@@ -2,7 +2,8 @@
 
 float32 and float64 arrays, DataFrames of floats or of ints (``pd.read_csv``), columns in another
 order, one row; a missing column is an error that names it. The graph (pt2) and the pickled
-model take the same inputs and give the same predictions.
+model take the same inputs and give the same predictions; the graph loads in a process where
+AIForge cannot be imported.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from aiforge.utils.mlflow_callback import read_run_info
 SCRIPT = textwrap.dedent(
     """
     import io, json, sys, warnings
+    if sys.argv[4] == "without-aiforge":  # as on a machine where AIForge is not installed
+        sys.modules["aiforge"] = None
     warnings.simplefilter("always")
     import mlflow, numpy as np, pandas as pd
 
@@ -56,6 +59,11 @@ SCRIPT = textwrap.dedent(
             except Exception as err:
                 report[label] = {"error": f"{type(err).__name__}: {err}"}
     report["warnings"] = [str(w.message) for w in caught]
+    try:
+        import aiforge
+        report["aiforge importable"] = True
+    except ImportError:
+        report["aiforge importable"] = False
     print(json.dumps(report))
     """
 )
@@ -98,10 +106,13 @@ def predicted(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
         expected = orchestrator.inference_model()(rows.float()).numpy()
     environment = {**os.environ}
     environment.pop("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", None)
+    aiforge = "with-aiforge"  # the pickled model's classes are AIForge's
     if request.param == "pt2":
         environment["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "false"  # the graph needs no pickle
+        aiforge = "without-aiforge"  # nor AIForge: its wrapper is in the model's code/ folder
+    arguments = [info["tracking_uri"], info["run_id"], json.dumps(rows.tolist()), aiforge]
     done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, info["tracking_uri"], info["run_id"], json.dumps(rows.tolist())],
+        [sys.executable, "-c", SCRIPT, *arguments],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -111,6 +122,7 @@ def predicted(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     return {
+        "format": request.param,
         "report": report,
         "stderr": done.stderr,
         "expected": expected,
@@ -156,3 +168,11 @@ def test_a_missing_column_is_named(predicted):
 def test_predicting_warns_about_no_read_only_array(predicted):
     messages = [*predicted["report"]["warnings"], predicted["stderr"]]
     assert not [m for m in messages if "not writable" in m], messages
+
+
+def test_the_graph_loads_and_predicts_without_aiforge(predicted):
+    """The pt2 process could not import AIForge (the pickled model needs its classes) and predicted."""
+    assert predicted["report"]["aiforge importable"] is (predicted["format"] == "pickle")
+    result = predicted["report"]["float DataFrame"]
+    assert "error" not in result, result.get("error")
+    np.testing.assert_allclose(result["predictions"], predicted["expected"], rtol=1e-5, atol=1e-6)

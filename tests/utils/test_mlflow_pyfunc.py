@@ -63,9 +63,26 @@ def test_a_frame_keeps_its_index():
     assert list(wrapper().predict(frame).index) == ["x", "y"]
 
 
-def test_generic_feature_names_take_other_columns_by_position():
-    frame = pd.DataFrame(ROWS, columns=["p", "q", "r"])
-    np.testing.assert_array_equal(wrapper(["f0", "f1", "f2"]).matrix(frame), ROWS)
+GENERIC = ["f0", "f1", "f2"]  # the names of a dataset plugin without column names
+
+
+def test_generic_feature_names_take_unnamed_columns_by_position():
+    np.testing.assert_array_equal(wrapper(GENERIC).matrix(pd.DataFrame(ROWS)), ROWS)
+
+
+def test_generic_feature_names_take_the_same_names_by_name():
+    frame = pd.DataFrame(ROWS, columns=GENERIC)[["f2", "f0", "f1"]]
+    np.testing.assert_array_equal(wrapper(GENERIC).matrix(frame), ROWS)
+
+
+@pytest.mark.parametrize(
+    "columns", [["p", "q", "r"], ["f0", "f1", "x"], [1, 2, 3]], ids=["named", "partly f", "not 0.."]
+)
+def test_generic_feature_names_refuse_other_named_columns(columns):
+    # Regression: an f0.. model took any frame's columns by position, whatever they held.
+    frame = pd.DataFrame(ROWS, columns=columns)
+    with pytest.raises(MlflowException, match=r"f0, f1, \.\.\.|feature column 'f2' is missing"):
+        wrapper(GENERIC).matrix(frame)
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,6 @@ from aiforge.config import tracking_uris
 from aiforge.config.model_configs import TrackingConfig
 from aiforge.errors import ConfigError
 from aiforge.utils import tracking_store
-from log_capture import logged_messages
 from plugin_builders import tiny_experiment
 
 USAGE = 2
@@ -30,33 +29,10 @@ CONFIG = tiny_experiment("tracked")
 
 
 @pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty working directory, tracking on, MLflow's own retries cut to none (so that the old
-    behaviour fails these tests at once instead of after minutes)."""
-    for name in list(os.environ):
-        if name.upper().startswith(("AIFORGE_", "MLFLOW_")):
-            monkeypatch.delenv(name)
-    # An earlier test's mlflow.set_tracking_uri() lives on in MLflow's module state.
-    monkeypatch.setattr("mlflow.tracking._tracking_service.utils._tracking_uri", None)
-    monkeypatch.setenv("AIFORGE_TRACKING", "true")
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "exp.yaml").write_text(yaml.safe_dump(CONFIG), encoding="utf-8")
-    return tmp_path
-
-
-@pytest.fixture
-def infos() -> Iterator[list[str]]:
-    """The messages logged at INFO or above while the test runs."""
-    yield from logged_messages("INFO")
-
-
-@pytest.fixture
-def refusing_port() -> Iterator[int]:
-    """A loopback port held by this test and not listening: every connection is refused."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        yield sock.getsockname()[1]
+def workdir(tracking_workdir: Path) -> Path:
+    """The tracking tests' working directory (see conftest.tracking_workdir)."""
+    (tracking_workdir / "exp.yaml").write_text(yaml.safe_dump(CONFIG), encoding="utf-8")
+    return tracking_workdir
 
 
 @pytest.fixture

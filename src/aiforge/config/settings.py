@@ -67,16 +67,10 @@ class AppSettings(BaseSettings):
 
     @field_validator("MLFLOW_TRACKING_URI", mode="before")
     @classmethod
-    def _usable_uri(cls, value: object) -> object:
-        from aiforge.config.tracking_uris import uri_problem
-
-        if isinstance(value, str):
-            if not value.strip():
-                return None  # AIFORGE_MLFLOW_TRACKING_URI= (empty) means unset
-            problem = uri_problem(value)
-            if problem is not None:
-                raise ValueError(problem)
-        return value
+    def _empty_uri_is_unset(cls, value: object) -> object:
+        # AIFORGE_MLFLOW_TRACKING_URI= (empty) means unset. The URI itself is checked only where a
+        # run is tracked (utils/tracking.py): predict or evaluate never use it.
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("RESULTS_DIR", mode="before")
     @classmethod

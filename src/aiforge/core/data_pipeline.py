@@ -102,6 +102,13 @@ class BasePreprocessor(ABC):
         return {k: v for k, v in vars(self).items() if not k.startswith("_")}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Set each key as an attribute; a ValueError names keys that are not public attribute
+        names or would replace a method or property (a saved file is data)."""
+        from aiforge.core.preprocessor_state import key_problems
+
+        problems = key_problems(self, state)
+        if problems:
+            raise ValueError("; ".join(problems))
         for key, value in state.items():
             setattr(self, key, value)
 
@@ -134,13 +141,11 @@ class BasePreprocessor(ABC):
     def load(self, path: str | Path) -> None:
         """Read a state written by :meth:`save`, into a fresh instance.
 
-        The file is data: a state this preprocessor does not declare (an unknown key, one that
-        would replace a method, a value of the wrong kind), or one that ``load_state_dict``
-        refuses with a ValueError or TypeError, is a DataError naming the file.
+        The file is data: a key stored twice, or a state that ``load_state_dict`` refuses with a
+        ValueError or TypeError (the base one refuses keys that would replace a method), is a
+        DataError naming the file.
         """
         from safetensors import safe_open
-
-        from aiforge.core.preprocessor_state import state_problems
 
         with safe_open(str(path), framework="pt") as handle:
             tensors: dict[str, Any] = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
@@ -151,13 +156,11 @@ class BasePreprocessor(ABC):
             raise DataError(f"{path}: its JSON metadata cannot be read: {err}") from None
         if not isinstance(others, dict):
             raise DataError(f"{path}: its JSON metadata must be a JSON object, not {type(others).__name__}")
-        problems = state_problems(self, {**tensors, **others})
-        problems += [
-            f"key {key!r} is stored twice (tensor and JSON)" for key in sorted(set(tensors) & set(others))
-        ]
-        if problems:
+        twice = sorted(set(tensors) & set(others))
+        if twice:
             raise DataError(
-                f"{path} is not a saved state of {type(self).__name__}: {'; '.join(problems)}. {_REMEDY}"
+                f"{path} is not a saved state of {type(self).__name__}: key(s) {twice} are stored "
+                f"twice (tensor and JSON). {_REMEDY}"
             )
         try:
             self.load_state_dict({**tensors, **others})

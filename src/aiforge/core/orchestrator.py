@@ -139,6 +139,11 @@ class Orchestrator:
             config = load_experiment_config(config_path, (), settings.PLUGINS_DIR)
             return cls(config, settings=settings, callbacks=callbacks, resume_from=run_dir)
 
+    @property
+    def run_lock(self) -> RunLock | None:
+        """The run folder's lock while this run holds it (rank 0, during ``run_experiment``)."""
+        return self._run_lock
+
     # -- the lifecycle -------------------------------------------------------------------
     def run_experiment(self) -> dict[str, Any]:
         """Run everything and return what ``final_results.json`` holds.
@@ -165,6 +170,8 @@ class Orchestrator:
         self.run_dir, resuming, self._run_lock = place_run(
             self.settings.RESULTS_DIR, self.config.experiment_name, self.resume_from
         )
+        if self.resume_from is not None:  # under the folder's lock; a refusal leaves it as it was
+            self._check_tracking_store(self.run_dir)
         log_name = run_files.LOG_FILE if is_main_process() else f"aiforge_debug.rank{self.launch.rank}.log"
         self.log_path = self.run_dir / log_name
         log_sink = add_run_log(self.log_path)
@@ -195,11 +202,12 @@ class Orchestrator:
             if log_sink is not None:
                 remove_run_log(log_sink)
 
-    def _check_tracking_store(self) -> None:
-        """A tracking store that is down, locked or damaged fails the run before its folder exists."""
+    def _check_tracking_store(self, run_dir: Path | None = None) -> None:
+        """A tracking store that is down, locked or damaged fails the run before its folder exists
+        (a resume: before it trains, in the store the run in ``run_dir`` was tracked in)."""
         check = getattr(self.tracker, "check_store", None)
         if check is not None and is_main_process():
-            check()
+            check(run_dir)
 
     def _run_steps(self) -> None:
         """Everything up to the trained model; a resume reuses the folder's records, never rewrites them."""

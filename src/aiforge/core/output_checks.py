@@ -1,6 +1,11 @@
 """Whether a model plugin's predictions fit the task, checked on one batch before training relies on
 them: one row per input row, and as many columns as the loss takes. A wrong width often trains
-without an error (CrossEntropyLoss takes 7 columns for 2 classes) and then loses the class names."""
+without an error (CrossEntropyLoss takes 7 columns for 2 classes) and then loses the class names.
+
+The columns are judged against ``training_config.loss_fn_name`` only when the model uses it the
+default way; a plugin with its own ``training_step``, ``validation_step``, ``compute_loss`` or
+``configure_loss_fn`` decides what its predictions are (embeddings, say), so only its rows are
+checked."""
 
 from __future__ import annotations
 
@@ -11,14 +16,31 @@ from aiforge.errors import PluginError
 # Losses whose target is a class index: one output column per class.
 CLASS_INDEX_LOSSES = frozenset({"CrossEntropyLoss", "NLLLoss", "MultiMarginLoss"})
 
+# The BaseModel methods through which the default steps apply training_config.loss_fn_name.
+LOSS_METHODS = ("training_step", "validation_step", "compute_loss", "configure_loss_fn")
+
+
+def has_own_loss(model: Any) -> bool:
+    """Whether ``model`` (a BaseModel, possibly compiled) overrides a method the default loss goes through."""
+    from aiforge.core.base_model import BaseModel
+
+    model_class = type(getattr(model, "_orig_mod", model))
+    return any(getattr(model_class, name, None) is not getattr(BaseModel, name) for name in LOSS_METHODS)
+
+
+def loss_to_judge(model: Any, loss_name: str) -> str | None:
+    """``loss_name`` for :func:`check_outputs`, or None (rows only) for a model with its own loss."""
+    return None if has_own_loss(model) else loss_name
+
 
 def check_outputs(
-    predictions: Any, labels: Any, loss_name: str, num_classes: int | None, plugin: str, where: str
+    predictions: Any, labels: Any, loss_name: str | None, num_classes: int | None, plugin: str, where: str
 ) -> None:
     """Raise a PluginError naming ``plugin`` and ``where`` when ``predictions`` cannot be right.
 
     Outputs of more than two dimensions (sequences, images) are the plugin's own business: only
-    their rows are checked. ``num_classes`` None leaves a class-index loss's width unchecked.
+    their rows are checked. ``num_classes`` None leaves a class-index loss's width unchecked;
+    ``loss_name`` None (a model with its own loss, see :func:`loss_to_judge`) every width.
     """
     import torch
 
@@ -33,7 +55,7 @@ def check_outputs(
             f"model plugin '{plugin}' returned predictions of shape {shape}, {shape[0]} rows for a batch "
             f"of {rows}, on {where}; its forward must return one row per input row"
         )
-    if predictions.dim() > 2 or labels.dim() > 2:
+    if loss_name is None or predictions.dim() > 2 or labels.dim() > 2:
         return
     width = shape[1] if predictions.dim() == 2 else 1
     if loss_name in CLASS_INDEX_LOSSES:
@@ -53,6 +75,46 @@ def check_outputs(
         f"model plugin '{plugin}' returns {_columns(width, 'output ')} on {where}, but {why}; "
         f"the model's last layer must have {expected} output{'s' * (expected != 1)} "
         "(model_config.output_dim is filled in from the data when the config leaves it out)"
+    )
+
+
+def metrics_problem(
+    predictions: Any, labels: Any, task: str, num_classes: int | None, metrics: list[str], plugin: str
+) -> str | None:
+    """For a model with its own loss, whose width :func:`check_outputs` leaves alone: can the
+    metrics read its predictions?
+
+    Regression metrics compare them with the target element by element: another width is a
+    PluginError (it would fail at the end of the first epoch). Classification metrics read them as
+    class scores: another width than the class count still computes, so the answer is a warning
+    to log (the metrics then do not measure the classes), or None.
+    """
+    import torch
+
+    if not isinstance(predictions, torch.Tensor) or not isinstance(labels, torch.Tensor):
+        return None
+    if predictions.dim() == 0 or predictions.dim() > 2 or labels.dim() == 0 or labels.dim() > 2:
+        return None
+    width = predictions.shape[1] if predictions.dim() == 2 else 1
+    names = ", ".join(metrics)
+    own = (
+        f"model plugin '{plugin}' has its own training step or loss and returns {_columns(width, 'output ')}"
+    )
+    if task == "regression":
+        expected = labels.shape[1] if labels.dim() == 2 else 1
+        if width != expected:
+            raise PluginError(
+                f"{own}, but the metrics ({names}) compare its predictions with the target, which has "
+                f"{_columns(expected)}; return predictions of the target's width as 'predictions' "
+                "(other outputs under another key)"
+            )
+        return None
+    if num_classes is None or width == num_classes or (width == 1 and num_classes == 2):
+        return None
+    return (
+        f"{own} as predictions; the metrics ({names}) read them as scores of {width} classes, but the "
+        f"data has {num_classes}, so they do not measure the classes. Return one column per class as "
+        "'predictions' (other outputs under another key) for metrics that mean something"
     )
 
 

@@ -8,7 +8,6 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
-import os
 import pkgutil
 import sys
 from collections.abc import Iterator
@@ -133,6 +132,24 @@ def locate(name: str, plugins_dir: Path | None = None) -> PluginLocation:
         "A plugin is a built-in name, an installed entry point in group "
         f"'{ENTRY_POINT_GROUP}', a package folder in AIFORGE_PLUGINS_DIR"
         f"{f' ({folder})' if folder else ' (not set)'}, or a dotted import path"
+        f"{_working_directory_hint(name)}"
+    )
+
+
+def _working_directory_hint(name: str) -> str:
+    """A dotted path whose package sits in the working directory: say why it was not found."""
+    if not _is_import_path(name):
+        return ""
+    top = name.split(".", 1)[0]
+    try:
+        cwd = Path.cwd()
+        if not ((cwd / top / "__init__.py").is_file() or (cwd / f"{top}.py").is_file()):
+            return ""
+    except OSError:  # the working directory was removed
+        return ""
+    return (
+        f"; '{top}' is in the working directory ({cwd}), which AIForge does not import from: "
+        "install it (pip install -e) or run with PYTHONPATH=."
     )
 
 
@@ -173,16 +190,10 @@ def run_folder_plugins(config_file: str | Path, allow_dotted: bool = False) -> I
 
 
 def _working_directory_entry() -> str | None:
-    """``sys.path[0]`` when it is the working directory (``python -m``, ``-c``, the REPL)."""
-    if not sys.path:
-        return None
-    first = sys.path[0]
-    if first == "":
-        return first
-    try:
-        return first if os.path.samefile(first, os.getcwd()) else None
-    except OSError:
-        return None
+    """``sys.path[0]`` when it is the working directory (``python -c``, the REPL, an API caller)."""
+    from aiforge._script_path import working_directory_entry
+
+    return working_directory_entry()
 
 
 def _refuse_run_folder_import_path(name: str) -> None:

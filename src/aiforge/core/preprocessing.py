@@ -7,6 +7,7 @@ from typing import Any, Literal
 import torch
 
 from aiforge.core.data_pipeline import BasePreprocessor, Item
+from aiforge.core.epoch_numbers import all_finite
 from aiforge.errors import ArgumentError
 
 ScalerType = Literal["standard", "minmax", "none"]
@@ -50,7 +51,7 @@ class FeatureScaler(BasePreprocessor):
             if not isinstance(value, torch.Tensor) or value.dtype != torch.float32:
                 found = str(value.dtype).removeprefix("torch.") if isinstance(value, torch.Tensor) else value
                 raise ValueError(f"{key!r} must be a float32 tensor, not {found}")
-            if not bool(torch.isfinite(value).all()):
+            if not all_finite([value]):
                 raise ValueError(f"{key!r} holds values that are not finite (NaN or infinity)")
         shift, scale = self._fitted()
         if shift.shape != scale.shape:

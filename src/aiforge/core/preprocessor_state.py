@@ -8,36 +8,30 @@ without naming the file.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterable
 from typing import Any
 
 import torch
 
+from aiforge.core.epoch_numbers import all_finite
+
 _ABSENT = object()
 
 
-def state_problems(preprocessor: Any, state: dict[str, Any]) -> list[str]:
-    """What is wrong with ``state`` for ``preprocessor``, a fresh (unfitted) instance.
+def key_problems(preprocessor: Any, keys: Iterable[Any]) -> list[str]:
+    """Keys that the base ``load_state_dict``, which sets each one with ``setattr``, may not set.
 
-    A key must be a public attribute name and must not replace a method or property of the
-    class. The public attributes ``__init__`` sets are the state the preprocessor declares: a
-    declared ``None`` must be filled, and a declared value fixes the kind (tensor, string,
-    number, ...). Keys that only ``fit`` adds are allowed here (plugins may set state there);
-    :func:`reference_problems` compares the keys with a preprocessor fitted on the run's data.
+    A key must be a public attribute name (the base ``state_dict`` writes no other) and must not
+    replace a method or property of the class. A plugin with its own ``load_state_dict`` reads
+    its keys itself, and none of this applies to it.
     """
-    declared = preprocessor.state_dict()
     cls = type(preprocessor)
     problems = []
-    for key, value in state.items():
+    for key in keys:
         if not isinstance(key, str) or not key.isidentifier() or key.startswith("_"):
             problems.append(f"key {key!r} is not a public attribute name")
         elif _is_member(cls, key):
             problems.append(f"key {key!r} would replace the method or property {cls.__name__}.{key}")
-        elif declared.get(key) is not None and _kind(value) != _kind(declared[key]):
-            problems.append(
-                f"key {key!r} is {_kind(value)}, but {cls.__name__} keeps {_kind(declared[key])} there"
-            )
-    missing = [key for key, value in declared.items() if value is None and key not in state]
-    problems += [f"missing key {key!r}" for key in missing]
     return problems
 
 
@@ -73,11 +67,7 @@ def _tensor_problems(key: str, value: torch.Tensor, expected: torch.Tensor) -> l
         ]
     if value.dtype != expected.dtype:
         return [f"tensor {key!r} is {_dtype(value)}, but the fitted preprocessor's is {_dtype(expected)}"]
-    if (
-        value.is_floating_point()
-        and bool(torch.isfinite(expected).all())
-        and not bool(torch.isfinite(value).all())
-    ):
+    if value.is_floating_point() and all_finite([expected]) and not all_finite([value]):
         return [f"tensor {key!r} holds values that are not finite (NaN or infinity)"]
     return []
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,11 @@ REQUIRED_KEYS = ("format", "model", "optimizer", "epoch", "global_step", "histor
 def resumable_run_dir(run_dir: str | Path, results_dir: str | Path | None = None) -> Path:
     """The run folder (as given, else relative to ``results_dir``), if it is one that can be
     continued; a clear error otherwise."""
-    path = run_files.locate_run_dir(run_dir, results_dir)
-    if not path.is_dir():
+    found = run_files.find_run_dir(run_dir, results_dir)
+    path = found.path
+    if found.problem in ("missing", "file"):
         raise ConfigError(f"--resume {run_dir}: no such run folder")
-    if not (path / run_files.CONFIG_FILE).is_file():
+    if found.problem == "lacks":
         raise ConfigError(
             f"--resume {run_dir}: not an AIForge run folder (it has no {run_files.CONFIG_FILE})"
         )
@@ -41,8 +43,8 @@ def explain_failure(error: BaseException, run_dir: Path, log_path: Path, trained
     from aiforge.core.logger import log_written
     from aiforge.errors import AIForgeError
 
-    expected = not isinstance(error, (AIForgeError, KeyboardInterrupt)) and not is_peer_failure(error)
-    if expected and log_written(log_path):  # never point at a log the disk refused
+    unexpected = not isinstance(error, (AIForgeError, KeyboardInterrupt)) and not is_peer_failure(error)
+    if unexpected and log_written(log_path):  # never point at a log the disk refused
         logger.warning(f"The traceback is in {log_path}")
     if (run_dir / run_files.RESULTS_FILE).exists():
         return  # the run had finished; only its report or tracking was cut short
@@ -76,10 +78,24 @@ def check_run_records(run_dir: Path, preprocessor: bool, labels: bool) -> None:
 
 
 def remove_stale_temp_files(run_dir: Path) -> None:
-    """Temporary files of writes a crash cut short: never read, safe to delete."""
-    for stale in run_dir.rglob(".*.tmp"):
-        stale.unlink(missing_ok=True)
-        logger.debug(f"Removed {stale.name}, left by an interrupted write")
+    """Temporary files of writes a crash cut short: never read, safe to delete.
+
+    Only where AIForge writes them (the run folder and its ``checkpoints``), only plain files,
+    and never through a symlink: a linked folder (``x -> /home/user``) is not searched.
+    """
+    for folder in (run_dir, run_dir / run_files.CHECKPOINT_DIR):
+        if folder.is_symlink() or not folder.is_dir():
+            continue
+        with os.scandir(folder) as entries:
+            stale = [e for e in entries if _is_temp_name(e.name) and e.is_file(follow_symlinks=False)]
+        for entry in stale:
+            Path(entry.path).unlink(missing_ok=True)
+            logger.debug(f"Removed {entry.name}, left by an interrupted write")
+
+
+def _is_temp_name(name: str) -> bool:
+    """``.<file>.<random>.tmp``, the name :func:`run_files.atomic_path` gives a write in progress."""
+    return name.startswith(".") and name.endswith(".tmp")
 
 
 def load_latest_checkpoint(run_dir: Path) -> tuple[dict[str, Any], Path]:

@@ -8,8 +8,8 @@ import json
 import os
 import secrets
 import shutil
-import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -57,47 +57,117 @@ def is_run_folder(path: str | Path) -> bool:
     return (folder / CONFIG_FILE).is_file() and any((folder / name).exists() for name in RUN_MARKERS)
 
 
+def real_path(path: str | Path) -> Path:
+    """``path`` with ``~`` expanded and every symlink resolved: where a write would really land."""
+    return Path(os.path.realpath(Path(path).expanduser()))
+
+
 def enclosing_run_folder(path: str | Path) -> Path | None:
     """The run folder that holds ``path`` (or is ``path``), after resolving symlinks; else None."""
-    resolved = Path(os.path.realpath(Path(path).expanduser()))
+    resolved = real_path(path)
     for folder in (resolved, *resolved.parents):
         if is_run_folder(folder):
             return folder
     return None
 
 
-def locate_run_dir(path: str | Path, results_dir: str | Path | None = None) -> Path:
-    """The folder a command's RUN_DIR argument names: as given, else relative to the results folder.
+@dataclass(frozen=True)
+class RunDirLookup:
+    """What :func:`find_run_dir` found; each command words its own message from it.
 
-    The one rule for evaluate, predict, export, report, compare and ``run --resume``; each
-    command then checks what it needs in the folder. A path that names no folder is returned
-    as given (not resolved), for the caller's message.
+    ``problem``: ``""`` (a folder with every needed file), ``"missing"`` (no such folder),
+    ``"file"`` (the path given is a file) or ``"lacks"`` (a folder without ``missing`` files).
     """
+
+    given: Path
+    path: Path
+    looked: tuple[Path, ...]
+    problem: str = ""
+    missing: tuple[str, ...] = ()
+
+
+def find_run_dir(
+    path: str | Path, results_dir: str | Path | None = None, need: tuple[str, ...] = (CONFIG_FILE,)
+) -> RunDirLookup:
+    """The one lookup of a command's RUN_DIR argument (evaluate, predict, export, report, compare
+    and ``run --resume``): the folder as given, else relative to the results folder, resolved;
+    with which of the ``need`` files it lacks."""
     given = Path(path).expanduser()
-    if given.is_dir():
-        return given.resolve()
-    if results_dir is not None and not given.is_absolute() and (Path(results_dir) / given).is_dir():
-        return (Path(results_dir) / given).resolve()
-    return given
+    relative = results_dir is not None and not given.is_absolute()
+    looked = (given, *((Path(results_dir) / given,) if relative else ()))  # type: ignore[arg-type]
+    folder = next((candidate for candidate in looked if candidate.is_dir()), None)
+    if folder is None:
+        return RunDirLookup(given, given, looked, "file" if given.is_file() else "missing")
+    found = folder.resolve()
+    missing = tuple(name for name in need if not (found / name).is_file())
+    return RunDirLookup(given, found, looked, "lacks" if missing else "", missing)
+
+
+def locate_run_dir(path: str | Path, results_dir: str | Path | None = None) -> Path:
+    """The folder a command's RUN_DIR argument names (:func:`find_run_dir`); a path that names
+    no folder is returned as given (not resolved), for the caller's message."""
+    return find_run_dir(path, results_dir, need=()).path
 
 
 class LinkedRunFileError(AIForgeError):
     """A file or folder of a run that AIForge would write is a symbolic link: it is not written through."""
 
 
+def linked_file_error(path: Path, refusal: str, fix: str) -> LinkedRunFileError:
+    """The one message for a symlink where a run file or folder should be: what it links to,
+    why AIForge stops, what to do."""
+    try:
+        to = f" (to {os.readlink(path)})"
+    except OSError:  # gone or replaced meanwhile
+        to = ""
+    return LinkedRunFileError(f"{path} is a symbolic link{to}; {refusal}. {fix}")
+
+
+def _linked_folder_error(folder: Path) -> LinkedRunFileError:
+    return linked_file_error(
+        folder,
+        "AIForge does not write run files through links",
+        "Replace it with a real folder (or move the run) and try again",
+    )
+
+
 def refuse_linked_folder(folder: Path) -> None:
-    """Writes into a run folder never go through a linked folder (``checkpoints`` -> elsewhere)."""
+    """Writes into a run folder never go through a linked folder (``checkpoints`` -> elsewhere).
+
+    A check before the write: the writes themselves (:func:`atomic_path`, :func:`open_for_append`)
+    open the folder without following a link and work inside what they opened.
+    """
     if folder.is_symlink():
-        raise LinkedRunFileError(
-            f"{folder} is a symbolic link (to {os.readlink(folder)}); AIForge does not write run files "
-            "through links. Replace it with a real folder (or move the run) and try again"
-        )
+        raise _linked_folder_error(folder)
 
 
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+_PROC_FD = "/proc/self/fd"
+
+
+def _open_folder(folder: Path) -> int:
+    """A descriptor of ``folder`` itself, opened without following it if it is a link.
+
+    Files are then created, renamed and removed relative to it, so a link swapped in for the
+    folder afterwards changes nothing. Folders above it are followed (a run folder may live
+    under a linked home): the guard is for the folder AIForge writes into, not its parents.
+    Raises LinkedRunFileError for a linked folder, OSError when it cannot be opened.
+    """
+    try:
+        return os.open(folder, os.O_RDONLY | _DIRECTORY | _NOFOLLOW)
+    except OSError:
+        if folder.is_symlink():  # ELOOP or ENOTDIR, by platform
+            raise _linked_folder_error(folder) from None
+        raise
+
+
+def _path_in(descriptor: int, folder: Path, name: str) -> Path:
+    """A path to ``name`` in the opened folder, for writers that take a path (torch.save,
+    safetensors): through ``/proc/self/fd`` where there is one (Linux), so it reaches the folder
+    that was opened whatever replaces it meanwhile; elsewhere the folder's path."""
+    through = f"{_PROC_FD}/{descriptor}"
+    return Path(through, name) if os.path.isdir(through) else folder / name
 
 
 class RunFileError(OSError):
@@ -110,38 +180,75 @@ def atomic_path(
 ) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success, fsync it and rename it into place.
 
+    The folder is opened once, without following it if it is a link, and the temp file is
+    created, renamed and removed relative to that descriptor (its yielded path goes through
+    ``/proc/self/fd`` on Linux): a link swapped in for the folder meanwhile is not followed.
+
     A crash leaves either the old file or the new one, never half of one. With
     ``keep_previous``, the old file is renamed there first, so the last two versions survive.
     ``durable=False`` skips the fsyncs: still whole after a killed process, but a power cut may
     lose the newest version (for files rebuilt on resume, such as ``metrics.csv``).
     """
     target = Path(path)
-    refuse_linked_folder(target.parent)
-    try:  # mkstemp opens with O_CREAT | O_EXCL | O_NOFOLLOW: never an existing file or a link
-        handle, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    folder = target.parent
+    previous = None if keep_previous is None else Path(keep_previous)
+    if previous is not None and previous.parent != folder:
+        raise ValueError(f"keep_previous {previous} must be beside {target}")
+    try:
+        descriptor = _open_folder(folder)
     except OSError as err:
         raise RunFileError(f"cannot write {target}: {err.strerror or err}") from None
-    os.close(handle)
-    tmp = Path(tmp_name)
     try:
+        name = _create_temp(descriptor, target)
         try:
-            yield tmp
+            try:
+                yield _path_in(descriptor, folder, name)
+                if durable:
+                    written = os.open(name, os.O_RDONLY | _NOFOLLOW, dir_fd=descriptor)
+                    try:
+                        os.fsync(written)
+                    finally:
+                        os.close(written)
+            except OSError as err:
+                raise RunFileError(_write_failure(target, err)) from err
+            if previous is not None and _exists_in(descriptor, target.name):
+                os.replace(target.name, previous.name, src_dir_fd=descriptor, dst_dir_fd=descriptor)
+            # over a symlink, this replaces the link, never its target
+            os.replace(name, target.name, src_dir_fd=descriptor, dst_dir_fd=descriptor)
             if durable:
-                written = os.open(tmp, os.O_RDONLY | _NOFOLLOW)
-                try:
-                    os.fsync(written)
-                finally:
-                    os.close(written)
-        except OSError as err:
-            raise RunFileError(_write_failure(target, err)) from err
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results are meant to be shared
-        if keep_previous is not None and (target.exists() or target.is_symlink()):
-            os.replace(target, keep_previous)
-        os.replace(tmp, target)  # over a symlink, this replaces the link, never its target
-        if durable:
-            _fsync_directory(target.parent)
+                with contextlib.suppress(OSError):  # makes the rename survive a power cut, where it can
+                    os.fsync(descriptor)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name, dir_fd=descriptor)
     finally:
-        tmp.unlink(missing_ok=True)
+        os.close(descriptor)
+
+
+def _create_temp(descriptor: int, target: Path) -> str:
+    """A new, empty ``.<name>.<random>.tmp`` in the opened folder: never an existing file or a link.
+
+    Created readable as the umask allows (results are meant to be shared), as ``target`` would be.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW
+    for _ in range(100):
+        name = f".{target.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            os.close(os.open(name, flags, 0o666, dir_fd=descriptor))
+            return name
+        except FileExistsError:
+            continue
+        except OSError as err:
+            raise RunFileError(f"cannot write {target}: {err.strerror or err}") from None
+    raise RunFileError(f"cannot write {target}: no free temporary file name beside it")
+
+
+def _exists_in(descriptor: int, name: str) -> bool:
+    try:
+        os.stat(name, dir_fd=descriptor, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _write_failure(target: Path, err: BaseException) -> str:
@@ -151,16 +258,6 @@ def _write_failure(target: Path, err: BaseException) -> str:
         free = ""
     kept = f"; the existing {target.name} is intact" if target.exists() else ""
     return f"cannot write {target}: {err}{free}{kept}"
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make a rename durable across a power cut, where the platform allows it."""
-    with contextlib.suppress(OSError):
-        handle = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(handle)
-        finally:
-            os.close(handle)
 
 
 def write_text(path: str | Path, text: str, durable: bool = True) -> None:
@@ -175,7 +272,6 @@ def append_text(path: str | Path, text: str) -> None:
     """
     target = Path(path)
     data = text.encode("utf-8")
-    refuse_linked_folder(target.parent)
     try:
         handle = open_for_append(target)
         try:
@@ -188,20 +284,20 @@ def append_text(path: str | Path, text: str) -> None:
         raise RunFileError(_write_failure(target, err)) from err
 
 
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-
-
 def open_for_append(path: Path) -> int:
-    """A descriptor to append to ``path``, never through a symlink (a LinkedRunFileError instead)."""
+    """A descriptor to append to ``path``, never through a symlink: a linked file or a linked
+    folder above it is a LinkedRunFileError."""
+    folder = _open_folder(path.parent)
     try:
-        return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW, 0o666)
+        return os.open(path.name, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW, 0o666, dir_fd=folder)
     except OSError as err:
         if path.is_symlink():  # ELOOP on Linux, EMLINK or EFTYPE elsewhere
-            raise LinkedRunFileError(
-                f"{path} is a symbolic link (to {os.readlink(path)}); AIForge does not append to a "
-                "file through a link. Remove the link and try again"
+            raise linked_file_error(
+                path, "AIForge does not append to a file through a link", "Remove the link and try again"
             ) from None
         raise err
+    finally:
+        os.close(folder)
 
 
 def write_json(path: str | Path, data: Any) -> None:

@@ -3,8 +3,9 @@
 The lock is ``flock`` on a file in the folder, so the operating system frees it when its process
 dies, however it dies: the file a killed process leaves behind is simply locked again. The file
 records the holder's PID, host and purpose, for the message that refuses a second writer. A
-process may lock a folder it already holds (a run writes its own report); the lock ends with
-the outermost release.
+second lock in the same process is refused too (two resumes of one folder in a notebook or in
+threads): a step that writes into a folder its caller holds (a run's own report) is handed the
+caller's :class:`RunLock` instead of taking its own.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ import threading
 from pathlib import Path
 from types import TracebackType
 
+from aiforge.core.run_files import linked_file_error
 from aiforge.errors import AIForgeError, RunFolderInUse
 
 LOCK_FILE = ".aiforge.lock"
 
-_held: dict[Path, tuple[int, int]] = {}  # lock file -> (descriptor, how many holders in this process)
+_held: dict[Path, tuple[int, str]] = {}  # lock file -> (descriptor, purpose), for this process's locks
 _guard = threading.Lock()
 _fork_hook_registered = False
 
@@ -34,8 +36,13 @@ class RunLock:
         self.path = path
         self._released = False
 
+    @property
+    def folder(self) -> Path:
+        """The run folder this lock holds (resolved)."""
+        return self.path.parent
+
     def release(self) -> None:
-        """Give the lock up; the last holder in this process deletes the file. Safe to call twice."""
+        """Give the lock up and delete its file. Safe to call twice."""
         with _guard:
             if self._released:
                 return
@@ -43,10 +50,7 @@ class RunLock:
             entry = _held.pop(self.path, None)
             if entry is None:  # a forked child's copy: the child holds nothing
                 return
-            descriptor, holders = entry
-            if holders > 1:
-                _held[self.path] = (descriptor, holders - 1)
-                return
+            descriptor, _ = entry
             with contextlib.suppress(OSError):  # the folder may be gone (an unused run folder)
                 self.path.unlink()  # while still locked: nobody else locks the old file after this
             os.close(descriptor)
@@ -61,16 +65,16 @@ class RunLock:
 
 
 def acquire_run_lock(run_dir: Path, purpose: str) -> RunLock:
-    """Lock ``run_dir`` for this process, or raise :class:`RunFolderInUse` naming who holds it.
+    """Lock ``run_dir``, or raise :class:`RunFolderInUse` naming who holds it: another process,
+    or this one (a folder is locked once, whoever in this process asks again is refused).
 
     ``purpose`` (e.g. ``"aiforge run --resume"``) is recorded for that message. Never waits.
     """
     path = Path(run_dir).resolve() / LOCK_FILE
     with _guard:
         if path in _held:
-            descriptor, holders = _held[path]
-            _held[path] = (descriptor, holders + 1)
-            return RunLock(path)
+            holder = f"{_held[path][1]} in this process (PID {os.getpid()})"
+            raise RunFolderInUse(_in_use_message(path, Path(run_dir), holder))
         descriptor = _lock_file(path, Path(run_dir))
         record = {"pid": os.getpid(), "host": socket.gethostname(), "purpose": purpose}
         try:
@@ -78,7 +82,7 @@ def acquire_run_lock(run_dir: Path, purpose: str) -> RunLock:
             os.pwrite(descriptor, (json.dumps(record) + "\n").encode("utf-8"), 0)
         except OSError:
             pass  # the lock holds without the record; a refusal then names no PID
-        _held[path] = (descriptor, 1)
+        _held[path] = (descriptor, purpose)
         _forget_locks_in_forked_children()
         return RunLock(path)
 
@@ -92,9 +96,8 @@ def _lock_file(path: Path, run_dir: Path) -> int:
             descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
         except OSError as err:
             if err.errno == errno.ELOOP:
-                raise AIForgeError(
-                    f"{path} is a symbolic link; a run folder's lock file must be a plain file. "
-                    "Delete the link and try again"
+                raise linked_file_error(
+                    path, "a run folder's lock file must be a plain file", "Delete the link and try again"
                 ) from None
             raise AIForgeError(f"cannot lock the run folder {run_dir}: {err.strerror or err}") from None
         try:
@@ -119,17 +122,20 @@ def _same_file(descriptor: int, path: Path) -> bool:
     return (held.st_dev, held.st_ino) == (on_disk.st_dev, on_disk.st_ino)
 
 
-def _in_use_message(path: Path, run_dir: Path) -> str:
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-        holder = f"{record['purpose']} (PID {int(record['pid'])} on {record['host']})"
-    except (OSError, ValueError, KeyError, TypeError):
-        holder = "another process (it has not recorded its PID yet)"
-    return (
-        f"the run folder {run_dir} is in use: {holder} holds its lock ({path.name}). "
+def _in_use_message(path: Path, run_dir: Path, holder: str | None = None) -> str:
+    advice = (
         "Wait until that process ends, or stop it; a lock left by a process that died is taken "
         "over by the next command"
+        if holder is None
+        else "Let that one finish first: a run folder has one writer at a time"
     )
+    if holder is None:
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            holder = f"{record['purpose']} (PID {int(record['pid'])} on {record['host']})"
+        except (OSError, ValueError, KeyError, TypeError):
+            holder = "another process (it has not recorded its PID yet)"
+    return f"the run folder {run_dir} is in use: {holder} holds its lock ({path.name}). {advice}"
 
 
 def _forget_locks_in_forked_children() -> None:

@@ -29,10 +29,15 @@ def place_run(
             decision = (str(run_dir), resuming)
         except AIForgeError as err:
             error, decision = err, ("error", str(err))
-    decision = broadcast_object(decision)
-    assert decision is not None
-    if decision[0] == "error":
-        raise error or AIForgeError(str(decision[1]))
+    try:
+        decision = broadcast_object(decision)
+        assert decision is not None
+        if decision[0] == "error":
+            raise error or AIForgeError(str(decision[1]))
+    except BaseException:
+        if lock is not None:  # never handed to the run: nobody else would release it
+            lock.release()
+        raise
     return Path(decision[0]), bool(decision[1]), lock
 
 

@@ -20,7 +20,7 @@ from aiforge.config.model_configs import (
 from aiforge.core import run_files
 from aiforge.core.base_model import BaseModel
 from aiforge.core.batching import first_batch, to_device
-from aiforge.core.output_checks import check_outputs
+from aiforge.core.output_checks import check_outputs, has_own_loss, loss_to_judge, metrics_problem
 from aiforge.core.seeding import seed_everything
 from aiforge.core.step_errors import TrainingError
 from aiforge.core.training_setup import build_scheduler
@@ -94,9 +94,11 @@ class OutputChecks:
     loss_name: str
     num_classes: int | None
 
-    def first_outputs(self, call: Callable[[], dict[str, Any]], batch: Any, where: str) -> dict[str, Any]:
-        """``call()`` (a step on ``batch``); its exception names the model plugin and ``where`` (exit 1),
-        predictions that do not fit the task are a PluginError (exit 2)."""
+    def first_outputs(
+        self, model: BaseModel, call: Callable[[], dict[str, Any]], batch: Any, where: str
+    ) -> dict[str, Any]:
+        """``call()`` (a step of ``model`` on ``batch``); its exception names the model plugin and
+        ``where`` (exit 1), predictions that do not fit the task are a PluginError (exit 2)."""
         try:
             outputs = call()
         except AIForgeError:  # the plugin saying on purpose that the input is wrong (exit 2)
@@ -107,7 +109,8 @@ class OutputChecks:
             ) from err
         if isinstance(outputs, dict):
             predictions, labels = outputs.get("predictions"), batch.get("labels")
-            check_outputs(predictions, labels, self.loss_name, self.num_classes, self.model_plugin, where)
+            loss_name = loss_to_judge(model, self.loss_name)
+            check_outputs(predictions, labels, loss_name, self.num_classes, self.model_plugin, where)
         return outputs
 
 
@@ -130,8 +133,16 @@ def metric_set(
         else:
             where = "validation batch 1, before training (validation_step)"
             batch = to_device(first_batch(val_batches, checks.dataset_plugin, where), device)
-            outputs = checks.first_outputs(lambda: model.validation_step(batch, 0), batch, where)
+            outputs = checks.first_outputs(model, lambda: model.validation_step(batch, 0), batch, where)
             predictions = outputs.get("predictions")
+            if has_own_loss(model):  # its width was not judged by the loss: can the metrics read it?
+                problem = metrics_problem(
+                    predictions, batch.get("labels"), task, checks.num_classes, names, checks.model_plugin
+                )
+                if problem:
+                    from aiforge.core.logger import logger
+
+                    logger.warning(problem)
     outputs = predictions.shape[-1] if predictions is not None and predictions.dim() > 1 else 1
     try:
         return MetricSet(names, task, outputs, logits=logits).to(device)
@@ -192,7 +203,7 @@ def dry_run(orchestrator: Orchestrator) -> dict[str, Any]:
         config.training_config.loss_fn_name,
         orchestrator.num_classes,
     )
-    outputs = checks.first_outputs(lambda: model.training_step(batch, 0), batch, where)
+    outputs = checks.first_outputs(model, lambda: model.training_step(batch, 0), batch, where)
     outputs["loss"].backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad]
     return {

@@ -25,7 +25,7 @@ from aiforge.core.epoch_numbers import all_finite, weighted_loss_sum
 from aiforge.core.interrupts import RunInterrupted, StopRequests
 from aiforge.core.logger import logger
 from aiforge.core.optimizer_kernels import keep_kernels_usable
-from aiforge.core.output_checks import check_outputs
+from aiforge.core.output_checks import check_outputs, loss_to_judge
 from aiforge.core.precision import full_precision, precision_for
 from aiforge.core.resume import STATE_FORMAT
 from aiforge.core.seeding import own_rng_states, restore_rng_states, rng_states
@@ -244,7 +244,7 @@ class Trainer:
             check_outputs(
                 outputs.get("predictions"),
                 batch.get("labels"),
-                self.config.loss_fn_name,
+                loss_to_judge(self.model, self.config.loss_fn_name),
                 self.num_classes,
                 self.model_name,
                 where,

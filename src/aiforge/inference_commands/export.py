@@ -120,9 +120,10 @@ def export_run(
 
 def _lock_if_inside(run_dir: Path, path: Path) -> AbstractContextManager[object]:
     """The default export is written into the run folder: not while a run trains there."""
+    from aiforge.core import run_files
     from aiforge.core.run_lock import acquire_run_lock
 
-    if path.parent.resolve() == Path(run_dir).resolve():
+    if run_files.real_path(path.parent) == run_files.real_path(run_dir):
         return acquire_run_lock(run_dir, "aiforge export")
     return nullcontext()
 

@@ -54,16 +54,13 @@ def resolve_run_dir(path: str | Path, results_dir: Path | None = None) -> Path:
 
     A ConfigError says what is wrong: not found, a file, or an experiment folder (a folder of runs).
     """
-    given = Path(path).expanduser()
-    run_dir = run_files.locate_run_dir(given, results_dir)  # the one rule every command follows
-    if not run_dir.is_dir():
-        relative = results_dir is not None and not given.is_absolute()
-        candidates = [given, *([Path(results_dir) / given] if relative else [])]
-        looked = " or ".join(str(c) for c in candidates)
-        if given.is_file():
-            raise ConfigError(f"{given} is a file; give the run folder that holds {run_files.CONFIG_FILE}")
-        raise ConfigError(f"run folder not found: {looked}")
-    if not (run_dir / run_files.CONFIG_FILE).is_file():
+    found = run_files.find_run_dir(path, results_dir)  # the one rule every command follows
+    run_dir = found.path
+    if found.problem == "file":
+        raise ConfigError(f"{found.given} is a file; give the run folder that holds {run_files.CONFIG_FILE}")
+    if found.problem == "missing":
+        raise ConfigError(f"run folder not found: {' or '.join(str(c) for c in found.looked)}")
+    if found.problem == "lacks":
         runs = sorted(p.name for p in run_dir.iterdir() if (p / run_files.CONFIG_FILE).is_file())
         hint = f"; it holds the runs {', '.join(runs[-3:])}: give one of them" if runs else ""
         raise ConfigError(f"{run_dir} is not an AIForge run folder: {run_files.CONFIG_FILE} is missing{hint}")
@@ -228,8 +225,10 @@ def _check_like_fitted(path: Path, saved: Any, fitted: Any) -> None:
 def _non_finite_weights(state: dict[str, Any]) -> list[str]:
     import torch
 
+    from aiforge.core.epoch_numbers import all_finite
+
     floats = {k: v for k, v in state.items() if isinstance(v, torch.Tensor) and v.is_floating_point()}
-    return [name for name, value in floats.items() if not bool(torch.isfinite(value).all())]
+    return [name for name, value in floats.items() if not all_finite([value])]
 
 
 def _load_weights(path: Path, orchestrator: Any) -> None:

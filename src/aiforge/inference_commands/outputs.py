@@ -7,7 +7,6 @@ is replaced only when the user passed ``--overwrite``.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -20,10 +19,13 @@ def check_output_path(
 ) -> Path:
     """``output`` resolved (symlinks followed), or a ConfigError saying why it may not be written.
 
-    The resolved path is what the caller writes to, so a link swapped in afterwards changes nothing.
+    The resolved path is what the caller writes to: a link put in place of the file itself
+    afterwards is replaced, not followed, and one put in place of the folder that holds it is
+    refused (run_files.atomic_path opens that folder without following it). A link swapped in
+    for a folder further up after this check is followed: the check cannot see it.
     """
     given = Path(output).expanduser()
-    path = Path(os.path.realpath(given))
+    path = run_files.real_path(given)
     run_dir = run_files.enclosing_run_folder(path)
     if run_dir is not None:
         raise ConfigError(
@@ -32,7 +34,7 @@ def check_output_path(
             f"aiforge_debug.log); write it elsewhere, e.g. {option} {given.name or 'out'}"
         )
     for source in inputs:
-        if Path(os.path.realpath(Path(source).expanduser())) == path:
+        if run_files.real_path(source) == path:
             raise ConfigError(
                 f"{option} {output} is the input file {source}; write the output to another file"
             )

@@ -28,17 +28,23 @@ def read_table(path: Path) -> Any:
     """A CSV/TSV (read as the tabular plugin reads training files) or Parquet file as a DataFrame."""
     import pandas as pd
 
-    from aiforge.plugins.tabular.reading import check_header
+    from aiforge.plugins.tabular.reading import header_names, refuse_repeated_names
 
     kind = table_kind(path, "--input")
     if not path.is_file():
         raise DataError(f"--input: file not found: {path} (looked for {path.resolve()})")
+    # The names as written: pandas renames a repeated name 'a' to 'a.1' without a word, and
+    # pyarrow refuses repeated Parquet names in its own words. Unnamed columns (the index that
+    # df.to_csv writes) are extra columns, kept and ignored like any other.
     try:
         if kind == "text":
             sep = TEXT_SUFFIXES[path.suffix.lower()]
             frame = pd.read_csv(path, sep=sep, skipinitialspace=True, keep_default_na=False, na_values=[""])
-            check_header(path, sep)  # pandas renames a repeated name 'a' to 'a.1' without a word
+            refuse_repeated_names(path, header_names(path, sep))
             return frame
+        import pyarrow.parquet as pq
+
+        refuse_repeated_names(path, pq.read_schema(path).names, where="its schema")
         return pd.read_parquet(path)
     except ImportError:
         raise DataError(f'reading {path} needs pyarrow: pip install "aiforge[parquet]"') from None

@@ -5,14 +5,18 @@ from __future__ import annotations
 import base64
 import html
 import math
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiforge.core import run_files
 from aiforge.errors import DataError
 from aiforge.reporting import plots
+
+if TYPE_CHECKING:
+    from aiforge.core.run_lock import RunLock
 
 REPORT_FILE = "report.html"
 REQUIRED_FILES = (run_files.CONFIG_FILE, run_files.HISTORY_FILE)
@@ -27,35 +31,41 @@ _PREDICTION_PLOTS = (
 
 def check_run_dir(run_dir: str | Path) -> Path:
     """The run folder, resolved; a :class:`DataError` when it is missing or not a run folder."""
-    path = Path(run_dir).expanduser()
+    found = run_files.find_run_dir(run_dir, need=REQUIRED_FILES)
+    path = found.given
     expected = "a folder results/<experiment>/<timestamp>-<id>/ made by `aiforge run`"
-    if not path.exists():
+    if found.problem == "missing":
         raise DataError(f"no run folder at {path} (expected {expected})")
-    if not path.is_dir():
+    if found.problem == "file":
         raise DataError(f"{path} is a file, not a run folder (expected {expected})")
-    missing = [name for name in REQUIRED_FILES if not (path / name).is_file()]
-    if missing:
+    if found.problem == "lacks":
         raise DataError(
-            f"{path} is not an AIForge run folder: it has no {' and no '.join(missing)} (expected {expected})"
+            f"{path} is not an AIForge run folder: it has no {' and no '.join(found.missing)} "
+            f"(expected {expected})"
         )
-    return path.resolve()
+    return found.path
 
 
-def build_report(run_dir: str | Path, redraw: bool = False) -> Path:
+def build_report(run_dir: str | Path, redraw: bool = False, lock: RunLock | None = None) -> Path:
     """Write ``report.html`` into the run folder and return its path.
 
     Plots missing from the folder are drawn first from ``metrics.csv`` and
     ``val_predictions.csv``; ``redraw`` draws all of them again. Parts of the run that are
-    missing (a run that did not finish) are left out with a note.
+    missing (a run that did not finish) are left out with a note. ``lock``: the folder's lock
+    when the caller holds it (a run writing its own report); without it, the report takes the
+    lock for itself.
 
     Raises:
         DataError: ``run_dir`` is not a run folder.
-        RunFolderInUse: another process trains in the folder (or rewrites its report).
+        RunFolderInUse: another writer (a run, another report) holds the folder, in this
+            process or another.
     """
     from aiforge.core.run_lock import acquire_run_lock
 
     checked = check_run_dir(run_dir)
-    with acquire_run_lock(checked, "aiforge report"):  # a run's own report: it holds the lock already
+    if lock is not None and lock.folder != checked:
+        raise ValueError(f"build_report({checked}) was handed the lock of another folder, {lock.folder}")
+    with nullcontext() if lock is not None else acquire_run_lock(checked, "aiforge report"):
         run = _read_run(checked)
         try:
             plots.write_run_plots(run.dir, overwrite=redraw)

@@ -20,7 +20,7 @@ def write_run_report(orchestrator: Orchestrator) -> None:
     try:
         targets, predictions = val_predictions(orchestrator)
         write_run_plots(orchestrator.run_dir, targets, predictions, orchestrator.task)
-        report = build_report(orchestrator.run_dir)
+        report = build_report(orchestrator.run_dir, lock=orchestrator.run_lock)  # the run holds it
     except Exception as err:
         logger.opt(exception=err).debug("Plots or report failed")
         logger.warning(f"No report for this run: {err}  (retry: aiforge report {orchestrator.run_dir})")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -80,18 +82,25 @@ class MLflowCallback(Callback):
             self.on_train_batch_end = Callback.on_train_batch_end.__get__(self)  # type: ignore[method-assign]
         self.active = is_main_process()
 
-    def check_store(self) -> None:
+    def check_store(self, run_dir: Path | None = None) -> None:
         """Before a new run folder is made: the store answers (or is made) now, or the run fails
-        in seconds with exit 2 naming it; with ``on_unreachable='warn'`` it trains untracked."""
+        in seconds with exit 2 naming it; with ``on_unreachable='warn'`` it trains untracked.
+
+        For a resume of ``run_dir``: the store its MLflow run is in (``mlflow_run.json``), the
+        one the resume reopens; a run that was never tracked starts in the configured one.
+        """
         if not self.active:
             return
         import mlflow
 
-        uri = self.tracking_uri or mlflow.get_tracking_uri()
+        saved = _saved_tracking_uri(run_dir) if run_dir is not None else None
+        uri = saved or self.tracking_uri or mlflow.get_tracking_uri()
         try:
             prepare_store(uri)
         except TrackingStoreError as err:
-            if not self.tracking_uri and os.environ.get("MLFLOW_TRACKING_URI"):
+            if saved:
+                err = TrackingStoreError(f"{err} (the store of this run, from {run_dir / RUN_INFO_FILE})")
+            elif not self.tracking_uri and os.environ.get("MLFLOW_TRACKING_URI"):
                 err = TrackingStoreError(f"{err} (from MLFLOW_TRACKING_URI)")
             if self.on_unreachable != "warn":
                 raise err from None
@@ -243,7 +252,8 @@ class MLflowCallback(Callback):
                 self._log_model(orchestrator)
             if orchestrator.run_dir is not None:
                 with slow_notice("Logging the run folder to MLflow", uri):
-                    mlflow.log_artifacts(str(orchestrator.run_dir))
+                    for path, folder in run_folder_files(orchestrator.run_dir):
+                        mlflow.log_artifact(str(path), artifact_path=folder)
         finally:
             with slow_notice("Ending the MLflow run", uri):
                 mlflow.end_run(status=status)
@@ -271,6 +281,33 @@ class MLflowCallback(Callback):
         self.tracking_uri = state.get("tracking_uri") or self.tracking_uri
         self.batches_seen = state.get("batches_seen", 0)
         self._unsent_steps = [tuple(entry) for entry in state.get("unsent_steps", [])]
+
+
+def run_folder_files(run_dir: Path) -> Iterator[tuple[Path, str | None]]:
+    """The files of ``run_dir`` that go to MLflow, each with its artifact folder (None: the top).
+
+    Left out: the folder's lock file (reading it for an upload can drop the lock on NFS) and the
+    ``.*.tmp`` files of writes that are not finished.
+    """
+    from aiforge.core.run_lock import LOCK_FILE
+
+    for folder, subfolders, names in os.walk(run_dir):
+        subfolders.sort()
+        relative = Path(folder).relative_to(run_dir).as_posix()
+        for name in sorted(names):
+            if name == LOCK_FILE or fnmatch.fnmatch(name, ".*.tmp"):
+                continue
+            yield Path(folder) / name, None if relative == "." else relative
+
+
+def _saved_tracking_uri(run_dir: Path) -> str | None:
+    """The tracking URI in ``run_dir``'s ``mlflow_run.json`` (None: none, or unreadable)."""
+    try:
+        info = read_run_info(run_dir)
+    except (OSError, ValueError):
+        return None
+    uri = info.get("tracking_uri") if isinstance(info, dict) else None
+    return uri if isinstance(uri, str) and uri else None
 
 
 def read_run_info(run_dir: Path) -> dict[str, Any] | None:

@@ -80,20 +80,31 @@ class TabularModel:
         return np.array(values, dtype=np.float64, order="C")  # always a copy: writable, contiguous
 
     def _columns(self, frame: Any) -> Any:
-        """The feature columns by name; by position only when the frame names none of them and
-        its columns are unnamed (0, 1, ...) or the features themselves are (f0, f1, ...)."""
+        """The feature columns by name; by position only when the frame's columns are unnamed
+        (0, 1, ..., as ``pd.DataFrame(array)`` makes them) and name none of the features.
+
+        A model whose features are unnamed too (f0, f1, ...) takes such a frame, or one with the
+        columns f0, f1, ... (by name); a frame with other names is an error, not read by position.
+        """
         import numpy as np
         from pandas.api.types import is_numeric_dtype
 
         names, columns = self.feature_names, list(frame.columns)
         missing = [name for name in names if name not in columns]
-        unnamed = columns == list(range(len(columns))) or names == [f"f{i}" for i in range(len(names))]
+        unnamed = columns == list(range(len(columns)))
         if missing and len(missing) == len(names) and unnamed and len(columns) == len(names):
             selected = frame
         elif len(missing) == len(names):
+            generic = names == [f"f{i}" for i in range(len(names))]
+            hint = (
+                "; the model's features have no names (f0, f1, ...): pass a NumPy array, a DataFrame "
+                "with unnamed columns (pd.DataFrame(array)) or one with the columns f0, f1, ..."
+                if generic
+                else ""
+            )
             raise _invalid(
                 f"the input has none of the model's feature columns {self._shown()}; "
-                f"its columns are {columns[:SHOWN_NAMES]}"
+                f"its columns are {columns[:SHOWN_NAMES]}{hint}"
             )
         elif missing:
             more = f" (and {len(missing) - 1} more: {missing[1:SHOWN_NAMES]})" if len(missing) > 1 else ""

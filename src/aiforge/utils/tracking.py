@@ -15,10 +15,13 @@ def tracker_for(config: ExperimentConfig, settings: AppSettings) -> Callback | N
 
     The URI comes from ``tracking.tracking_uri``, then AIFORGE_MLFLOW_TRACKING_URI, then MLflow's own
     default (MLFLOW_TRACKING_URI or a local SQLite file). ``mlflow`` is imported only when tracking is on.
+    An AIFORGE_MLFLOW_TRACKING_URI that cannot work is a ConfigError here, where it would be used.
     """
     tracking = config.tracking
     if not (tracking.enabled and settings.TRACKING):
         return None
+    if tracking.tracking_uri is None and settings.MLFLOW_TRACKING_URI is not None:
+        _check_setting_uri(settings)
     from aiforge.utils.mlflow_callback import MLflowCallback
 
     return MLflowCallback(
@@ -30,3 +33,19 @@ def tracker_for(config: ExperimentConfig, settings: AppSettings) -> Callback | N
         log_every_n_steps=tracking.log_every_n_steps,
         on_unreachable=tracking.on_unreachable,
     )
+
+
+def _check_setting_uri(settings: AppSettings) -> None:
+    from aiforge.config.settings import given, setting_source
+    from aiforge.config.tracking_uris import redact, uri_problem
+    from aiforge.errors import ConfigError
+
+    uri = settings.MLFLOW_TRACKING_URI
+    assert uri is not None
+    problem = uri_problem(uri)
+    if problem is not None:
+        setting = given(setting_source(settings, "MLFLOW_TRACKING_URI"), redact(uri))
+        raise ConfigError(
+            f"{setting}: {problem}; fix or unset it, set tracking.tracking_uri in the config, "
+            "or turn tracking off (AIFORGE_TRACKING=false)"
+        )

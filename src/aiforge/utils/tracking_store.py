@@ -10,18 +10,21 @@ names the URI or file.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
-import urllib.error
+import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from aiforge.config.tracking_uris import DATABASE_ENGINES, redact, uri_problem
+from aiforge.config.tracking_uris import DATABASE_ENGINES, WHOLE_URIS, redact, uri_problem
 from aiforge.errors import ConfigError
 
 PROBE_TIMEOUT_S = 5.0  # one request to a server, or the wait for a locked SQLite file
 SLOW_NOTICE_S = 15.0  # a call into MLflow that takes longer than this is reported while it waits
+STORE_LOCK_WAIT_S = 60.0  # the longest wait for another process creating the same SQLite store
 
 
 class TrackingStoreError(ConfigError):
@@ -47,6 +50,8 @@ def prepare_store(uri: str) -> None:
     problem = uri_problem(uri)
     if problem is not None:
         raise TrackingStoreError(f"MLflow tracking URI {redact(uri)!r}: {problem}")
+    if uri in WHOLE_URIS:
+        return  # Databricks: MLflow's own client and credentials; nothing to check from here
     scheme = urllib.parse.urlsplit(uri).scheme.lower()
     if scheme in ("http", "https"):
         check_server(uri)
@@ -57,17 +62,33 @@ def prepare_store(uri: str) -> None:
 
 
 def check_server(uri: str) -> None:
-    """One GET of ``<uri>/health``: any HTTP answer (even 404 or 401) means a server is there."""
-    url = uri.rstrip("/") + "/health"
+    """One GET of ``<uri>/health``, sent as MLflow sends its requests (user info in the URI,
+    MLFLOW_TRACKING_USERNAME/TOKEN/AUTH, MLFLOW_TRACKING_INSECURE_TLS, server and client
+    certificates), without retries: any HTTP answer (even 404 or 401) means a server is there."""
+    import requests
+    from mlflow.utils.credentials import get_default_host_creds
+    from mlflow.utils.rest_utils import http_request
+
     try:
-        with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT_S):
-            pass
-    except urllib.error.HTTPError:
-        return
-    except (urllib.error.URLError, OSError) as err:
-        reason = getattr(err, "reason", err)
-        if isinstance(reason, TimeoutError) or "timed out" in str(reason):
+        http_request(
+            get_default_host_creds(uri),
+            "/health",
+            "GET",
+            max_retries=0,
+            backoff_factor=0,
+            retry_codes=(),
+            timeout=PROBE_TIMEOUT_S,
+            raise_on_status=False,
+        )
+    except Exception as err:
+        cause = err.__cause__ or err.__context__ or err  # MLflow's wrapper names the full URL
+        if isinstance(cause, requests.exceptions.Timeout) or "timed out" in str(cause):
             reason = f"no answer within {PROBE_TIMEOUT_S:g} s"
+        else:
+            reason = " ".join(str(cause).split())[:500]
+            password = urllib.parse.urlsplit(uri).password
+            if password:
+                reason = reason.replace(password, "***")
         raise TrackingStoreError(
             f"the MLflow tracking server at {redact(uri)} cannot be reached ({reason}); start it, "
             "fix tracking.tracking_uri / AIFORGE_MLFLOW_TRACKING_URI, set tracking.enabled: false, "
@@ -151,12 +172,55 @@ def store_lock(uri: str) -> Iterator[None]:
     except ImportError:  # pragma: no cover - Windows: no advisory locks here
         yield
         return
-    with open(path.with_name(path.name + ".lock"), "a") as lock:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+    lock_path = path.with_name(path.name + ".lock")
+    with open(lock_path, "a+") as lock:
+        _wait_for_lock(lock, lock_path, fcntl)
         try:
+            with contextlib.suppress(OSError):  # who holds it, for a process that waits
+                lock.truncate(0)
+                lock.write(f"{os.getpid()}\n")
+                lock.flush()
             yield
         finally:
             fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+def _wait_for_lock(lock: Any, lock_path: Path, fcntl: Any) -> None:
+    """Take the flock on ``lock``, waiting at most ``STORE_LOCK_WAIT_S`` (with a notice) for a
+    process that is creating the store; a holder that stays longer is a TrackingStoreError."""
+    deadline = time.monotonic() + STORE_LOCK_WAIT_S
+    announced = False
+    while True:
+        try:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        holder = _lock_holder(lock)
+        if time.monotonic() >= deadline:
+            raise TrackingStoreError(
+                f"the MLflow SQLite store's lock {lock_path} is still held{holder} after "
+                f"{STORE_LOCK_WAIT_S:g} s; wait for that process or end it, "
+                "or choose another tracking.tracking_uri / AIFORGE_MLFLOW_TRACKING_URI"
+            )
+        if not announced:
+            from aiforge.core.logger import logger
+
+            logger.warning(
+                f"Waiting for {lock_path}{holder}: another run is creating the MLflow store "
+                f"(at most {STORE_LOCK_WAIT_S:g} s)"
+            )
+            announced = True
+        time.sleep(0.05)
+
+
+def _lock_holder(lock: Any) -> str:
+    """`` by process N`` as the holder wrote it into the lock file, or nothing."""
+    with contextlib.suppress(OSError, ValueError):
+        lock.seek(0)
+        pid = int(lock.read(32).strip())
+        return f" by process {pid}"
+    return ""
 
 
 def set_experiment(uri: str, name: str) -> str:

@@ -169,20 +169,31 @@ def _read_parquet(path: Path) -> pd.DataFrame:
 def check_header(path: Path, sep: str) -> None:
     """Names pandas would silently invent or change: an empty header cell becomes ``Unnamed: N``
     and a repeated name ``a`` becomes ``a.1``."""
-    header = pd.read_csv(
-        path, sep=sep, header=None, nrows=1, skipinitialspace=True, keep_default_na=False, dtype=str
-    )
-    names = [str(name) for name in header.iloc[0].tolist()] if len(header) else []
+    names = header_names(path, sep)
     for position, name in enumerate(names, start=1):
         if not name.strip():
             raise DataError(
                 f"{path}: column {position} of the header line has no name"
                 f"{' (a delimiter at the end of the line?)' if position == len(names) else ''}"
             )
-    repeated = sorted({name for name in names if names.count(name) > 1})
+    refuse_repeated_names(path, names)
+
+
+def header_names(path: Path, sep: str) -> list[str]:
+    """The header line's names as written (pandas renames repeated ones and names empty ones)."""
+    header = pd.read_csv(
+        path, sep=sep, header=None, nrows=1, skipinitialspace=True, keep_default_na=False, dtype=str
+    )
+    return [str(name) for name in header.iloc[0].tolist()] if len(header) else []
+
+
+def refuse_repeated_names(path: Path, names: list[str], where: str = "the header line") -> None:
+    """A name given to more than one column is a DataError; columns with no name are not named."""
+    named = [name for name in names if name.strip()]
+    repeated = sorted({name for name in named if named.count(name) > 1})
     if repeated:
         raise DataError(
-            f"{path}: the header line names column(s) {', '.join(map(repr, repeated))} more than once; "
+            f"{path}: {where} names column(s) {', '.join(map(repr, repeated))} more than once; "
             "every column needs its own name"
         )
 
@@ -203,7 +214,8 @@ def as_numbers(column: pd.Series) -> tuple[pd.Series, np.ndarray]:
         return column, np.zeros(len(column), dtype=bool)
     numbers = pd.to_numeric(column, errors="coerce")
     words = column.astype("string").str.strip().str.lower()
-    numbers = numbers.mask((words == "true").fillna(False), 1.0).mask((words == "false").fillna(False), 0.0)
+    for word, number in BOOLEAN_WORDS.items():
+        numbers = numbers.mask((words == word).fillna(False), number)
     return numbers, (numbers.isna() & ~column.isna()).to_numpy()
 
 
