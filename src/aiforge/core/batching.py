@@ -286,6 +286,15 @@ def restore_order_state(batches: Any, state: torch.Tensor | None) -> None:
         generator.set_state(state)
 
 
+def set_batches_epoch(batches: Any, epoch: int) -> None:
+    """Tell ``batches`` (or its sampler) the epoch: worker seeds; under DistributedSampler, the shuffle."""
+    set_epoch = getattr(batches, "set_epoch", None) or getattr(
+        getattr(batches, "sampler", None), "set_epoch", None
+    )
+    if set_epoch is not None:
+        set_epoch(epoch)
+
+
 def _order_generator(batches: Any) -> torch.Generator | None:
     """The generator that shuffles: the sampler's in a DataLoader, TensorBatches' own."""
     owner = batches.sampler if isinstance(batches, DataLoader) else batches

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from aiforge.core import run_files
 from aiforge.core.base_model import BaseModel
 from aiforge.core.batching import first_batch, loader_options, make_batches
 from aiforge.core.data_fit import dims_from_data, fill_model_dims, fitted_preprocessor
+from aiforge.core.data_loading import load_rows, plugin_batches
 from aiforge.core.data_pipeline import BaseDataset, BasePreprocessor, split_indices
 from aiforge.core.device import resolve_device
 from aiforge.core.distributed import (
@@ -32,17 +31,9 @@ from aiforge.core.distributed import (
 from aiforge.core.interrupts import StopRequests
 from aiforge.core.logger import add_run_log, configure_logging, console_configured, logger, remove_run_log
 from aiforge.core.plugins import call_plugin, load_class
-from aiforge.core.resume import (
-    check_run_records,
-    check_same_config,
-    check_same_preprocessor,
-    explain_failure,
-    load_latest_checkpoint,
-    remove_stale_temp_files,
-    resumable_run_dir,
-)
+from aiforge.core.resume import explain_failure, load_resume_state, resumable_run_dir
 from aiforge.core.run_lock import RunLock
-from aiforge.core.run_placement import place_run
+from aiforge.core.run_placement import discard_unused_run_dir, place_run
 from aiforge.core.run_records import config_record, save_environment, save_records, save_results
 from aiforge.core.run_setup import (
     OutputChecks,
@@ -53,13 +44,12 @@ from aiforge.core.run_setup import (
     standard_callbacks,
 )
 from aiforge.core.seeding import seed_everything
-from aiforge.core.step_errors import TrainingError
 from aiforge.core.trainer import Trainer
 from aiforge.core.training_setup import task_for_loss
 from aiforge.errors import AIForgeError, DataError
 from aiforge.utils.callbacks import Callback, ModelCheckpoint
 from aiforge.utils.metrics import MetricSet, default_metrics
-from aiforge.utils.tracking import tracker_for
+from aiforge.utils.tracking import check_tracking_store, tracker_for
 
 
 class Orchestrator:
@@ -166,12 +156,12 @@ class Orchestrator:
             configure_logging(self.settings.LOG_LEVEL if is_main_process() else "WARNING")
         started = time.perf_counter()
         if self.resume_from is None:
-            self._check_tracking_store()
+            check_tracking_store(self.tracker)
         self.run_dir, resuming, self._run_lock = place_run(
             self.settings.RESULTS_DIR, self.config.experiment_name, self.resume_from
         )
         if self.resume_from is not None:  # under the folder's lock; a refusal leaves it as it was
-            self._check_tracking_store(self.run_dir)
+            check_tracking_store(self.tracker, self.run_dir)
         log_name = run_files.LOG_FILE if is_main_process() else f"aiforge_debug.rank{self.launch.rank}.log"
         self.log_path = self.run_dir / log_name
         log_sink = add_run_log(self.log_path)
@@ -196,18 +186,13 @@ class Orchestrator:
             log_sink = None
             discard = isinstance(err, AIForgeError) and self.trainer is None and self.resume_from is None
             if discard and is_main_process():
-                self._discard_unused_run_dir()
+                assert self.run_dir is not None
+                if discard_unused_run_dir(self.run_dir):
+                    self.run_dir = None
             raise
         finally:
             if log_sink is not None:
                 remove_run_log(log_sink)
-
-    def _check_tracking_store(self, run_dir: Path | None = None) -> None:
-        """A tracking store that is down, locked or damaged fails the run before its folder exists
-        (a resume: before it trains, in the store the run in ``run_dir`` was tracked in)."""
-        check = getattr(self.tracker, "check_store", None)
-        if check is not None and is_main_process():
-            check(run_dir)
 
     def _run_steps(self) -> None:
         """Everything up to the trained model; a resume reuses the folder's records, never rewrites them."""
@@ -235,23 +220,8 @@ class Orchestrator:
     def _load_resume_state(self) -> None:
         """Rank 0 reads and checks the checkpoint; under torchrun every rank gets its state."""
         assert self.run_dir is not None
-        loaded: tuple[dict[str, Any], Path] | None = None
-        if is_main_process():
-            labels = self.dataset is not None and self.dataset.class_names is not None
-            check_run_records(self.run_dir, self.preprocessor is not None, labels)  # as save_records wrote
-            remove_stale_temp_files(self.run_dir)
-            loaded = load_latest_checkpoint(self.run_dir)
-            check_same_config(loaded[0]["config"], config_record(self), self.run_dir)
-            check_same_preprocessor(self.run_dir / run_files.PREPROCESSOR_FILE, self.preprocessor)
-        loaded = broadcast_object(loaded)
-        assert loaded is not None
-        state, path = loaded
-        self.resume_state = state
-        logger.info(
-            f"Resuming from {path.name}: {state['epoch']} epoch(s) and "
-            f"{state['epoch_progress']['batches_done']} batch(es) of the next done, "
-            f"optimizer step {state['global_step']}"
-        )
+        labels = self.dataset is not None and self.dataset.class_names is not None
+        self.resume_state = load_resume_state(self.run_dir, config_record(self), self.preprocessor, labels)
 
     def _end_experiment(self, status: str, error: BaseException | None = None) -> None:
         """Tell the callbacks of a started run how it ended; a failing callback never hides the error."""
@@ -287,16 +257,6 @@ class Orchestrator:
         batch_size = self.config.training_config.batch_size
         return make_batches(self.dataset, self.val_indices, None, batch_size, False, self.config.seed)
 
-    def _discard_unused_run_dir(self) -> None:
-        """A user error before training: the folder holds no results, so leave no clutter behind."""
-        assert self.run_dir is not None
-        if any((self.run_dir / run_files.CHECKPOINT_DIR).iterdir()):
-            return  # never delete anything a run produced
-        shutil.rmtree(self.run_dir, ignore_errors=True)
-        with contextlib.suppress(OSError):
-            self.run_dir.parent.rmdir()  # only succeeds when empty
-        self.run_dir = None
-
     def check(self) -> dict[str, Any]:
         """Load data, build the model, run one batch forward and backward; write nothing."""
         return dry_run(self)
@@ -308,20 +268,8 @@ class Orchestrator:
         self.dataset = self.DatasetClass()
         data_path = self._resolve_data_path()
         logger.info(f"Loading data with {self.DatasetClass.__name__} ({cfg.dataset_plugin})")
-        try:
-            call_plugin(
-                cfg.dataset_plugin, "dataset_args", self.dataset.load_data, data_path, **cfg.dataset_args
-            )
-        except DataError as err:
-            if data_path is None or Path(data_path).exists():
-                raise
-            places = (
-                f"the working directory ({Path.cwd()}), AIFORGE_DATA_DIR ({self.settings.DATA_DIR}) "
-                "and, for a config read from a file, that file's folder"
-            )
-            raise DataError(f"{err}\n  data_path {cfg.data_path!r} was looked for in {places}") from err
-        if len(self.dataset) == 0:
-            raise DataError(f"dataset plugin '{cfg.dataset_plugin}' loaded no rows")
+        data_dir = self.settings.DATA_DIR
+        load_rows(self.dataset, cfg.dataset_plugin, data_path, cfg.data_path, data_dir, cfg.dataset_args)
         self.train_indices, self.val_indices = split_indices(len(self.dataset), cfg.val_fraction, cfg.seed)
         if is_initialized() and len(self.val_indices) < world_size():  # every rank must validate
             raise DataError(
@@ -351,16 +299,7 @@ class Orchestrator:
         shard = (rank(), world_size()) if sharded and is_initialized() else None
         options = loader_options(self.device, tcfg.num_workers, tcfg.pin_memory, tcfg.persistent_workers)
         batching = (tcfg.batch_size, shuffle, self.config.seed, shard, options)
-        try:  # in-memory rows are preprocessed here, at once: the plugin's code runs now
-            return make_batches(self.dataset, indices, self.preprocessor, *batching)
-        except AIForgeError:
-            raise
-        except Exception as err:
-            rows = "training" if shuffle else "validation"
-            raise TrainingError(
-                f"dataset plugin '{self.config.dataset_plugin}' failed while preparing the {rows} rows "
-                f"(as_tensors, or the Preprocessor's transform_batch): {type(err).__name__}: {err}"
-            ) from err
+        return plugin_batches(self.config.dataset_plugin, self.dataset, indices, self.preprocessor, *batching)
 
     def build_model(self) -> None:
         """Model, loss and optimizer from the plugin and the training config."""
@@ -484,12 +423,7 @@ class Orchestrator:
     def _metric_set(self) -> MetricSet:
         assert self.model is not None
         logits = self.config.training_config.loss_fn_name != "BCELoss"
-        checks = OutputChecks(
-            self.config.model_plugin,
-            self.config.dataset_plugin,
-            self.config.training_config.loss_fn_name,
-            self.num_classes,
-        )
+        checks = OutputChecks.for_config(self.config, self.num_classes)
         return metric_set(
             self.metric_names, self.task, self.model, self.val_dataloader, self.device, logits, checks
         )

@@ -78,6 +78,21 @@ def check_outputs(
     )
 
 
+def check_step_outputs(
+    model: Any,
+    outputs: dict[str, Any],
+    batch: Any,
+    loss_name: str,
+    num_classes: int | None,
+    plugin: str,
+    where: str,
+) -> None:
+    """:func:`check_outputs` on what a training step of ``model`` returned for ``batch``: the Trainer
+    checks its first batch this way, before any optimizer step relies on the predictions."""
+    predictions, labels = outputs.get("predictions"), batch.get("labels")
+    check_outputs(predictions, labels, loss_to_judge(model, loss_name), num_classes, plugin, where)
+
+
 def metrics_problem(
     predictions: Any, labels: Any, task: str, num_classes: int | None, metrics: list[str], plugin: str
 ) -> str | None:

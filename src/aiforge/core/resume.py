@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from aiforge.core import run_files
+from aiforge.core.distributed import broadcast_object, is_main_process
 from aiforge.core.logger import logger
 from aiforge.errors import ConfigError, DataError
 
@@ -185,6 +186,30 @@ def check_same_preprocessor(saved_path: Path, refitted: Any) -> None:
             f"the training data differs from the data this run started with: the preprocessor fitted "
             f"on it does not match {saved_path.name}; a resume needs the same data"
         )
+
+
+def load_resume_state(
+    run_dir: Path, config: dict[str, Any], preprocessor: Any, labels: bool
+) -> dict[str, Any]:
+    """The checkpoint state to continue from: rank 0 checks the run's records (``labels``: whether
+    it wrote the class names), the resolved ``config`` and the refitted ``preprocessor`` against
+    it, and reads it; under torchrun every rank gets that state."""
+    loaded: tuple[dict[str, Any], Path] | None = None
+    if is_main_process():
+        check_run_records(run_dir, preprocessor is not None, labels)  # as save_records wrote
+        remove_stale_temp_files(run_dir)
+        loaded = load_latest_checkpoint(run_dir)
+        check_same_config(loaded[0]["config"], config, run_dir)
+        check_same_preprocessor(run_dir / run_files.PREPROCESSOR_FILE, preprocessor)
+    loaded = broadcast_object(loaded)
+    assert loaded is not None
+    state, path = loaded
+    logger.info(
+        f"Resuming from {path.name}: {state['epoch']} epoch(s) and "
+        f"{state['epoch_progress']['batches_done']} batch(es) of the next done, "
+        f"optimizer step {state['global_step']}"
+    )
+    return state
 
 
 def _differences(saved: Any, current: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:

@@ -3,8 +3,10 @@ the workers (elastic), the one this job already started. Rank 0 decides; every r
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import shutil
 from pathlib import Path
 
 from aiforge.core import run_files
@@ -39,6 +41,18 @@ def place_run(
             lock.release()
         raise
     return Path(decision[0]), bool(decision[1]), lock
+
+
+def discard_unused_run_dir(run_dir: Path) -> bool:
+    """Remove a new run's folder after a user error before training (it holds no results, so leave
+    no clutter behind), and its experiment folder when that is left empty; False (nothing removed)
+    when the folder holds a checkpoint."""
+    if any((run_dir / run_files.CHECKPOINT_DIR).iterdir()):
+        return False  # never delete anything a run produced
+    shutil.rmtree(run_dir, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        run_dir.parent.rmdir()  # only succeeds when empty
+    return True
 
 
 def _decide(results_root: Path, experiment_name: str, resume_from: Path | None) -> tuple[Path, bool, RunLock]:

@@ -94,6 +94,12 @@ class OutputChecks:
     loss_name: str
     num_classes: int | None
 
+    @classmethod
+    def for_config(cls, config: ExperimentConfig, num_classes: int | None) -> OutputChecks:
+        """The checks for a run of ``config`` (``num_classes`` None: a class-index loss's width unchecked)."""
+        loss_name = config.training_config.loss_fn_name
+        return cls(config.model_plugin, config.dataset_plugin, loss_name, num_classes)
+
     def first_outputs(
         self, model: BaseModel, call: Callable[[], dict[str, Any]], batch: Any, where: str
     ) -> dict[str, Any]:
@@ -197,12 +203,7 @@ def dry_run(orchestrator: Orchestrator) -> dict[str, Any]:
     where = "training batch 1 (training_step)"
     batch = first_batch(orchestrator.train_dataloader, config.dataset_plugin, where)
     batch = to_device(batch, orchestrator.device)
-    checks = OutputChecks(
-        config.model_plugin,
-        config.dataset_plugin,
-        config.training_config.loss_fn_name,
-        orchestrator.num_classes,
-    )
+    checks = OutputChecks.for_config(config, orchestrator.num_classes)
     outputs = checks.first_outputs(model, lambda: model.training_step(batch, 0), batch, where)
     outputs["loss"].backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad]

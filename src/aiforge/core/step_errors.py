@@ -26,3 +26,14 @@ def failure_hints(error: BaseException, step: str, inference_mode: bool, compile
     if compiled:
         hints.append("the model is compiled (training_config.compile): try without it")
     return "".join(f"; {hint}" for hint in hints)
+
+
+def step_failure(
+    plugin: str, step: str, where: str, error: BaseException, inference_mode: bool, compiled: bool
+) -> TrainingError:
+    """The error for model plugin ``plugin`` failing in ``step`` at ``where`` (``epoch 2, batch 5``),
+    with the :func:`failure_hints` that apply; raise it ``from error``."""
+    hints = failure_hints(error, step, inference_mode, compiled)
+    return TrainingError(
+        f"model plugin '{plugin}' failed in {step} ({where}): {type(error).__name__}: {error}{hints}"
+    )

@@ -12,7 +12,7 @@ import torch
 
 from aiforge.config.model_configs import TrainingConfig
 from aiforge.core.base_model import BaseModel
-from aiforge.core.batching import order_state, read_batches, restore_order_state, to_device
+from aiforge.core.batching import order_state, read_batches, restore_order_state, set_batches_epoch, to_device
 from aiforge.core.data_pipeline import Item
 from aiforge.core.ddp_model import wrap_for_ddp
 from aiforge.core.distributed import (
@@ -25,11 +25,11 @@ from aiforge.core.epoch_numbers import all_finite, weighted_loss_sum
 from aiforge.core.interrupts import RunInterrupted, StopRequests
 from aiforge.core.logger import logger
 from aiforge.core.optimizer_kernels import keep_kernels_usable
-from aiforge.core.output_checks import check_outputs, loss_to_judge
+from aiforge.core.output_checks import check_step_outputs
 from aiforge.core.precision import full_precision, precision_for
 from aiforge.core.resume import STATE_FORMAT
 from aiforge.core.seeding import own_rng_states, restore_rng_states, rng_states
-from aiforge.core.step_errors import TrainingError, failure_hints
+from aiforge.core.step_errors import TrainingError, step_failure
 from aiforge.core.trainer_state import callback_states, cpu_copy, load_callback_states, snapshot
 from aiforge.utils.callbacks import Callback, ModelCheckpoint
 from aiforge.utils.metrics import MetricSet
@@ -185,11 +185,7 @@ class Trainer:
             self._new_epoch_progress()
             self._epoch_order = order_state(batches)
         self._continue_epoch = False
-        set_epoch = getattr(batches, "set_epoch", None) or getattr(
-            getattr(batches, "sampler", None), "set_epoch", None
-        )
-        if set_epoch is not None:  # worker seeds; under DistributedSampler, the epoch picks the shuffle
-            set_epoch(epoch)
+        set_batches_epoch(batches, epoch)  # before its first batch is drawn
         iterator = read_batches(batches, self.dataset_name, f"training batch {{batch}} of epoch {epoch + 1}")
         for _ in range(self._batches_done):  # already trained on before the resume
             next(iterator)
@@ -235,20 +231,11 @@ class Trainer:
             outputs = self.precision.run(step, batch, index)
             loss = outputs["loss"]
         except Exception as err:
-            raise TrainingError(
-                f"model plugin '{self.model_name}' failed in training_step (epoch {epoch + 1}, batch "
-                f"{index + 1}): {type(err).__name__}: {err}{self._hint(err, 'training_step')}"
-            ) from err
+            raise self._step_failure("training_step", f"epoch {epoch + 1}, batch {index + 1}", err) from err
         if not self._outputs_checked:  # once: predictions that fit the task (exit 2 if not)
             where = f"training batch {index + 1} of epoch {epoch + 1}"
-            check_outputs(
-                outputs.get("predictions"),
-                batch.get("labels"),
-                loss_to_judge(self.model, self.config.loss_fn_name),
-                self.num_classes,
-                self.model_name,
-                where,
-            )
+            loss_name, num_classes = self.config.loss_fn_name, self.num_classes
+            check_step_outputs(self.model, outputs, batch, loss_name, num_classes, self.model_name, where)
             self._outputs_checked = True
         if skip_nonfinite and self._ddp is None and not bool(torch.isfinite(loss.detach())):
             logger.warning(f"Skipped batch {index + 1} of epoch {epoch + 1}: loss {loss.item()}")
@@ -277,8 +264,9 @@ class Trainer:
         # A rank that did not get the signal itself stops with the one the job got (SIGTERM).
         raise RunInterrupted(signum or signal.SIGTERM, checkpoint_saved=self._checkpointer is not None)
 
-    def _hint(self, error: BaseException, step: str) -> str:
-        return failure_hints(error, step, self._inference_mode(), bool(self.config.compile))
+    def _step_failure(self, step: str, where: str, error: BaseException) -> TrainingError:
+        inference, compiled = self._inference_mode(), bool(self.config.compile)
+        return step_failure(self.model_name, step, where, error, inference, compiled)
 
     def _epoch_mean_loss(self, epoch: int) -> float:
         """The per-sample mean of this epoch's batch losses: the epoch's one host sync."""
@@ -390,11 +378,8 @@ class Trainer:
             try:
                 outputs = self.precision.run(self.model.validation_step, batch, index)
             except Exception as err:
-                raise TrainingError(
-                    f"model plugin '{self.model_name}' failed in validation_step "
-                    f"({self._validating}batch {index + 1}): "
-                    f"{type(err).__name__}: {err}{self._hint(err, 'validation_step')}"
-                ) from err
+                where = f"{self._validating}batch {index + 1}"
+                raise self._step_failure("validation_step", where, err) from err
             size = len(batch["labels"]) if "labels" in batch else 1
             total += outputs["loss"].detach().float() * size
             seen += size

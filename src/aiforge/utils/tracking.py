@@ -1,10 +1,13 @@
-"""Which tracker a run gets: the one place that reads the tracking config and settings."""
+"""Which tracker a run gets (the one place that reads the tracking config and settings), and the
+check of its store before the run starts."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from aiforge.config.model_configs import ExperimentConfig
     from aiforge.config.settings import AppSettings
     from aiforge.utils.callbacks import Callback
@@ -33,6 +36,16 @@ def tracker_for(config: ExperimentConfig, settings: AppSettings) -> Callback | N
         log_every_n_steps=tracking.log_every_n_steps,
         on_unreachable=tracking.on_unreachable,
     )
+
+
+def check_tracking_store(tracker: Callback | None, run_dir: Path | None = None) -> None:
+    """On rank 0, a tracking store that is down, locked or damaged fails the run before its folder
+    exists (a resume of ``run_dir``: before it trains, in the store that run was tracked in)."""
+    from aiforge.core.distributed import is_main_process
+
+    check = getattr(tracker, "check_store", None)
+    if check is not None and is_main_process():
+        check(run_dir)
 
 
 def _check_setting_uri(settings: AppSettings) -> None:
