@@ -117,3 +117,37 @@ def make_folder_plugin(plugins_dir: Path, name: str) -> None:
     )
     _write(pkg / "model.py", "from .layers import make_layers\n" + textwrap.dedent(model))
     _write(pkg / "dataset.py", _DATASET)
+
+
+def make_width_plugin(
+    root: Path,
+    loss: str,
+    outputs: str = "model_config.output_dim",
+    rows: str = "",
+    dataset: str | None = None,
+    experiment: str = "width",
+) -> str:
+    """A folder plugin in ``root/plugins`` (under a name of its own: imported plugin modules stay
+    cached by name) whose model's last layer has ``outputs`` columns and whose forward's result is
+    sliced by ``rows`` (``"[:-1]"``: one row short), and ``root/exp.yaml`` that trains it with
+    ``loss`` on ``dataset`` (default: its own 2-class data). Returns the plugin's name."""
+    import uuid
+
+    import yaml
+
+    name = f"{experiment}_{uuid.uuid4().hex[:8]}"
+    make_folder_plugin(root / "plugins", name)
+    model = root / "plugins" / name / "model.py"
+    text = model.read_text(encoding="utf-8").replace("model_config.output_dim)", f"{outputs})")
+    text = text.replace(
+        "return self.net(x.flatten(start_dim=1))", f"return self.net(x.flatten(start_dim=1)){rows}"
+    )
+    model.write_text(text, encoding="utf-8")
+    config = {
+        "experiment_name": experiment,
+        "model_plugin": name,
+        "dataset_plugin": dataset or name,
+        "training_config": {"epochs": 1, "batch_size": 8, "loss_fn_name": loss},
+    }
+    (root / "exp.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    return name

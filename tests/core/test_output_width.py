@@ -4,17 +4,15 @@ width). ``check`` and the first training batch refuse anything else with exit 2,
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 from aiforge.cli import main
 from aiforge.core.output_checks import check_outputs
 from aiforge.errors import PluginError
-from plugin_builders import make_folder_plugin
+from plugin_builders import make_width_plugin
 
 
 def shape_check(predictions: torch.Tensor, labels: torch.Tensor, loss: str, classes: int | None) -> None:
@@ -89,21 +87,8 @@ def test_outputs_that_do_not_fit_name_the_plugin_and_the_batch(
 
 
 def folder_plugin(root: Path, loss: str, outputs: str = "model_config.output_dim") -> str:
-    """A folder plugin (under a name of its own: imported plugin modules stay cached by name) whose
-    model's last layer has ``outputs`` columns, and exp.yaml that trains it on its 2-class data."""
-    name = f"seven_{uuid.uuid4().hex[:8]}"
-    make_folder_plugin(root / "plugins", name)
-    model = root / "plugins" / name / "model.py"
-    text = model.read_text(encoding="utf-8")
-    model.write_text(text.replace("model_config.output_dim)", f"{outputs})"), encoding="utf-8")
-    config = {
-        "experiment_name": "seven",
-        "model_plugin": name,
-        "dataset_plugin": name,
-        "training_config": {"epochs": 1, "batch_size": 8, "loss_fn_name": loss},
-    }
-    (root / "exp.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
-    return name
+    """A folder plugin whose model's last layer has ``outputs`` columns, trained on its 2-class data."""
+    return make_width_plugin(root, loss, outputs, experiment="seven")
 
 
 @pytest.fixture

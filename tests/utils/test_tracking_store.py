@@ -139,19 +139,22 @@ def test_unreachable_server_with_warn_trains_untracked(
     assert not (run_dir / "mlflow_run.json").exists()
 
 
-def test_a_server_that_answers_anything_is_reachable() -> None:
-    """A 404 or 401 still means a server is there: MLflow itself decides what it says."""
+@pytest.mark.parametrize("status", [401, 403, 500])
+def test_a_server_that_answers_health_is_reachable(status: int) -> None:
+    """Any answer to /health but a 404 (an auth proxy's 401 or 403, an error) means a server is
+    there: MLflow itself decides what it says. (A 404 is some other web server: see
+    test_tracking_failures.py.)"""
     import http.server
     import threading
 
-    class NotFound(http.server.BaseHTTPRequestHandler):
+    class Answers(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            self.send_error(404)
+            self.send_error(status)
 
         def log_message(self, *args: object) -> None:
             pass
 
-    server = http.server.HTTPServer(("127.0.0.1", 0), NotFound)
+    server = http.server.HTTPServer(("127.0.0.1", 0), Answers)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

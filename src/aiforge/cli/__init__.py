@@ -27,11 +27,13 @@ def _version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from aiforge.cli.folder_option import folder
+
     # SUPPRESS: an option given before the command must not be reset by the command's parser.
     common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
     common.add_argument("--debug", action="store_true", help="show DEBUG logs and tracebacks")
     common.add_argument("--log-level", help="console log level (default: AIFORGE_LOG_LEVEL or INFO)")
-    common.add_argument("--plugins-dir", type=Path, help="folder of user plugins (AIFORGE_PLUGINS_DIR)")
+    common.add_argument("--plugins-dir", type=folder, help="folder of user plugins (AIFORGE_PLUGINS_DIR)")
 
     experiment = argparse.ArgumentParser(add_help=False)
     experiment.add_argument("config", nargs="?", type=Path, help="experiment file (.yaml, .json, .toml)")
@@ -63,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common, experiment, allow_dotted_parser()],
         help="train an experiment (default: the bundled digits example)",
     )
-    run.add_argument("--results-dir", type=Path, help="root folder for run folders (AIFORGE_RESULTS_DIR)")
+    run.add_argument("--results-dir", type=folder, help="root folder for run folders (AIFORGE_RESULTS_DIR)")
     run.add_argument(
         "--resume",
         type=Path,

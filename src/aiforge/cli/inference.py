@@ -9,6 +9,8 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
+from aiforge.cli.folder_option import folder
+
 Command = Callable[[argparse.Namespace], int]
 
 _RUN_DIR_HELP = "a run folder (results/<experiment>/<run>), or that path relative to the results folder"
@@ -23,7 +25,7 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     results_dir = argparse.ArgumentParser(add_help=False)
     if not _has_option(common, "--results-dir"):
         results_dir.add_argument(
-            "--results-dir", type=Path, help="root folder of run folders (AIFORGE_RESULTS_DIR)"
+            "--results-dir", type=folder, help="root folder of run folders (AIFORGE_RESULTS_DIR)"
         )
     from aiforge.cli.run_folder_plugins import allow_dotted_parser
 

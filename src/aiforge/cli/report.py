@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from aiforge.cli.folder_option import folder
+
 
 def add_report_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     """Register the ``report`` command on the CLI's subparsers."""
@@ -20,7 +22,7 @@ def add_report_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -
         metavar="RUN_DIR",
         help="a run folder (results/<experiment>/<run>), or that path relative to the results folder",
     )
-    parser.add_argument("--results-dir", type=Path, help="root folder of run folders (AIFORGE_RESULTS_DIR)")
+    parser.add_argument("--results-dir", type=folder, help="root folder of run folders (AIFORGE_RESULTS_DIR)")
     parser.add_argument(
         "--redraw", action="store_true", help="draw every plot again, not only the missing ones"
     )

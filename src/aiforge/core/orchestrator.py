@@ -34,7 +34,7 @@ from aiforge.core.plugins import call_plugin, load_class
 from aiforge.core.resume import explain_failure, load_resume_state, resumable_run_dir
 from aiforge.core.run_lock import RunLock
 from aiforge.core.run_placement import discard_unused_run_dir, place_run
-from aiforge.core.run_records import config_record, save_environment, save_records, save_results
+from aiforge.core.run_records import config_record, labels_of, save_environment, save_records, save_results
 from aiforge.core.run_setup import (
     OutputChecks,
     dry_run,
@@ -220,7 +220,7 @@ class Orchestrator:
     def _load_resume_state(self) -> None:
         """Rank 0 reads and checks the checkpoint; under torchrun every rank gets its state."""
         assert self.run_dir is not None
-        labels = self.dataset is not None and self.dataset.class_names is not None
+        labels = labels_of(self)
         self.resume_state = load_resume_state(self.run_dir, config_record(self), self.preprocessor, labels)
 
     def _end_experiment(self, status: str, error: BaseException | None = None) -> None:

@@ -9,6 +9,7 @@ checked."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aiforge.errors import PluginError
@@ -135,3 +136,50 @@ def metrics_problem(
 
 def _columns(count: int, kind: str = "") -> str:
     return f"{count} {kind}column{'s' * (count != 1)}"
+
+
+def check_forward(
+    model: Any,
+    batch: Any,
+    loss_name: str,
+    num_classes: int | None,
+    plugin: str,
+    where: str,
+    run: Callable[..., Any] | None = None,
+) -> None:
+    """:func:`check_outputs` on ``model``'s forward of ``batch["features"]``, apart from the loss: a
+    width the loss rejects itself (CrossEntropyLoss's "Target 1 is out of bounds", a size mismatch)
+    is then still a PluginError naming the plugin, not the loss's exception. ``check`` and the
+    validation batch before training call it before the step; the Trainer only after its first
+    step failed (a run that trains calls its forward no extra time).
+
+    Only for a model with the default steps (what they pass the loss is its forward's output); a
+    model with its own loss is judged on what its step returns. ``run(function, *args)`` calls the
+    forward (autocast, say). The forward leaves no trace, so fresh and resumed runs stay
+    bit-identical: eval mode (no batch-norm statistics updated), no gradients, random-number state
+    restored, each submodule's mode restored. A forward that raises here is left to the step,
+    which reports it as it always did.
+    """
+    if has_own_loss(model) or not isinstance(batch, dict) or "features" not in batch:
+        return
+    predictions = _traceless_forward(model, batch["features"], run)
+    check_outputs(predictions, batch.get("labels"), loss_name, num_classes, plugin, where)
+
+
+def _traceless_forward(model: Any, features: Any, run: Callable[..., Any] | None) -> Any:
+    """``model(features)`` with no effect on the model, the gradients or the random numbers; None
+    when it raises."""
+    import torch
+
+    modes = [(module, module.training) for module in model.modules()]
+    device = features.device if isinstance(features, torch.Tensor) else torch.device("cpu")
+    on_device = {"devices": [device.index or 0], "device_type": device.type} if device.type != "cpu" else {}
+    try:
+        with torch.random.fork_rng(**({"devices": []} | on_device)), torch.no_grad():
+            model.eval()
+            return run(model, features) if run is not None else model(features)
+    except Exception:  # the step runs next and reports it with the step's own context
+        return None
+    finally:
+        for module, training in modes:
+            module.training = training

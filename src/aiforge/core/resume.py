@@ -9,6 +9,7 @@ from typing import Any
 
 from aiforge.core import run_files
 from aiforge.core.distributed import broadcast_object, is_main_process
+from aiforge.core.label_records import check_same_labels
 from aiforge.core.logger import logger
 from aiforge.errors import ConfigError, DataError
 
@@ -57,16 +58,18 @@ def explain_failure(error: BaseException, run_dir: Path, log_path: Path, trained
         logger.warning(f"The last checkpoint stays usable: aiforge run --resume {run_dir}")
 
 
-def check_run_records(run_dir: Path, preprocessor: bool, labels: bool) -> None:
+def check_run_records(run_dir: Path, preprocessor: bool, labels: dict[str, Any] | None) -> None:
     """The files the run wrote when it started, which evaluate, predict and export read later.
 
     A resume neither rewrites them (it would have to trust the data as it is now) nor goes on
-    without them (the finished run would be unusable): a missing one stops it, before anything
-    is written. ``preprocessor``/``labels``: whether the run wrote that file.
+    without them (the finished run would be unusable): a missing one, or a label file that does
+    not say what the run would write now, stops it, before anything is written.
+    ``preprocessor``: whether the run wrote that file; ``labels``: the label record it wrote, if any
+    (checked here; the preprocessor is checked against the refitted one later).
     """
     needed = [run_files.CONFIG_FILE]
     needed += [run_files.PREPROCESSOR_FILE] if preprocessor else []
-    needed += [run_files.LABELS_FILE] if labels else []
+    needed += [run_files.LABELS_FILE] if labels is not None else []
     missing = [name for name in needed if not (run_dir / name).is_file()]
     if missing:
         raise DataError(
@@ -76,6 +79,12 @@ def check_run_records(run_dir: Path, preprocessor: bool, labels: bool) -> None:
             "need them. Put the file back (from a copy of the run folder), or start a new run with "
             f"`aiforge run {run_dir / run_files.CONFIG_FILE}`"
         )
+    if labels is not None:
+        fix = (
+            "the run cannot be resumed with it. Put the file back (from a copy of the run folder), "
+            f"or start a new run with `aiforge run {run_dir / run_files.CONFIG_FILE}`"
+        )
+        check_same_labels(run_dir / run_files.LABELS_FILE, labels, fix)
 
 
 def remove_stale_temp_files(run_dir: Path) -> None:
@@ -189,11 +198,12 @@ def check_same_preprocessor(saved_path: Path, refitted: Any) -> None:
 
 
 def load_resume_state(
-    run_dir: Path, config: dict[str, Any], preprocessor: Any, labels: bool
+    run_dir: Path, config: dict[str, Any], preprocessor: Any, labels: dict[str, Any] | None
 ) -> dict[str, Any]:
-    """The checkpoint state to continue from: rank 0 checks the run's records (``labels``: whether
-    it wrote the class names), the resolved ``config`` and the refitted ``preprocessor`` against
-    it, and reads it; under torchrun every rank gets that state."""
+    """The checkpoint state to continue from: rank 0 checks the run's records (``labels``: the
+    label record the run writes for the data as it is now, None when it writes none), the
+    resolved ``config`` and the refitted ``preprocessor`` against it, and reads it; under
+    torchrun every rank gets that state."""
     loaded: tuple[dict[str, Any], Path] | None = None
     if is_main_process():
         check_run_records(run_dir, preprocessor is not None, labels)  # as save_records wrote

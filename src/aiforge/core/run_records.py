@@ -10,6 +10,7 @@ import yaml
 from aiforge.core import run_files
 from aiforge.core.distributed import is_main_process
 from aiforge.core.environment import environment_record
+from aiforge.core.label_records import labels_record
 
 if TYPE_CHECKING:
     from aiforge.core.orchestrator import Orchestrator
@@ -28,12 +29,19 @@ def save_records(orchestrator: Orchestrator, run_dir: Path) -> None:
         config_record(orchestrator), sort_keys=False
     )
     run_files.write_text(run_dir / run_files.CONFIG_FILE, text)
-    dataset = orchestrator.dataset
-    if dataset is not None and dataset.class_names is not None:
-        labels = {"task": orchestrator.task, "classes": list(dataset.class_names)}
+    labels = labels_of(orchestrator)
+    if labels is not None:
         run_files.write_json(run_dir / run_files.LABELS_FILE, labels)
     if orchestrator.preprocessor is not None:
         orchestrator.preprocessor.save(run_dir / run_files.PREPROCESSOR_FILE)
+
+
+def labels_of(orchestrator: Orchestrator) -> dict[str, Any] | None:
+    """What ``label_mapping.json`` holds for the data as loaded now; None when it has no class names."""
+    dataset = orchestrator.dataset
+    if dataset is None or dataset.class_names is None:
+        return None
+    return labels_record(orchestrator.task, dataset.class_names)
 
 
 def save_environment(orchestrator: Orchestrator, run_dir: Path) -> None:

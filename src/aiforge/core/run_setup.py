@@ -20,7 +20,13 @@ from aiforge.config.model_configs import (
 from aiforge.core import run_files
 from aiforge.core.base_model import BaseModel
 from aiforge.core.batching import first_batch, to_device
-from aiforge.core.output_checks import check_outputs, has_own_loss, loss_to_judge, metrics_problem
+from aiforge.core.output_checks import (
+    check_forward,
+    check_outputs,
+    has_own_loss,
+    loss_to_judge,
+    metrics_problem,
+)
 from aiforge.core.seeding import seed_everything
 from aiforge.core.step_errors import TrainingError
 from aiforge.core.training_setup import build_scheduler
@@ -104,7 +110,9 @@ class OutputChecks:
         self, model: BaseModel, call: Callable[[], dict[str, Any]], batch: Any, where: str
     ) -> dict[str, Any]:
         """``call()`` (a step of ``model`` on ``batch``); its exception names the model plugin and
-        ``where`` (exit 1), predictions that do not fit the task are a PluginError (exit 2)."""
+        ``where`` (exit 1), predictions that do not fit the task are a PluginError (exit 2), also
+        when the loss would reject them itself (the forward is checked before the step)."""
+        check_forward(model, batch, self.loss_name, self.num_classes, self.model_plugin, where)
         try:
             outputs = call()
         except AIForgeError:  # the plugin saying on purpose that the input is wrong (exit 2)

@@ -25,7 +25,7 @@ from aiforge.core.epoch_numbers import all_finite, weighted_loss_sum
 from aiforge.core.interrupts import RunInterrupted, StopRequests
 from aiforge.core.logger import logger
 from aiforge.core.optimizer_kernels import keep_kernels_usable
-from aiforge.core.output_checks import check_step_outputs
+from aiforge.core.output_checks import check_forward, check_step_outputs
 from aiforge.core.precision import full_precision, precision_for
 from aiforge.core.resume import STATE_FORMAT
 from aiforge.core.seeding import own_rng_states, restore_rng_states, rng_states
@@ -231,6 +231,8 @@ class Trainer:
             outputs = self.precision.run(step, batch, index)
             loss = outputs["loss"]
         except Exception as err:
+            if not self._outputs_checked:  # a width the loss rejected itself: exit 2 naming the plugin
+                self._check_forward(batch, f"training batch {index + 1} of epoch {epoch + 1}")
             raise self._step_failure("training_step", f"epoch {epoch + 1}, batch {index + 1}", err) from err
         if not self._outputs_checked:  # once: predictions that fit the task (exit 2 if not)
             where = f"training batch {index + 1} of epoch {epoch + 1}"
@@ -244,6 +246,12 @@ class Trainer:
         self._epoch_losses.append(loss.detach().float())
         self._epoch_sizes.append(len(batch["labels"]) if "labels" in batch else 1)
         return loss, True
+
+    def _check_forward(self, batch: Item, where: str) -> None:
+        """After the first step failed: does the model's forward fit the task? Only then, so a
+        run that trains calls its forward no extra time (plugins may count or hook the calls)."""
+        loss_name, num_classes = self.config.loss_fn_name, self.num_classes
+        check_forward(self.model, batch, loss_name, num_classes, self.model_name, where, self.precision.run)
 
     def _after_step(self, every: int | None) -> None:
         """A step checkpoint every N steps; on a stop request, a checkpoint and then stop."""

@@ -26,6 +26,9 @@ def evaluate_run(
 
     orchestrator = loaded.orchestrator
     split = check_options(split, data)
+    if orchestrator.task == "classification":  # before --data's labels are mapped to the run's classes
+        width = _prediction_width(loaded, orchestrator.val_dataloader)
+        loaded.classes_for(max(width, 2))  # one score column: binary, two classes
     if data is None:
         indices = {
             "train": orchestrator.train_indices,
@@ -89,19 +92,12 @@ def check_options(split: str | None, data: str | Path | None) -> str | None:
 
 def _evaluate(loaded: LoadedRun, batches: Any) -> tuple[float, dict[str, float]]:
     """The Trainer's own evaluation loop, with a metric set built as the run built it."""
-    import torch
-
-    from aiforge.core.batching import first_batch, to_device
     from aiforge.core.trainer import Trainer
     from aiforge.utils.metrics import MetricSet
 
     orchestrator = loaded.orchestrator
     model = orchestrator.model
-    model.eval()
-    with torch.no_grad():
-        batch = to_device(first_batch(batches), orchestrator.device)
-        predictions = model.validation_step(batch, 0).get("predictions")
-    outputs = predictions.shape[-1] if predictions is not None and predictions.dim() > 1 else 1
+    outputs = _prediction_width(loaded, batches)
     logits = orchestrator.config.training_config.loss_fn_name != "BCELoss"
     try:
         metrics = MetricSet(orchestrator.metric_names, orchestrator.task, outputs, logits=logits)
@@ -115,6 +111,20 @@ def _evaluate(loaded: LoadedRun, batches: Any) -> tuple[float, dict[str, float]]
         metrics.to(orchestrator.device),
     )
     return trainer.evaluate(batches)
+
+
+def _prediction_width(loaded: LoadedRun, batches: Any) -> int:
+    """The model's output columns on the first batch (1 for one column, or none)."""
+    import torch
+
+    from aiforge.core.batching import first_batch, to_device
+
+    orchestrator = loaded.orchestrator
+    orchestrator.model.eval()
+    with torch.no_grad():
+        batch = to_device(first_batch(batches), orchestrator.device)
+        predictions = orchestrator.model.validation_step(batch, 0).get("predictions")
+    return predictions.shape[-1] if predictions is not None and predictions.dim() > 1 else 1
 
 
 def _load_other_data(loaded: LoadedRun, path: Path) -> Any:

@@ -105,6 +105,8 @@ def export_run(
     samples = sample_inputs(loaded)
     with torch.no_grad():
         expected = [model(x) for x in samples]
+    if loaded.task == "classification":
+        loaded.classes_for(expected[0].shape[-1])  # the class names must name every probability column
     info = metadata(loaded)
     writer = _write_torchscript if fmt == "torchscript" else _write_onnx
     with _lock_if_inside(loaded.run_dir, path):

@@ -12,6 +12,8 @@ from typing import Any
 from aiforge.core import run_files
 from aiforge.errors import ConfigError, DataError
 
+PUT_BACK = "put back the file the run wrote (from a copy of the run folder)"
+
 
 def settings_for(args: argparse.Namespace) -> Any:
     """Settings from the command's options; tracking is always off (nothing here is a new run).
@@ -85,6 +87,28 @@ class LoadedRun:
     orchestrator: Any
     results: dict[str, Any] | None
     class_names: list[str] | None
+    labels_path: Path | None = None  # the file the class names come from; None: the dataset plugin
+
+    def classes_for(self, width: int) -> list[str]:
+        """A name for each of the model's ``width`` class outputs (its probability columns).
+
+        Class names of another number are an error naming where they came from, never a silent
+        fall back to class indices: the model and its label file are not of the same run.
+        """
+        if self.class_names is None:
+            return [str(i) for i in range(width)]
+        if len(self.class_names) == width:
+            return self.class_names
+        from aiforge.core.label_records import count, show
+
+        names = f"{count(len(self.class_names))} ({show(self.class_names)})"
+        if self.labels_path is not None:
+            where = f"{self.labels_path}: it names {names}"
+            fix = PUT_BACK
+        else:
+            where = f"dataset plugin '{self.config.dataset_plugin}' now gives {names}"
+            fix = "the data is not the data the run was trained on"
+        raise DataError(f"{where}, but the model of {self.run_dir} has {width} class outputs; {fix}")
 
     @property
     def config(self) -> Any:
@@ -124,6 +148,7 @@ def load_run(
 def _rebuild(run_dir: Path, settings: Any, device: str | None) -> LoadedRun:
     """:func:`load_run` for a resolved run folder, under its plugin rules."""
     from aiforge.config.loading import load_experiment_config
+    from aiforge.core.label_records import read_labels
     from aiforge.core.orchestrator import Orchestrator
     from aiforge.core.seeding import seed_everything
 
@@ -138,6 +163,10 @@ def _rebuild(run_dir: Path, settings: Any, device: str | None) -> LoadedRun:
     device = device or _device_for(run_dir, settings.DEVICE)
     settings = settings.model_copy(update={"TRACKING": False, "DEVICE": device})
     orchestrator = Orchestrator(config, settings=settings)
+    labels_path = run_dir / run_files.LABELS_FILE
+    labels = None  # a regression run never names its outputs by it
+    if orchestrator.task == "classification":
+        labels = read_labels(labels_path, f"the run's outputs cannot be named by it; {PUT_BACK}")
 
     seed_everything(config.seed)
     try:
@@ -149,12 +178,10 @@ def _rebuild(run_dir: Path, settings: Any, device: str | None) -> LoadedRun:
     orchestrator.build_model()
     _load_weights(model_path, orchestrator)
 
-    labels = read_json(run_dir / run_files.LABELS_FILE)
-    class_names = labels.get("classes") if isinstance(labels, dict) else None
-    if class_names is None and orchestrator.dataset is not None:
-        class_names = orchestrator.dataset.class_names
-    names = [str(c) for c in class_names] if class_names is not None else None
-    return LoadedRun(run_dir, orchestrator, results, names)
+    names: list[str] | None = labels["classes"] if labels is not None else None
+    if names is None and orchestrator.dataset is not None and orchestrator.dataset.class_names is not None:
+        names = [str(c) for c in orchestrator.dataset.class_names]
+    return LoadedRun(run_dir, orchestrator, results, names, labels_path if labels is not None else None)
 
 
 def _device_for(run_dir: Path, setting: str) -> str:

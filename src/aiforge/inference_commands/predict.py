@@ -129,9 +129,7 @@ def output_columns(loaded: LoadedRun, width: int) -> tuple[list[str] | None, lis
     regression: ``prediction`` (one output) or ``prediction_0..`` (several).
     """
     if loaded.task == "classification":
-        classes = loaded.class_names
-        if classes is None or len(classes) != width:
-            classes = [str(i) for i in range(width)]
+        classes = loaded.classes_for(width)  # names of another number are an error, not indices
         return classes, [f"prob_{name}" for name in classes]
     return None, ([LABEL_COLUMN] if width == 1 else [f"{LABEL_COLUMN}_{i}" for i in range(width)])
 

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiforge.core.distributed import is_main_process
 from aiforge.core.logger import logger
 from aiforge.utils.callbacks import Callback
-from aiforge.utils.tracking_store import TrackingStoreError, prepare_store, set_experiment, slow_notice
+from aiforge.utils.mlflow_failures import drop_active_run, one_quick_try, password, run_folder_files
+from aiforge.utils.mlflow_logs import route_mlflow_errors
+from aiforge.utils.tracking_store import (
+    TrackingStoreError,
+    prepare_store,
+    set_experiment,
+    slow_notice,
+    sqlite_file,
+    sqlite_takes_writes,
+    store_name,
+)
 
 if TYPE_CHECKING:
     from aiforge.core.orchestrator import Orchestrator
@@ -46,7 +55,9 @@ def flatten(data: Any, prefix: str = "") -> dict[str, str]:
 class MLflowCallback(Callback):
     """Tracks a run in MLflow; only the main process talks to the server.
 
-    ``mlflow`` is imported when the run starts, so importing AIForge never needs it.
+    ``mlflow`` is imported when the run starts, so importing AIForge never needs it. Once the run
+    has started, a store that fails costs the tracking, never the run: one warning names the store
+    and what failed, the details go to the debug log, and nothing more is sent to MLflow.
     """
 
     def __init__(
@@ -77,6 +88,9 @@ class MLflowCallback(Callback):
         self._pending: list[Any] = []  # mlflow Metric entities not yet handed to MLflow
         self._unsent_steps: list[tuple[int, float, int]] = []  # from a checkpoint: (step, value, time)
         self._flushed_at = time.monotonic()
+        self._sends: list[Any] = []  # mlflow RunOperations of metric batches not yet known sent
+        self._failed = False  # the store failed during the run: tracking stopped
+        self._routing = False  # MLflow's error logs go to the debug log (see mlflow_logs)
         if not log_every_n_steps:
             # No per-batch work: the trainer then never calls this callback per batch.
             self.on_train_batch_end = Callback.on_train_batch_end.__get__(self)  # type: ignore[method-assign]
@@ -118,20 +132,25 @@ class MLflowCallback(Callback):
         self.tracking_uri = mlflow.get_tracking_uri()  # absolute: a resume from elsewhere finds it
         run_dir = orchestrator.run_dir
         assert run_dir is not None
+        route_mlflow_errors(True)
+        self._routing = True
         if self.run_id is not None:
             with slow_notice("Reopening the MLflow run", self.tracking_uri):
                 self._resume_run(orchestrator)
             return
         with slow_notice("Starting the MLflow run", self.tracking_uri):
+            experiment_id = set_experiment(self.tracking_uri, self.experiment_name)
             self._start_run(orchestrator, run_dir)
+        if self.run_id is not None:
+            self._write_run_info(run_dir, experiment_id)
 
     def _start_run(self, orchestrator: Orchestrator, run_dir: Path) -> None:
+        """Start the MLflow run; its params and environment record are sent as tracking (a failure
+        there stops the tracking, not the run)."""
         import mlflow
 
         from aiforge.core import run_files
 
-        assert self.tracking_uri is not None
-        experiment_id = set_experiment(self.tracking_uri, self.experiment_name)
         tags = {
             "aiforge.run_dir": str(run_dir),
             "aiforge.model_plugin": orchestrator.config.model_plugin,
@@ -142,11 +161,21 @@ class MLflowCallback(Callback):
         self.run_id = run.info.run_id
         params = flatten(orchestrator.config.model_dump(mode="json", by_alias=True))
         items = list(params.items())
-        for start in range(0, len(items), MAX_PARAMS_PER_BATCH):
-            mlflow.log_params(dict(items[start : start + MAX_PARAMS_PER_BATCH]))
-        environment = run_dir / run_files.ENVIRONMENT_FILE
-        if environment.exists():
-            mlflow.log_artifact(str(environment))
+
+        def send() -> None:
+            for start in range(0, len(items), MAX_PARAMS_PER_BATCH):
+                mlflow.log_params(dict(items[start : start + MAX_PARAMS_PER_BATCH]))
+            environment = run_dir / run_files.ENVIRONMENT_FILE
+            if environment.exists():
+                mlflow.log_artifact(str(environment))
+
+        self._attempt("logging the run's parameters", send, notice=False)
+
+    def _write_run_info(self, run_dir: Path, experiment_id: str) -> None:
+        import mlflow
+
+        from aiforge.core import run_files
+
         run_files.write_json(
             run_dir / RUN_INFO_FILE,
             {
@@ -224,40 +253,140 @@ class MLflowCallback(Callback):
             self._flush_metrics()
 
     def _flush_metrics(self) -> None:
-        """Hand the waiting metrics to MLflow, asynchronously: the loop never waits on the store."""
+        """Hand the waiting metrics to MLflow, asynchronously: the loop never waits on the store.
+        A batch sent earlier that failed (MLflow only logs that) stops the tracking here."""
         pending, self._pending = self._pending, []  # first: a Ctrl-C after sending cannot send twice
         self._flushed_at = time.monotonic()
-        if pending and self.run_id is not None:
+        if not self.active or self.run_id is None:
+            return
+        failure = self._send_failure(wait=False)
+        if failure is not None:
+            self._stop("sending metrics", failure)
+            return
+        if pending:
             import mlflow
 
-            client = mlflow.MlflowClient(tracking_uri=self.tracking_uri)
-            client.log_batch(self.run_id, metrics=pending, synchronous=False)
+            run_id = self.run_id
+
+            def send() -> None:
+                client = mlflow.MlflowClient(tracking_uri=self.tracking_uri)
+                self._sends.append(client.log_batch(run_id, metrics=pending, synchronous=False))
+
+            self._attempt("sending metrics", send, notice=False)
+
+    def _send_failure(self, wait: bool) -> BaseException | None:
+        """The error of a metric batch MLflow failed to store (None: none known); batches known
+        stored are forgotten. ``wait``: wait for every batch (they are flushed by then)."""
+        failure: BaseException | None = None
+        unfinished = []
+        for operations in self._sends:
+            futures = getattr(operations, "_operation_futures", None) or []
+            for future in futures:
+                if not (wait or future.done()):
+                    unfinished.append(operations)
+                    break
+                error = future.exception()
+                failure = failure or error
+        self._sends = unfinished
+        return failure
+
+    def _attempt(self, what: str, call: Callable[[], Any], notice: bool = True) -> bool:
+        """``call`` into MLflow, unless tracking stopped; a failure stops it (see ``_stop``).
+        ``notice``: say so when the call waits on the store (MLflow's retries) for long."""
+        if not self.active:
+            return False
+        try:
+            if notice:
+                with slow_notice(what[0].upper() + what[1:], self.tracking_uri or ""):
+                    call()
+            else:
+                call()
+            return True
+        except Exception as err:  # any failure of the store, its client or an upload
+            self._stop(what, err)
+            return False
+
+    def _stop(self, what: str, error: BaseException) -> None:
+        """One warning naming the store and what failed; the traceback to the debug log; nothing
+        more is sent (a dead server would cost minutes of retries per call). Rank 0 only, no
+        collectives: the other ranks never track."""
+        self.active = False
+        self._failed = True
+        self._pending = []
+        logger.opt(exception=error).debug(f"MLflow failed while {what}")
+        reason = " ".join(str(error).split("\n[SQL:")[0].split())[:300]
+        secret = password(self.tracking_uri or "")
+        if secret:
+            reason = reason.replace(secret, "***")
+        store = store_name(self.tracking_uri or "")
+        logger.warning(
+            f"MLflow tracking stopped: {what} failed in the MLflow store {store} "
+            f"({type(error).__name__}: {reason}); the rest of the run is not tracked, and the run "
+            "folder keeps every result (details in the debug log)"
+        )
 
     def on_experiment_end(
         self, orchestrator: Orchestrator, status: str, error: BaseException | None = None
     ) -> None:
-        """Log the run folder (and the model on success), then end the run as FINISHED, FAILED or KILLED."""
-        if not self.active or self.run_id is None:
-            return
+        """Log the run folder (and the model on success), then end the run as FINISHED, FAILED or
+        KILLED. A store that fails costs the tracking, not the run: the MLflow run is then marked
+        FAILED if the store still takes that, else left as it is."""
+        try:
+            if self.active and self.run_id is not None:
+                self._end_run(orchestrator, status, error)
+            elif self._failed and self.run_id is not None:
+                self._end_failed_run()
+        finally:
+            # After a failure MLflow may still hold batches that fail (and log so) as the process
+            # exits: its error logs stay in the debug log.
+            if self._routing and not self._failed:
+                route_mlflow_errors(False)
+                self._routing = False
+
+    def _end_run(self, orchestrator: Orchestrator, status: str, error: BaseException | None) -> None:
+        import mlflow
+
+        def send_last() -> None:
+            self._flush_metrics()  # also after a failure: the epochs before it
+            mlflow.flush_async_logging()
+            failure = self._send_failure(wait=True)
+            if failure is not None:
+                raise failure
+            if error is not None:
+                mlflow.set_tag("error", f"{type(error).__name__}: {error}"[:5000])
+
+        def send_folder(run_dir: Path) -> None:
+            for path, folder in run_folder_files(run_dir):
+                mlflow.log_artifact(str(path), artifact_path=folder)
+
+        self._attempt("sending the last metrics to MLflow", send_last)
+        if status == "FINISHED" and self.log_model:
+            self._attempt("logging the model to MLflow", lambda: self._log_model(orchestrator))
+        run_dir = orchestrator.run_dir
+        if run_dir is not None:
+            self._attempt("logging the run folder to MLflow", lambda: send_folder(run_dir))
+        if not self.active:
+            self._end_failed_run()
+        elif self._attempt("ending the MLflow run", lambda: mlflow.end_run(status=status)):
+            logger.info(f"MLflow run {self.run_id} ended: {status}")
+
+    def _end_failed_run(self) -> None:
+        """After a failure, one try to mark the MLflow run FAILED; the store may still refuse."""
         import mlflow
 
         uri = self.tracking_uri or ""
+        path = sqlite_file(uri)
+        if path is not None and not sqlite_takes_writes(path) and drop_active_run(self.run_id):
+            logger.info(f"MLflow run {self.run_id} left as it was: {path} is still locked")
+            return
         try:
-            with slow_notice("Sending the last metrics to MLflow", uri):
-                self._flush_metrics()  # also after a failure: the epochs before it
-                mlflow.flush_async_logging()
-                if error is not None:
-                    mlflow.set_tag("error", f"{type(error).__name__}: {error}"[:5000])
-            if status == "FINISHED" and self.log_model:
-                self._log_model(orchestrator)
-            if orchestrator.run_dir is not None:
-                with slow_notice("Logging the run folder to MLflow", uri):
-                    for path, folder in run_folder_files(orchestrator.run_dir):
-                        mlflow.log_artifact(str(path), artifact_path=folder)
-        finally:
-            with slow_notice("Ending the MLflow run", uri):
-                mlflow.end_run(status=status)
-            logger.info(f"MLflow run {self.run_id} ended: {status}")
+            with slow_notice("Marking the MLflow run FAILED", uri), one_quick_try(uri):
+                mlflow.end_run(status="FAILED")  # closes this process's active run even if refused
+        except Exception as err:
+            logger.opt(exception=err).debug("Marking the MLflow run FAILED failed")
+            logger.info(f"MLflow run {self.run_id} left as it was: the store did not take its end")
+        else:
+            logger.info(f"MLflow run {self.run_id} ended: FAILED (tracking stopped during the run)")
 
     def _log_model(self, orchestrator: Orchestrator) -> None:
         import mlflow
@@ -281,23 +410,6 @@ class MLflowCallback(Callback):
         self.tracking_uri = state.get("tracking_uri") or self.tracking_uri
         self.batches_seen = state.get("batches_seen", 0)
         self._unsent_steps = [tuple(entry) for entry in state.get("unsent_steps", [])]
-
-
-def run_folder_files(run_dir: Path) -> Iterator[tuple[Path, str | None]]:
-    """The files of ``run_dir`` that go to MLflow, each with its artifact folder (None: the top).
-
-    Left out: the folder's lock file (reading it for an upload can drop the lock on NFS) and the
-    ``.*.tmp`` files of writes that are not finished.
-    """
-    from aiforge.core.run_lock import LOCK_FILE
-
-    for folder, subfolders, names in os.walk(run_dir):
-        subfolders.sort()
-        relative = Path(folder).relative_to(run_dir).as_posix()
-        for name in sorted(names):
-            if name == LOCK_FILE or fnmatch.fnmatch(name, ".*.tmp"):
-                continue
-            yield Path(folder) / name, None if relative == "." else relative
 
 
 def _saved_tracking_uri(run_dir: Path) -> str | None:

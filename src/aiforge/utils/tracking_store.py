@@ -21,6 +21,7 @@ from typing import Any
 
 from aiforge.config.tracking_uris import DATABASE_ENGINES, WHOLE_URIS, redact, uri_problem
 from aiforge.errors import ConfigError
+from aiforge.utils.mlflow_logs import mlflow_errors_to_debug_log
 
 PROBE_TIMEOUT_S = 5.0  # one request to a server, or the wait for a locked SQLite file
 SLOW_NOTICE_S = 15.0  # a call into MLflow that takes longer than this is reported while it waits
@@ -64,13 +65,14 @@ def prepare_store(uri: str) -> None:
 def check_server(uri: str) -> None:
     """One GET of ``<uri>/health``, sent as MLflow sends its requests (user info in the URI,
     MLFLOW_TRACKING_USERNAME/TOKEN/AUTH, MLFLOW_TRACKING_INSECURE_TLS, server and client
-    certificates), without retries: any HTTP answer (even 404 or 401) means a server is there."""
+    certificates), without retries. An MLflow server always serves /health: a 404 there is some
+    other web server. Any other answer (401 or 403 from an auth proxy, too) means it is there."""
     import requests
     from mlflow.utils.credentials import get_default_host_creds
     from mlflow.utils.rest_utils import http_request
 
     try:
-        http_request(
+        response = http_request(
             get_default_host_creds(uri),
             "/health",
             "GET",
@@ -94,6 +96,13 @@ def check_server(uri: str) -> None:
             "fix tracking.tracking_uri / AIFORGE_MLFLOW_TRACKING_URI, set tracking.enabled: false, "
             "or set tracking.on_unreachable: warn to train untracked"
         ) from None
+    if response.status_code == 404:
+        raise TrackingStoreError(
+            f"{redact(uri)} answers HTTP but is not an MLflow tracking server (GET /health returned "
+            "404); point tracking.tracking_uri / AIFORGE_MLFLOW_TRACKING_URI at the MLflow server "
+            "(`mlflow server`), set tracking.enabled: false, or set tracking.on_unreachable: warn "
+            "to train untracked"
+        )
 
 
 def _prepare_sql_store(uri: str) -> None:
@@ -108,7 +117,7 @@ def _prepare_sql_store(uri: str) -> None:
         from mlflow.tracking import MlflowClient
 
         try:
-            with slow_notice("Opening the MLflow store", uri):
+            with slow_notice("Opening the MLflow store", uri), mlflow_errors_to_debug_log():
                 MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
         except Exception as err:
             where = path if path is not None else redact(uri)
@@ -150,6 +159,23 @@ def _check_sqlite_file(path: Path) -> None:
             reason = str(err)
             hint = "if it is damaged, move it away (a new one is made) or choose another tracking_uri"
         raise TrackingStoreError(f"the MLflow store {path} cannot be read ({reason}); {hint}") from None
+
+
+def sqlite_takes_writes(path: Path, timeout_s: float = 1.0) -> bool:
+    """Whether the SQLite file at ``path`` gives a write lock within ``timeout_s`` (MLflow itself
+    waits 20 s per call for one); the lock is let go at once."""
+    import sqlite3
+
+    try:
+        connection = sqlite3.connect(path, timeout=timeout_s, isolation_level=None)
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute("ROLLBACK")
+        finally:
+            connection.close()
+    except sqlite3.Error:
+        return False
+    return True
 
 
 def _local_path(uri: str) -> Path:
@@ -239,10 +265,7 @@ def slow_notice(what: str, uri: str, after_s: float | None = None) -> Iterator[N
     from aiforge.core.logger import logger
 
     def notice() -> None:
-        logger.warning(
-            f"{what}: still waiting for the MLflow store at {redact(uri)}; MLflow retries for up to "
-            "a few minutes (MLFLOW_HTTP_REQUEST_MAX_RETRIES, MLFLOW_HTTP_REQUEST_TIMEOUT set how long)"
-        )
+        logger.warning(f"{what}: {waiting_for(uri)}")
 
     timer = threading.Timer(SLOW_NOTICE_S if after_s is None else after_s, notice)
     timer.daemon = True
@@ -251,3 +274,26 @@ def slow_notice(what: str, uri: str, after_s: float | None = None) -> Iterator[N
         yield
     finally:
         timer.cancel()
+
+
+def waiting_for(uri: str) -> str:
+    """What a call that waits on the store at ``uri`` is waiting for, and what sets how long."""
+    path = sqlite_file(uri)
+    if path is not None:
+        return (
+            f"still waiting for the MLflow SQLite database {path}: it is locked or busy (another "
+            "process is writing to it); MLflow waits up to 20 s for it per call"
+        )
+    if urllib.parse.urlsplit(uri).scheme.lower() in ("http", "https"):
+        return (
+            f"still waiting for the MLflow tracking server at {redact(uri)}; MLflow retries for up "
+            "to a few minutes (MLFLOW_HTTP_REQUEST_MAX_RETRIES, MLFLOW_HTTP_REQUEST_TIMEOUT set how long)"
+        )
+    return f"still waiting for the MLflow store at {redact(uri)}"
+
+
+def store_name(uri: str) -> str:
+    """The store at ``uri`` for messages: a SQLite store's file (absolute), else the URI without
+    its password."""
+    path = sqlite_file(uri)
+    return str(path) if path is not None else redact(uri)
