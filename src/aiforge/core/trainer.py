@@ -226,18 +226,20 @@ class Trainer:
         self, batch: Item, index: int, epoch: int, accumulate: int, skip_nonfinite: bool
     ) -> tuple[torch.Tensor, bool]:
         """Forward and backward on one batch: its loss, and False when that loss was skipped."""
+        where = f"training batch {index + 1} of epoch {epoch + 1}"
         try:
             step = self._ddp if self._ddp is not None else self.model.training_step
             outputs = self.precision.run(step, batch, index)
             loss = outputs["loss"]
         except Exception as err:
             if not self._outputs_checked:  # a width the loss rejected itself: exit 2 naming the plugin
-                self._check_forward(batch, f"training batch {index + 1} of epoch {epoch + 1}")
+                # Only after a failure, so a run that trains calls its forward no extra time.
+                checked = (self.config.loss_fn_name, self.num_classes, self.model_name, where)
+                check_forward(self.model, batch, *checked, self.precision.run)
             raise self._step_failure("training_step", f"epoch {epoch + 1}, batch {index + 1}", err) from err
         if not self._outputs_checked:  # once: predictions that fit the task (exit 2 if not)
-            where = f"training batch {index + 1} of epoch {epoch + 1}"
-            loss_name, num_classes = self.config.loss_fn_name, self.num_classes
-            check_step_outputs(self.model, outputs, batch, loss_name, num_classes, self.model_name, where)
+            checked = (self.config.loss_fn_name, self.num_classes, self.model_name, where)
+            check_step_outputs(self.model, outputs, batch, *checked)
             self._outputs_checked = True
         if skip_nonfinite and self._ddp is None and not bool(torch.isfinite(loss.detach())):
             logger.warning(f"Skipped batch {index + 1} of epoch {epoch + 1}: loss {loss.item()}")
@@ -246,12 +248,6 @@ class Trainer:
         self._epoch_losses.append(loss.detach().float())
         self._epoch_sizes.append(len(batch["labels"]) if "labels" in batch else 1)
         return loss, True
-
-    def _check_forward(self, batch: Item, where: str) -> None:
-        """After the first step failed: does the model's forward fit the task? Only then, so a
-        run that trains calls its forward no extra time (plugins may count or hook the calls)."""
-        loss_name, num_classes = self.config.loss_fn_name, self.num_classes
-        check_forward(self.model, batch, loss_name, num_classes, self.model_name, where, self.precision.run)
 
     def _after_step(self, every: int | None) -> None:
         """A step checkpoint every N steps; on a stop request, a checkpoint and then stop."""
@@ -280,9 +276,8 @@ class Trainer:
         """The per-sample mean of this epoch's batch losses: the epoch's one host sync."""
         if not self._epoch_losses and self._ddp is None:
             raise TrainingError(f"epoch {epoch + 1} had no batch with a finite loss; nothing was trained")
-        losses = (
-            torch.stack(self._epoch_losses).reshape(-1).tolist() if self._epoch_losses else []
-        )  # a loss may be [1]
+        # A loss may have shape [1].
+        losses = torch.stack(self._epoch_losses).reshape(-1).tolist() if self._epoch_losses else []
         # Under DDP, skipped steps still recorded their loss: "skip" drops them here.
         weighted, size = weighted_loss_sum(losses, self._epoch_sizes, self.config.nonfinite_loss == "skip")
         total, count = all_reduce_sum(weighted, size)  # over every rank
