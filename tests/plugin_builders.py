@@ -151,3 +151,41 @@ def make_width_plugin(
     }
     (root / "exp.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
     return name
+
+
+def finished_iris_run(root: Path, experiment: str) -> Path:
+    """A finished two-epoch iris run (tracking off) under ``root/results``: its run folder."""
+    from aiforge.config.model_configs import ExperimentConfig, TrainingConfig
+    from aiforge.config.settings import AppSettings
+    from aiforge.core.orchestrator import Orchestrator
+
+    settings = AppSettings(RESULTS_DIR=root / "results", DEVICE="cpu", TRACKING=False, LOG_LEVEL="WARNING")
+    config = ExperimentConfig(
+        experiment_name=experiment,
+        model_plugin="simple_nn",
+        dataset_plugin="iris",
+        tracking={"enabled": False},
+        training_config=TrainingConfig(epochs=2, batch_size=32),
+    )
+    return Path(Orchestrator(config, settings=settings).run_experiment()["run_dir"])
+
+
+def one_batch_trainer(model: Any, plugin: str, classes: int = 2) -> Any:
+    """A Trainer (Python API) for ``model`` with CrossEntropyLoss and SGD, told the class count;
+    ``trainer.fit(batches, batches, 1)`` then trains one epoch on 8-row batches of 4 features."""
+    import torch
+
+    from aiforge.config.model_configs import TrainingConfig
+    from aiforge.core.trainer import Trainer
+    from aiforge.utils.metrics import MetricSet
+
+    model.loss_fn = model.configure_loss_fn("CrossEntropyLoss")
+    return Trainer(
+        model,
+        model.configure_optimizer("SGD", 0.1),
+        TrainingConfig(epochs=1, batch_size=8),
+        torch.device("cpu"),
+        MetricSet(["accuracy"], "classification", classes),
+        plugin_names=(plugin, "data"),
+        num_classes=classes,
+    )

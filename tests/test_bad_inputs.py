@@ -31,20 +31,13 @@ import pytest
 import yaml
 
 from aiforge.cli import main
-from plugin_builders import make_entry_point_plugin, make_folder_plugin
+from plugin_builders import make_entry_point_plugin, make_folder_plugin, tiny_experiment
 
 OK, USAGE, FAILURE, INTERRUPTED = 0, 2, 1, 130
 EXPERIMENT = "bad_inputs"
 OLD_RUN = Path("results") / EXPERIMENT / "20200101-000000-abcdef"
 
-SIMPLE = {
-    "experiment_name": EXPERIMENT,
-    "model_plugin": "simple_nn",
-    "dataset_plugin": "simple_nn",
-    "dataset_args": {"num_samples": 40, "input_dim": 4},
-    "model_config": {"hidden_dim": 8},
-    "training_config": {"epochs": 1, "batch_size": 8},
-}
+SIMPLE = tiny_experiment(EXPERIMENT)
 TABULAR = {
     "experiment_name": EXPERIMENT,
     "model_plugin": "simple_nn",

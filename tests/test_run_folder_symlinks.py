@@ -10,26 +10,15 @@ from pathlib import Path
 import pytest
 
 from aiforge.cli import main
-from aiforge.config.model_configs import ExperimentConfig, TrainingConfig
-from aiforge.config.settings import AppSettings
 from aiforge.core import run_files
-from aiforge.core.orchestrator import Orchestrator
+from plugin_builders import finished_iris_run
 
 OUTSIDE_TEXT = "the user's own file, outside the run folder\n"
 
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("trained")
-    settings = AppSettings(RESULTS_DIR=root / "results", DEVICE="cpu", TRACKING=False, LOG_LEVEL="WARNING")
-    config = ExperimentConfig(
-        experiment_name="links",
-        model_plugin="simple_nn",
-        dataset_plugin="iris",
-        tracking={"enabled": False},
-        training_config=TrainingConfig(epochs=2, batch_size=32),
-    )
-    return Path(Orchestrator(config, settings=settings).run_experiment()["run_dir"])
+    return finished_iris_run(tmp_path_factory.mktemp("trained"), "links")
 
 
 def _copy(run: Path, tmp_path: Path, resumable: bool) -> Path:

@@ -12,7 +12,7 @@ import torch
 from aiforge.cli import main
 from aiforge.core.output_checks import check_outputs
 from aiforge.errors import PluginError
-from plugin_builders import make_width_plugin
+from plugin_builders import make_width_plugin, one_batch_trainer
 
 
 def shape_check(predictions: torch.Tensor, labels: torch.Tensor, loss: str, classes: int | None) -> None:
@@ -98,18 +98,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-@pytest.mark.parametrize("command", ["check", "run"])
-def test_seven_columns_for_two_classes_exit_2(workdir: Path, command: str, capsys) -> None:
-    name = folder_plugin(workdir, "CrossEntropyLoss", outputs="7")
-    argv = [command, "exp.yaml", "--plugins-dir", "plugins"]
-    if command == "run":
-        argv += ["--results-dir", str(workdir / "results")]
-    code = main(argv)
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert f"model plugin '{name}'" in err
-    assert "7 output columns" in err and "2 classes" in err
-    assert not list(workdir.glob("results/seven/*"))  # refused before training: no run folder left
+# 7 columns for 2 classes through check and run: test_output_width_before_loss.py's CASES.
 
 
 def test_binary_bce_with_one_column_passes_check(workdir: Path, capsys) -> None:
@@ -122,10 +111,7 @@ def test_binary_bce_with_one_column_passes_check(workdir: Path, capsys) -> None:
 
 def test_the_trainer_checks_its_first_batch() -> None:
     """The Trainer alone (Python API), given the class count, refuses a 7-column model."""
-    from aiforge.config.model_configs import TrainingConfig
     from aiforge.core.base_model import BaseModel
-    from aiforge.core.trainer import Trainer
-    from aiforge.utils.metrics import MetricSet
 
     class Seven(BaseModel):
         def __init__(self) -> None:
@@ -135,19 +121,8 @@ def test_the_trainer_checks_its_first_batch() -> None:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.net(x)
 
-    model = Seven()
-    model.loss_fn = model.configure_loss_fn("CrossEntropyLoss")
-    optimizer = model.configure_optimizer("SGD", 0.1)
+    trainer = one_batch_trainer(Seven(), "seven")
     batches = [{"features": torch.randn(8, 4), "labels": torch.randint(0, 2, (8,))}]
-    trainer = Trainer(
-        model,
-        optimizer,
-        TrainingConfig(epochs=1, batch_size=8),
-        torch.device("cpu"),
-        MetricSet(["accuracy"], "classification", 2),
-        plugin_names=("seven", "data"),
-        num_classes=2,
-    )
     with pytest.raises(
         PluginError, match=r"model plugin 'seven' returns 7 output columns.*batch 1 of epoch 1"
     ):

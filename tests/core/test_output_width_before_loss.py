@@ -15,7 +15,7 @@ from aiforge.cli import main
 from aiforge.core.base_model import BaseModel
 from aiforge.core.output_checks import check_forward
 from aiforge.errors import PluginError
-from plugin_builders import make_width_plugin
+from plugin_builders import make_width_plugin, one_batch_trainer
 
 
 def folder_plugin(root: Path, loss: str, outputs: str, rows: str = "", dataset: str | None = None) -> str:
@@ -92,23 +92,9 @@ class OneOutput(BaseModel):
 
 def test_the_trainer_checks_its_first_batch_before_the_loss() -> None:
     """CrossEntropyLoss would raise IndexError on 1 column for 2 classes; the Trainer names the plugin."""
-    from aiforge.config.model_configs import TrainingConfig
-    from aiforge.core.trainer import Trainer
-    from aiforge.utils.metrics import MetricSet
 
-    model = OneOutput()
-    model.loss_fn = model.configure_loss_fn("CrossEntropyLoss")
-    optimizer = model.configure_optimizer("SGD", 0.1)
+    trainer = one_batch_trainer(OneOutput(), "one")
     batches = [{"features": torch.randn(8, 4), "labels": torch.ones(8, dtype=torch.long)}]
-    trainer = Trainer(
-        model,
-        optimizer,
-        TrainingConfig(epochs=1, batch_size=8),
-        torch.device("cpu"),
-        MetricSet(["accuracy"], "classification", 2),
-        plugin_names=("one", "data"),
-        num_classes=2,
-    )
     with pytest.raises(PluginError, match=r"model plugin 'one' returns 1 output column.*batch 1 of epoch 1"):
         trainer.fit(batches, batches, 1)
 

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from aiforge.config.model_configs import ExperimentConfig, TrainingConfig
 from aiforge.config.settings import AppSettings
 from aiforge.core import run_files, run_placement
 from aiforge.core.orchestrator import Orchestrator
@@ -19,6 +18,7 @@ from aiforge.core.run_lock import LOCK_FILE, acquire_run_lock
 from aiforge.errors import RunFolderInUse
 from aiforge.reporting.report import REPORT_FILE, build_report
 from aiforge.utils.callbacks import Callback
+from plugin_builders import finished_iris_run
 
 
 def test_a_second_acquire_in_the_same_process_is_refused(tmp_path: Path) -> None:
@@ -47,15 +47,7 @@ def test_place_run_releases_its_lock_when_telling_the_other_ranks_fails(
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("trained")
-    config = ExperimentConfig(
-        experiment_name="locks",
-        model_plugin="simple_nn",
-        dataset_plugin="iris",
-        tracking={"enabled": False},
-        training_config=TrainingConfig(epochs=2, batch_size=32),
-    )
-    return Path(Orchestrator(config, settings=_settings(root)).run_experiment()["run_dir"])
+    return finished_iris_run(tmp_path_factory.mktemp("trained"), "locks")
 
 
 def _settings(root: Path) -> AppSettings:
