@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from training_overhead import HandLoop, Options, PairedClock, aiforge_epochs, prepared, quiet
 
-from aiforge.core.trainer import Trainer
+from aiforge.training.trainer import Trainer
 from aiforge.utils.callbacks import MetricsHistory, ModelCheckpoint
 from aiforge.utils.metrics import MetricSet
 

@@ -63,10 +63,10 @@ from torch.utils.data import DataLoader
 
 from aiforge.config.model_configs import ExperimentConfig
 from aiforge.config.settings import AppSettings
-from aiforge.core.batching import loader_options
 from aiforge.core.data_pipeline import BaseDataset, Item
 from aiforge.core.orchestrator import Orchestrator
-from aiforge.core.training_setup import build_optimizer
+from aiforge.data.batching import loader_options
+from aiforge.training.builders import build_optimizer
 from aiforge.utils.callbacks import Callback
 
 WORKLOADS: dict[str, dict[str, Any]] = {
@@ -398,7 +398,7 @@ def lightning_column(data: Prepared, epochs: int, options: Options = Options()) 
 
 def quiet() -> None:
     """Only results on the console: no INFO logs, no hints (few DataLoader workers, model pickling)."""
-    from aiforge.core.logger import configure_logging
+    from aiforge.runtime.log import configure_logging
 
     configure_logging("WARNING")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")  # read when MLflow sets up its loggers

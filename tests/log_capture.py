@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 def logged_messages(level: str) -> Iterator[list[str]]:
     """The messages logged at ``level`` or above while the test runs (a fixture's body)."""
-    from aiforge.core.logger import logger
+    from aiforge.runtime.log import logger
 
     messages: list[str] = []
     sink = logger.add(lambda message: messages.append(message.record["message"]), level=level)

@@ -176,7 +176,7 @@ def one_batch_trainer(model: Any, plugin: str, classes: int = 2) -> Any:
     import torch
 
     from aiforge.config.model_configs import TrainingConfig
-    from aiforge.core.trainer import Trainer
+    from aiforge.training.trainer import Trainer
     from aiforge.utils.metrics import MetricSet
 
     model.loss_fn = model.configure_loss_fn("CrossEntropyLoss")

@@ -124,7 +124,7 @@ def test_container_settings_override(tmp_path: Path) -> None:
 
 def test_orchestrator_uses_classes_passed_in(tmp_path: Path) -> None:
     from aiforge.core.orchestrator import Orchestrator
-    from aiforge.core.preprocessing import FeatureScaler
+    from aiforge.data.scaling import FeatureScaler
     from aiforge.plugins.simple_nn.dataset import Dataset
     from aiforge.plugins.simple_nn.model import Model
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from aiforge.core.run_lock import LOCK_FILE
+from aiforge.runs.lock import LOCK_FILE
 from test_resume import aiforge, start, workspace  # noqa: F401  (workspace: the plugin folder fixture)
 
 pytestmark = pytest.mark.slow
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 HOLDER = """
 import sys
 from pathlib import Path
-from aiforge.core.run_lock import acquire_run_lock
+from aiforge.runs.lock import acquire_run_lock
 
 lock = acquire_run_lock(Path(sys.argv[1]), "the test's holder")
 print("ready", flush=True)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from aiforge.core.run_lock import LOCK_FILE
+from aiforge.runs.lock import LOCK_FILE
 from test_resume import aiforge, workspace  # noqa: F401  (workspace: the plugin folder fixture)
 from test_resume_checks import killed_run, run_dir, snapshot  # noqa: F401  (fixtures)
 

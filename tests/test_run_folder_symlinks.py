@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from aiforge.cli import main
-from aiforge.core import run_files
+from aiforge.runs import files as run_files
 from plugin_builders import finished_iris_run
 
 OUTSIDE_TEXT = "the user's own file, outside the run folder\n"

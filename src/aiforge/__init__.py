@@ -26,7 +26,7 @@ _EXPORTS = {
     "Callback": "aiforge.utils.callbacks",
     "EarlyStopping": "aiforge.utils.callbacks",
     "ModelCheckpoint": "aiforge.utils.callbacks",
-    "MLflowCallback": "aiforge.utils.mlflow_callback",
+    "MLflowCallback": "aiforge.tracking.mlflow_callback",
     "AIForgeError": "aiforge.errors",
     "ConfigError": "aiforge.errors",
     "DataError": "aiforge.errors",

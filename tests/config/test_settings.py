@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from aiforge.config.settings import LOG_LEVELS, AppSettings, get_settings
-from aiforge.core.device import resolve_device
 from aiforge.errors import ConfigError
+from aiforge.runtime.device import resolve_device
 
 VARIABLES = ("LOG_LEVEL", "RESULTS_DIR", "DATA_DIR", "PLUGINS_DIR", "DEVICE")
 
@@ -129,7 +129,7 @@ def test_empty_plugins_dir_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     assert get_settings().PLUGINS_DIR is None
 
 
-# --- core/device.py ---------------------------------------------------------------------------
+# --- runtime/device.py ---------------------------------------------------------------------------
 
 
 def test_resolve_cpu() -> None:

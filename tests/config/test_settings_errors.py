@@ -11,8 +11,8 @@ import torch
 
 from aiforge.cli import main
 from aiforge.config.settings import get_settings
-from aiforge.core.device import resolve_device
 from aiforge.errors import ConfigError
+from aiforge.runtime.device import resolve_device
 
 CONFIG = """
 experiment_name: settings

@@ -24,10 +24,10 @@ from aiforge.config.model_configs import (
     TrainingConfig,
 )
 from aiforge.config.settings import AppSettings
-from aiforge.core.batching import TensorBatches
 from aiforge.core.data_pipeline import BaseDataset, BasePreprocessor, InMemoryDataset, Item
 from aiforge.core.orchestrator import Orchestrator
-from aiforge.core.preprocessing import FeatureScaler
+from aiforge.data.batching import TensorBatches
+from aiforge.data.scaling import FeatureScaler
 from aiforge.errors import ConfigError, DataError, PluginError
 from aiforge.plugins.simple_nn.dataset import Dataset as SimpleDataset
 from aiforge.plugins.simple_nn.model import Model as SimpleModel
@@ -620,7 +620,7 @@ def test_an_exception_in_load_data_is_a_run_failure_naming_the_plugin(
 ) -> None:
     # One rule: an exception from plugin code is a failure (exit 1) naming the plugin and the method,
     # never DataError (exit 2, "your input is wrong"); a plugin says that by raising DataError itself.
-    from aiforge.core.step_errors import TrainingError
+    from aiforge.training.step_failures import TrainingError
 
     orchestrator = orchestrator_whose_load_data_raises(error, tmp_path)
     with pytest.raises(

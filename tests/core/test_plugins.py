@@ -26,7 +26,7 @@ from aiforge.core.plugins import (
     locate,
     model_config_class,
 )
-from aiforge.core.preprocessing import FeatureScaler
+from aiforge.data.scaling import FeatureScaler
 from aiforge.errors import ConfigError, PluginError
 from aiforge.plugins.simple_nn.dataset import Dataset as SimpleDataset
 from aiforge.plugins.simple_nn.model import Model as SimpleModel
@@ -473,7 +473,7 @@ def test_describe_plugins_lists_builtins_and_reports_broken_ones(plugins_dir: Pa
     assert simple.classes == {
         "Model": "aiforge.plugins.simple_nn.model.Model",
         "Dataset": "aiforge.plugins.simple_nn.dataset.Dataset",
-        "Preprocessor": "aiforge.core.preprocessing.FeatureScaler",
+        "Preprocessor": "aiforge.data.scaling.FeatureScaler",
     }
     assert list(simple.config_fields) == list(SimpleNNConfig.model_fields)
     assert simple.config_fields["hidden_dim"] == "int"

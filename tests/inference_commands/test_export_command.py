@@ -148,7 +148,7 @@ def test_onnx_export_matches_the_eager_model(iris_run, tmp_path):
 
 
 def test_the_default_export_into_a_run_folder_in_use_is_refused(iris_run, tmp_path):
-    from aiforge.core.run_lock import acquire_run_lock
+    from aiforge.runs.lock import acquire_run_lock
 
     loaded = load_run(iris_run, _settings(tmp_path), device="cpu")
     target = iris_run / "inference_model.torchscript.pt"

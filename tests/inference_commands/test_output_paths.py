@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from aiforge.cli import main
-from aiforge.core import run_files
 from aiforge.errors import ConfigError
 from aiforge.inference_commands.outputs import check_output_path
+from aiforge.runs import files as run_files
 
 
 def _fake_run(folder: Path) -> Path:

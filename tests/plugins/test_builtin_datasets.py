@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from aiforge.core.data_pipeline import BasePreprocessor, InMemoryDataset
-from aiforge.core.preprocessing import FeatureScaler
+from aiforge.data.scaling import FeatureScaler
 from aiforge.plugins.simple_nn.dataset import Dataset as SimpleDataset
 
 SKLEARN_SETS = [

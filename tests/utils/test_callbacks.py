@@ -12,7 +12,7 @@ from torch import nn
 
 from aiforge.config.model_configs import TrainingConfig
 from aiforge.core.base_model import BaseModel
-from aiforge.core.trainer import Trainer
+from aiforge.training.trainer import Trainer
 from aiforge.utils.callbacks import (
     Callback,
     EarlyStopping,
@@ -298,7 +298,7 @@ def test_history_append_to_a_full_disk_is_a_clear_error(
 ) -> None:
     import errno
 
-    from aiforge.core.run_files import RunFileError
+    from aiforge.runs.files import RunFileError
 
     history = MetricsHistory(tmp_path / "metrics.csv", flush_interval_s=0)
     history.on_epoch_end(0, {"epoch": 1, "val_loss": 0.6})
@@ -385,7 +385,7 @@ def test_save_last_keeps_the_two_latest_full_states(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])
 def test_non_finite_weights_are_never_written(tmp_path: Path, bad: float) -> None:
-    from aiforge.core.trainer import TrainingError
+    from aiforge.training.trainer import TrainingError
 
     checkpoint = ModelCheckpoint(tmp_path)
     trainer = trainer_with([checkpoint])
@@ -409,7 +409,7 @@ def test_non_finite_weights_are_never_written(tmp_path: Path, bad: float) -> Non
 def test_a_failed_checkpoint_write_leaves_last_pt_as_it_was(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from aiforge.core.run_files import RunFileError
+    from aiforge.runs.files import RunFileError
 
     checkpoint = ModelCheckpoint(tmp_path)
     trainer = trainer_with([checkpoint])
@@ -464,7 +464,7 @@ def test_history_writes_the_first_epoch_after_a_resume_at_once(tmp_path: Path) -
 def test_history_on_another_rank_never_writes_even_when_the_run_fails_early(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("aiforge.core.distributed.is_main_process", lambda: False)
+    monkeypatch.setattr("aiforge.runtime.distributed.is_main_process", lambda: False)
     path = tmp_path / "metrics.csv"
     resumed = MetricsHistory(path, flush_interval_s=0)
     resumed.load_state_dict({"rows": [{"epoch": 1, "val_loss": 0.6}]})

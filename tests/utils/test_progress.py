@@ -12,7 +12,7 @@ from rich.cells import cell_len
 from rich.console import Console
 
 from aiforge.cli import _show_progress, build_parser
-from aiforge.core import console as console_module
+from aiforge.runtime import console as console_module
 from aiforge.utils.callbacks import Callback
 from aiforge.utils.progress import ProgressBar
 
@@ -148,7 +148,7 @@ def test_bar_count_and_eta_stay_readable_beside_validation_metrics(monkeypatch, 
 
 def test_trainer_calls_per_batch_hooks_only_on_callbacks_that_have_them():
     from aiforge.config.model_configs import TrainingConfig
-    from aiforge.core.trainer import Trainer
+    from aiforge.training.trainer import Trainer
 
     class PerBatch(Callback):
         def on_train_batch_end(self, batch_idx, loss):

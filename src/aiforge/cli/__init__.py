@@ -122,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # RunInterrupted carries 128 + the signal number: 130 for SIGINT, 143 for SIGTERM.
         return _fail(f"interrupted: {err}" if str(err) else "interrupted", debug, _exit_code(err))
     except Exception as err:
-        from aiforge.core.distributed import is_peer_failure
+        from aiforge.runtime.distributed import is_peer_failure
 
         if is_peer_failure(err) and not debug:
             return EXIT_FAILURE  # another process of this torchrun job failed and reported why
@@ -165,7 +165,7 @@ def _settings(args: argparse.Namespace) -> Any:
             options[name] = f"--{option.replace('_', '-')}"
     settings = get_settings(options, **overrides)
     check_plugins_dir(settings)
-    from aiforge.core.logger import configure_logging
+    from aiforge.runtime.log import configure_logging
 
     configure_logging(settings.LOG_LEVEL)
     return settings
@@ -180,7 +180,7 @@ def _config_path(args: argparse.Namespace) -> Path:
     if args.config is not None:
         return args.config
     if args.example is None and getattr(args, "resume", None) is not None:
-        from aiforge.core.resume import resumable_run_dir
+        from aiforge.runs.resume import resumable_run_dir
 
         return resumable_run_dir(args.resume) / "config.yaml"  # the run's own resolved config
     return example_path(args.example) if args.example else example_path()
@@ -191,7 +191,7 @@ def _orchestrator(args: argparse.Namespace) -> Any:
 
     settings = _settings(args)
     if getattr(args, "resume", None) is not None:  # as given, else relative to the results folder
-        from aiforge.core.resume import resumable_run_dir
+        from aiforge.runs.resume import resumable_run_dir
 
         args.resume = resumable_run_dir(args.resume, settings.RESULTS_DIR)
     config_path = _config_path(args)
@@ -226,7 +226,7 @@ def _show_progress(args: argparse.Namespace) -> bool:
         return False
     if args.progress is not None:
         return args.progress
-    from aiforge.core.console import get_console
+    from aiforge.runtime.console import get_console
 
     return bool(get_console().is_terminal)
 

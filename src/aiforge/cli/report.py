@@ -32,9 +32,9 @@ def add_report_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -
 def cmd_report(args: argparse.Namespace) -> int:
     """Print the report's path; a folder that is not a run folder raises ``DataError`` (exit 2)."""
     from aiforge.config.settings import get_settings
-    from aiforge.core.logger import configure_logging
-    from aiforge.core.run_files import locate_run_dir
     from aiforge.reporting.report import build_report
+    from aiforge.runs.files import locate_run_dir
+    from aiforge.runtime.log import configure_logging
 
     results_dir = getattr(args, "results_dir", None)
     settings = get_settings(**({"RESULTS_DIR": results_dir} if results_dir is not None else {}))

@@ -36,7 +36,7 @@ class SchedulerConfig(StrictSection):
     @field_validator("name")
     @classmethod
     def _known_scheduler(cls, name: str) -> str:
-        from aiforge.core.training_setup import scheduler_class
+        from aiforge.training.builders import scheduler_class
 
         scheduler_class(name)  # raises ValueError naming the choices
         return name
@@ -181,7 +181,7 @@ class TrainingConfig(StrictSection):
     @field_validator("optimizer_name")
     @classmethod
     def _known_optimizer(cls, name: str) -> str:
-        from aiforge.core.training_setup import optimizer_class
+        from aiforge.training.builders import optimizer_class
 
         optimizer_class(name)
         return name
@@ -189,7 +189,7 @@ class TrainingConfig(StrictSection):
     @field_validator("loss_fn_name")
     @classmethod
     def _known_loss(cls, name: str) -> str:
-        from aiforge.core.training_setup import loss_class
+        from aiforge.training.builders import loss_class
 
         loss_class(name)
         return name
@@ -403,7 +403,7 @@ def logged_name_problems(config: ExperimentConfig) -> list[str]:
     Both depend on several fields at once (the loss decides the task), so they are
     checked on a whole config, before any folder is made.
     """
-    from aiforge.core.training_setup import task_for_loss
+    from aiforge.training.builders import task_for_loss
     from aiforge.utils.metrics import METRICS, default_metrics
 
     tcfg = config.training_config

@@ -69,7 +69,7 @@ class AppSettings(BaseSettings):
     @classmethod
     def _empty_uri_is_unset(cls, value: object) -> object:
         # AIFORGE_MLFLOW_TRACKING_URI= (empty) means unset. The URI itself is checked only where a
-        # run is tracked (utils/tracking.py): predict or evaluate never use it.
+        # run is tracked (tracking/trackers.py): predict or evaluate never use it.
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("RESULTS_DIR", mode="before")

@@ -8,7 +8,7 @@ _EXPORTS = {
     "BasePreprocessor": "aiforge.core.data_pipeline",
     "InMemoryDataset": "aiforge.core.data_pipeline",
     "Orchestrator": "aiforge.core.orchestrator",
-    "Trainer": "aiforge.core.trainer",
+    "Trainer": "aiforge.training.trainer",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from aiforge.config.model_configs import ModelSpecificConfig
-from aiforge.core.training_setup import build_loss, build_optimizer
+from aiforge.training.builders import build_loss, build_optimizer
 
 
 class BaseModel(nn.Module, ABC):

@@ -104,7 +104,7 @@ class BasePreprocessor(ABC):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Set each key as an attribute; a ValueError names keys that are not public attribute
         names or would replace a method or property (a saved file is data)."""
-        from aiforge.core.preprocessor_state import key_problems
+        from aiforge.runs.preprocessor_state import key_problems
 
         problems = key_problems(self, state)
         if problems:
@@ -116,7 +116,7 @@ class BasePreprocessor(ABC):
         """Write the state as safetensors, non-tensor values as JSON metadata (no pickle)."""
         from safetensors.torch import save_file
 
-        from aiforge.core.run_files import atomic_path
+        from aiforge.runs.files import atomic_path
 
         tensors, metadata = self.serialisable_state()
         with atomic_path(path) as tmp:

@@ -12,14 +12,20 @@ import torch
 
 from aiforge.config.model_configs import ExperimentConfig
 from aiforge.config.settings import AppSettings, get_settings, setting_source
-from aiforge.core import run_files
 from aiforge.core.base_model import BaseModel
-from aiforge.core.batching import first_batch, loader_options, make_batches
-from aiforge.core.data_fit import dims_from_data, fill_model_dims, fitted_preprocessor
-from aiforge.core.data_loading import load_rows, plugin_batches
 from aiforge.core.data_pipeline import BaseDataset, BasePreprocessor, split_indices
-from aiforge.core.device import resolve_device
-from aiforge.core.distributed import (
+from aiforge.core.plugins import call_plugin, load_class
+from aiforge.data.batching import first_batch, loader_options, make_batches
+from aiforge.data.fitting import dims_from_data, fill_model_dims, fitted_preprocessor
+from aiforge.data.loading import load_rows, plugin_batches
+from aiforge.errors import AIForgeError, DataError
+from aiforge.runs import files as run_files
+from aiforge.runs.lock import RunLock
+from aiforge.runs.placement import discard_unused_run_dir, place_run
+from aiforge.runs.records import config_record, labels_of, save_environment, save_records, save_results
+from aiforge.runs.resume import explain_failure, load_resume_state, resumable_run_dir
+from aiforge.runtime.device import resolve_device
+from aiforge.runtime.distributed import (
     broadcast_object,
     is_initialized,
     is_main_process,
@@ -28,14 +34,12 @@ from aiforge.core.distributed import (
     rank,
     world_size,
 )
-from aiforge.core.interrupts import StopRequests
-from aiforge.core.logger import add_run_log, configure_logging, console_configured, logger, remove_run_log
-from aiforge.core.plugins import call_plugin, load_class
-from aiforge.core.resume import explain_failure, load_resume_state, resumable_run_dir
-from aiforge.core.run_lock import RunLock
-from aiforge.core.run_placement import discard_unused_run_dir, place_run
-from aiforge.core.run_records import config_record, labels_of, save_environment, save_records, save_results
-from aiforge.core.run_setup import (
+from aiforge.runtime.log import add_run_log, configure_logging, console_configured, logger, remove_run_log
+from aiforge.runtime.seeding import seed_everything
+from aiforge.runtime.signals import StopRequests
+from aiforge.tracking.trackers import check_tracking_store, tracker_for
+from aiforge.training.builders import task_for_loss
+from aiforge.training.from_config import (
     OutputChecks,
     dry_run,
     metric_set,
@@ -43,13 +47,9 @@ from aiforge.core.run_setup import (
     resolve_data_path,
     standard_callbacks,
 )
-from aiforge.core.seeding import seed_everything
-from aiforge.core.trainer import Trainer
-from aiforge.core.training_setup import task_for_loss
-from aiforge.errors import AIForgeError, DataError
+from aiforge.training.trainer import Trainer
 from aiforge.utils.callbacks import Callback, ModelCheckpoint
 from aiforge.utils.metrics import MetricSet, default_metrics
-from aiforge.utils.tracking import check_tracking_store, tracker_for
 
 
 class Orchestrator:

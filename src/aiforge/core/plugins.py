@@ -348,8 +348,8 @@ def call_plugin(plugin: str, config_key: str | None, function: Any, *args: Any, 
     user's input is wrong (exit 2); any other exception is a failure of the plugin's code: a
     TrainingError naming the plugin and the method (exit 1), the original as its cause.
     """
-    from aiforge.core.step_errors import TrainingError
     from aiforge.errors import AIForgeError, ArgumentError, ConfigError
+    from aiforge.training.step_failures import TrainingError
 
     name = getattr(function, "__qualname__", repr(function))
     where = f" (check {config_key} in the config)" if config_key else ""

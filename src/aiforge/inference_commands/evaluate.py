@@ -22,7 +22,7 @@ def evaluate_run(
     """
     import torch
 
-    from aiforge.core.batching import make_batches
+    from aiforge.data.batching import make_batches
 
     orchestrator = loaded.orchestrator
     split = check_options(split, data)
@@ -92,7 +92,7 @@ def check_options(split: str | None, data: str | Path | None) -> str | None:
 
 def _evaluate(loaded: LoadedRun, batches: Any) -> tuple[float, dict[str, float]]:
     """The Trainer's own evaluation loop, with a metric set built as the run built it."""
-    from aiforge.core.trainer import Trainer
+    from aiforge.training.trainer import Trainer
     from aiforge.utils.metrics import MetricSet
 
     orchestrator = loaded.orchestrator
@@ -117,7 +117,7 @@ def _prediction_width(loaded: LoadedRun, batches: Any) -> int:
     """The model's output columns on the first batch (1 for one column, or none)."""
     import torch
 
-    from aiforge.core.batching import first_batch, to_device
+    from aiforge.data.batching import first_batch, to_device
 
     orchestrator = loaded.orchestrator
     orchestrator.model.eval()
@@ -129,9 +129,9 @@ def _prediction_width(loaded: LoadedRun, batches: Any) -> int:
 
 def _load_other_data(loaded: LoadedRun, path: Path) -> Any:
     """Every row of another file, read like the run's data, with labels in the run's class order."""
-    from aiforge.core.batching import first_batch
     from aiforge.core.data_pipeline import InMemoryDataset
     from aiforge.core.plugins import call_plugin
+    from aiforge.data.batching import first_batch
 
     orchestrator = loaded.orchestrator
     cfg = orchestrator.config

@@ -72,7 +72,7 @@ def sample_inputs(loaded: LoadedRun) -> list[Any]:
     """
     import torch
 
-    from aiforge.core.batching import first_batch
+    from aiforge.data.batching import first_batch
 
     features = first_batch(loaded.orchestrator.raw_val_batches())["features"].cpu()
     rows = features.reshape(len(features), -1).to(torch.float32)
@@ -122,8 +122,8 @@ def export_run(
 
 def _lock_if_inside(run_dir: Path, path: Path) -> AbstractContextManager[object]:
     """The default export is written into the run folder: not while a run trains there."""
-    from aiforge.core import run_files
-    from aiforge.core.run_lock import acquire_run_lock
+    from aiforge.runs import files as run_files
+    from aiforge.runs.lock import acquire_run_lock
 
     if run_files.real_path(path.parent) == run_files.real_path(run_dir):
         return acquire_run_lock(run_dir, "aiforge export")
@@ -143,7 +143,7 @@ def _exporting(notes: list[str]) -> Iterator[None]:
     """
     import torch
 
-    from aiforge.core.logger import logger
+    from aiforge.runtime.log import logger
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -186,7 +186,7 @@ def _compare(got: list[Any], expected: list[Any], what: str, notes: list[str]) -
 def _write_torchscript(model: Any, samples: list[Any], expected: list[Any], path: Path, info: dict) -> float:
     import torch
 
-    from aiforge.core.run_files import atomic_path
+    from aiforge.runs.files import atomic_path
 
     notes: list[str] = []
     with _exporting(notes):
@@ -207,7 +207,7 @@ def _write_torchscript(model: Any, samples: list[Any], expected: list[Any], path
 def _write_onnx(model: Any, samples: list[Any], expected: list[Any], path: Path, info: dict) -> float:
     import torch
 
-    from aiforge.core.run_files import atomic_path
+    from aiforge.runs.files import atomic_path
 
     onnx, onnxruntime = _onnx_modules()
     notes: list[str] = []

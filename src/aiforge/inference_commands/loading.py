@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aiforge.core import run_files
 from aiforge.errors import ConfigError, DataError
+from aiforge.runs import files as run_files
 
 PUT_BACK = "put back the file the run wrote (from a copy of the run folder)"
 
@@ -22,7 +22,7 @@ def settings_for(args: argparse.Namespace) -> Any:
     so the command's own output (a table, JSON) is what the user sees.
     """
     from aiforge.config.settings import check_plugins_dir, get_settings
-    from aiforge.core.logger import configure_logging
+    from aiforge.runtime.log import configure_logging
 
     overrides: dict[str, Any] = {"TRACKING": False}
     if getattr(args, "debug", False):
@@ -99,7 +99,7 @@ class LoadedRun:
             return [str(i) for i in range(width)]
         if len(self.class_names) == width:
             return self.class_names
-        from aiforge.core.label_records import count, show
+        from aiforge.runs.labels import count, show
 
         names = f"{count(len(self.class_names))} ({show(self.class_names)})"
         if self.labels_path is not None:
@@ -148,9 +148,9 @@ def load_run(
 def _rebuild(run_dir: Path, settings: Any, device: str | None) -> LoadedRun:
     """:func:`load_run` for a resolved run folder, under its plugin rules."""
     from aiforge.config.loading import load_experiment_config
-    from aiforge.core.label_records import read_labels
     from aiforge.core.orchestrator import Orchestrator
-    from aiforge.core.seeding import seed_everything
+    from aiforge.runs.labels import read_labels
+    from aiforge.runtime.seeding import seed_everything
 
     results = read_json(run_dir / run_files.RESULTS_FILE)
     model_path = run_dir / run_files.FINAL_MODEL_FILE
@@ -188,7 +188,7 @@ def _device_for(run_dir: Path, setting: str) -> str:
     """``auto`` means the run's own device when it is available here; anything else as given."""
     if setting != "auto":
         return setting
-    from aiforge.core.device import resolve_device
+    from aiforge.runtime.device import resolve_device
 
     environment = read_json(run_dir / run_files.ENVIRONMENT_FILE)
     recorded = environment.get("device") if isinstance(environment, dict) else None
@@ -239,7 +239,7 @@ def _use_saved_preprocessor(run_dir: Path, orchestrator: Any) -> None:
 
 def _check_like_fitted(path: Path, saved: Any, fitted: Any) -> None:
     """The saved state must have the form of the one just fitted on the run's data (keys, shapes, dtypes)."""
-    from aiforge.core.preprocessor_state import reference_problems
+    from aiforge.runs.preprocessor_state import reference_problems
 
     problems = reference_problems(saved.state_dict(), fitted.state_dict()) if fitted is not None else []
     if problems:
@@ -252,7 +252,7 @@ def _check_like_fitted(path: Path, saved: Any, fitted: Any) -> None:
 def _non_finite_weights(state: dict[str, Any]) -> list[str]:
     import torch
 
-    from aiforge.core.epoch_numbers import all_finite
+    from aiforge.training.epoch_sums import all_finite
 
     floats = {k: v for k, v in state.items() if isinstance(v, torch.Tensor) and v.is_floating_point()}
     return [name for name, value in floats.items() if not all_finite([value])]

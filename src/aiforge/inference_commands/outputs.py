@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from aiforge.core import run_files
 from aiforge.errors import ConfigError
+from aiforge.runs import files as run_files
 
 
 def check_output_path(

@@ -196,7 +196,7 @@ def _check_finite(outputs: Any, source: str, text: bool) -> None:
 
 def write_table(frame: Any, path: Path) -> None:
     """CSV/TSV or Parquet by suffix, written atomically."""
-    from aiforge.core.run_files import atomic_path
+    from aiforge.runs.files import atomic_path
 
     kind = table_kind(path, "--output")
     with atomic_path(path) as tmp:

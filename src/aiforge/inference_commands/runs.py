@@ -7,9 +7,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from aiforge.core import run_files
 from aiforge.errors import ConfigError, did_you_mean
 from aiforge.inference_commands.loading import read_json
+from aiforge.runs import files as run_files
 
 COMPLETED, INCOMPLETE, UNREADABLE = "completed", "incomplete", "unreadable results"
 ABSENT = "(absent)"

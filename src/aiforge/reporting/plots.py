@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from aiforge.core import run_files
-from aiforge.core.logger import logger
+from aiforge.runs import files as run_files
+from aiforge.runtime.log import logger
 
 LOSS_CURVES_FILE = "loss_curves.png"
 METRIC_CURVES_FILE = "metric_curves.png"

@@ -11,12 +11,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aiforge.core import run_files
 from aiforge.errors import DataError
 from aiforge.reporting import plots
+from aiforge.runs import files as run_files
 
 if TYPE_CHECKING:
-    from aiforge.core.run_lock import RunLock
+    from aiforge.runs.lock import RunLock
 
 REPORT_FILE = "report.html"
 REQUIRED_FILES = (run_files.CONFIG_FILE, run_files.HISTORY_FILE)
@@ -60,7 +60,7 @@ def build_report(run_dir: str | Path, redraw: bool = False, lock: RunLock | None
         RunFolderInUse: another writer (a run, another report) holds the folder, in this
             process or another.
     """
-    from aiforge.core.run_lock import acquire_run_lock
+    from aiforge.runs.lock import acquire_run_lock
 
     checked = check_run_dir(run_dir)
     if lock is not None and lock.folder != checked:

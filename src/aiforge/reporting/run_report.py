@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from aiforge.core.batching import to_device
-from aiforge.core.logger import logger
+from aiforge.data.batching import to_device
 from aiforge.reporting import build_report, write_run_plots
+from aiforge.runtime.log import logger
 
 if TYPE_CHECKING:
     from aiforge.core.orchestrator import Orchestrator

@@ -1,5 +1,6 @@
 """Metrics and callbacks."""
 
+from aiforge.tracking.mlflow_callback import MLflowCallback
 from aiforge.utils.callbacks import (
     Callback,
     EarlyStopping,
@@ -7,7 +8,6 @@ from aiforge.utils.callbacks import (
     MetricsHistory,
     ModelCheckpoint,
 )
-from aiforge.utils.mlflow_callback import MLflowCallback
 
 __all__ = [
     "Callback",

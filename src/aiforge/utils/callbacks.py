@@ -7,11 +7,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from aiforge.core.logger import logger
+from aiforge.runtime.log import logger
 
 if TYPE_CHECKING:
     from aiforge.core.orchestrator import Orchestrator
-    from aiforge.core.trainer import Trainer
+    from aiforge.training.trainer import Trainer
 
 
 class Callback:
@@ -158,7 +158,7 @@ class ModelCheckpoint(Callback):
         return self.directory / "previous.pt"
 
     def on_train_start(self, trainer: Trainer) -> None:
-        from aiforge.core.distributed import is_main_process
+        from aiforge.runtime.distributed import is_main_process
 
         self._trainer = trainer
         self._writes = is_main_process()  # under torchrun, rank 0 writes; every rank keeps the record
@@ -180,9 +180,9 @@ class ModelCheckpoint(Callback):
     def save_last(self, trainer: Trainer) -> None:
         """Write ``last.pt`` (the one before becomes ``previous.pt``), and ``best.pt`` first when the
         best changed since; never non-finite weights."""
-        from aiforge.core.distributed import is_main_process
-        from aiforge.core.run_files import save_state
-        from aiforge.core.seeding import every_rank_rng_states
+        from aiforge.runs.files import save_state
+        from aiforge.runtime.distributed import is_main_process
+        from aiforge.runtime.seeding import every_rank_rng_states
 
         trainer.raise_if_not_finite()
         # Under torchrun every rank gets here at the same step (the stop and checkpoint points are
@@ -205,7 +205,7 @@ class ModelCheckpoint(Callback):
             self.save_last(trainer)
 
     def on_train_end(self, trainer: Trainer) -> None:
-        from aiforge.core.distributed import broadcast_object, is_main_process
+        from aiforge.runtime.distributed import broadcast_object, is_main_process
 
         self.save_if_new(trainer)  # the final state, when the last epoch was not a checkpoint epoch
         # Rank 0 reads best.pt (other machines may not see its disk) and hands the weights on.
@@ -223,7 +223,7 @@ class ModelCheckpoint(Callback):
         They may not be: a crash between writing best.pt and last.pt, then a resume whose
         replayed epochs (non-deterministic GPU kernels) did not improve again.
         """
-        from aiforge.core.run_files import load_state
+        from aiforge.runs.files import load_state
 
         if not self.best_path.exists():
             return None
@@ -288,7 +288,7 @@ class MetricsHistory(Callback):
         self._writes = True  # whether this process writes the file (decided when training starts)
 
     def on_train_start(self, trainer: Trainer) -> None:
-        from aiforge.core.distributed import is_main_process
+        from aiforge.runtime.distributed import is_main_process
 
         self._writes = is_main_process()  # under torchrun, rank 0 writes the file
 
@@ -311,7 +311,7 @@ class MetricsHistory(Callback):
             self._write()
 
     def _write(self) -> None:
-        from aiforge.core.run_files import append_text, write_text
+        from aiforge.runs.files import append_text, write_text
 
         columns = self._columns
         new_rows = self.rows[self._rows_in_file :]
@@ -333,7 +333,7 @@ class MetricsHistory(Callback):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Back to the checkpoint's rows; the file drops epochs trained after it, which will be redone."""
-        from aiforge.core.distributed import is_main_process
+        from aiforge.runtime.distributed import is_main_process
 
         self.rows = [dict(row) for row in state["rows"]]
         self._columns = None  # the file is rewritten whole

@@ -149,7 +149,7 @@ class MetricSet:
         from it: the same values for about half the fixed cost of the class form. Otherwise
         the collection, which also combines the ranks of a distributed run.
         """
-        from aiforge.core.distributed import is_initialized
+        from aiforge.runtime.distributed import is_initialized
 
         if self._buffer and not self._flushed and not is_initialized():
             predictions, targets = self._concatenated()

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from aiforge.utils.callbacks import Callback
 
 if TYPE_CHECKING:
-    from aiforge.core.trainer import Trainer
+    from aiforge.training.trainer import Trainer
 
 BAR_WIDTH = 40  # the most columns the bars take; narrower terminals get shorter bars
 
@@ -33,7 +33,7 @@ class ProgressBar(Callback):
         self._last_refresh = -math.inf
 
     def on_train_start(self, trainer: Trainer) -> None:
-        from aiforge.core.distributed import is_main_process
+        from aiforge.runtime.distributed import is_main_process
 
         if not is_main_process():
             return  # one display per job, not one per process
@@ -42,7 +42,7 @@ class ProgressBar(Callback):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
         from rich.table import Column
 
-        from aiforge.core.console import get_console
+        from aiforge.runtime.console import get_console
 
         console = get_console()
         self._progress = Progress(

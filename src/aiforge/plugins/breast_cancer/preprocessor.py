@@ -1,5 +1,5 @@
 """Feature scaling fitted on the training split (``preprocess_args: {scaler_type: standard}``)."""
 
-from aiforge.core.preprocessing import FeatureScaler as Preprocessor
+from aiforge.data.scaling import FeatureScaler as Preprocessor
 
 __all__ = ["Preprocessor"]

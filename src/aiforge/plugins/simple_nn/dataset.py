@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 
 from aiforge.core.data_pipeline import InMemoryDataset
-from aiforge.core.logger import logger
 from aiforge.errors import ArgumentError
+from aiforge.runtime.log import logger
 
 
 class Dataset(InMemoryDataset):

@@ -13,9 +13,9 @@ import torch
 from pandas.api.types import is_bool_dtype, is_float_dtype, is_integer_dtype, is_numeric_dtype
 
 from aiforge.core.data_pipeline import InMemoryDataset
-from aiforge.core.logger import logger
 from aiforge.errors import DataError, did_you_mean
 from aiforge.plugins.tabular.reading import Table, as_numbers, read_table
+from aiforge.runtime.log import logger
 
 _TASKS = ("auto", "classification", "regression")
 

@@ -1,0 +1,127 @@
+"""Optimizers, losses and LR schedulers looked up by name in torch."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from aiforge.errors import ArgumentError, did_you_mean
+
+
+def _lookup(namespace: Any, name: str, bases: tuple[type, ...], what: str) -> type:
+    """The public subclass of ``bases`` called ``name`` in ``namespace`` (bases[0] itself excluded)."""
+
+    def usable(obj: Any) -> bool:
+        return inspect.isclass(obj) and issubclass(obj, bases) and obj is not bases[0]
+
+    found = getattr(namespace, name, None)
+    if name.startswith("_") or not usable(found):
+        choices = sorted(n for n, obj in vars(namespace).items() if not n.startswith("_") and usable(obj))
+        raise ValueError(
+            f"unknown {what} '{name}'{did_you_mean(name, choices)}; available: {', '.join(choices)}"
+        )
+    return found
+
+
+def optimizer_class(name: str) -> type:
+    """A ``torch.optim`` optimizer class by name."""
+    import torch
+
+    return _lookup(torch.optim, name, (torch.optim.Optimizer,), "optimizer")
+
+
+def loss_class(name: str) -> type:
+    """A ``torch.nn`` loss class by name."""
+    from torch import nn
+    from torch.nn.modules.loss import _Loss
+
+    return _lookup(nn, name, (_Loss,), "loss function")
+
+
+def scheduler_class(name: str) -> type:
+    """A ``torch.optim.lr_scheduler`` class by name (ReduceLROnPlateau included)."""
+    from torch.optim import lr_scheduler
+
+    bases = (lr_scheduler.LRScheduler, lr_scheduler.ReduceLROnPlateau)
+    return _lookup(lr_scheduler, name, bases, "LR scheduler")
+
+
+CLASSIFICATION_LOSSES = frozenset(
+    {
+        "CrossEntropyLoss",
+        "NLLLoss",
+        "BCELoss",
+        "BCEWithLogitsLoss",
+        "MultiMarginLoss",
+        "MultiLabelSoftMarginLoss",
+        "MultiLabelMarginLoss",
+        "SoftMarginLoss",
+        "HingeEmbeddingLoss",
+    }
+)
+
+
+def task_for_loss(loss_name: str) -> str:
+    """'classification' or 'regression', inferred from the loss, which fixes label dtype and metrics."""
+    return "classification" if loss_name in CLASSIFICATION_LOSSES else "regression"
+
+
+def build_optimizer(parameters: Any, name: str, learning_rate: float, **kwargs: Any) -> Any:
+    """Instantiate an optimizer; bad keyword arguments become a clear ValueError.
+
+    Adam and AdamW use torch's fused kernel where it takes the parameters (see
+    :mod:`aiforge.training.optimizer_kernels`); ``fused: false`` (or ``foreach``) in
+    ``optimizer_args`` or in a param group keeps torch's own choice.
+    """
+    from aiforge.training.optimizer_kernels import choose_fused, readable_twice
+
+    cls = _refused_as_argument_error(optimizer_class, name)
+    parameters = readable_twice(parameters)  # checked, and maybe tried twice
+    if choose_fused(name, parameters, kwargs):
+        try:
+            return cls(parameters, lr=learning_rate, fused=True, **kwargs)
+        except (RuntimeError, TypeError, ValueError):
+            pass  # this torch has no such fused kernel, or the kwargs are bad: reported below
+    try:
+        return cls(parameters, lr=learning_rate, **kwargs)
+    except TypeError as err:
+        raise ArgumentError(f"optimizer {name} does not accept {kwargs}: {err}") from None
+
+
+_TENSOR_LOSS_ARGS = ("weight", "pos_weight")
+
+
+def build_loss(name: str, **kwargs: Any) -> Any:
+    """Instantiate a loss; class weights given as lists (from YAML) become tensors."""
+    import torch
+
+    cls = _refused_as_argument_error(loss_class, name)
+    kwargs = {
+        k: torch.as_tensor(v, dtype=torch.float32) if k in _TENSOR_LOSS_ARGS and isinstance(v, list) else v
+        for k, v in kwargs.items()
+    }
+    try:
+        return cls(**kwargs)
+    except TypeError as err:
+        raise ArgumentError(f"loss {name} does not accept {kwargs}: {err}") from None
+
+
+def _refused_as_argument_error(lookup: Any, name: str) -> type:
+    """``lookup(name)``; an unknown name is an ArgumentError (exit 2 when a plugin's method asked)."""
+    try:
+        return lookup(name)
+    except ArgumentError:
+        raise
+    except ValueError as err:
+        raise ArgumentError(str(err)) from None
+
+
+def build_scheduler(optimizer: Any, name: str, args: dict[str, Any], monitor_mode: str) -> Any:
+    """An LR scheduler by name; ReduceLROnPlateau's ``mode`` follows the monitor unless given."""
+    from torch.optim.lr_scheduler import ReduceLROnPlateau
+
+    cls = scheduler_class(name)
+    args = dict(args)
+    if issubclass(cls, ReduceLROnPlateau) and "mode" not in args:
+        args["mode"] = monitor_mode  # a score must rise, a loss must fall
+    return cls(optimizer, **args)

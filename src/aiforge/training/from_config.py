@@ -1,0 +1,226 @@
+"""The pieces of a training run built from its config: callbacks, LR scheduler, metrics."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from pydantic import ValidationError
+
+from aiforge.config.model_configs import (
+    ExperimentConfig,
+    ModelSpecificConfig,
+    TrainingConfig,
+    logged_name_problems,
+)
+from aiforge.core.base_model import BaseModel
+from aiforge.data.batching import first_batch, to_device
+from aiforge.errors import AIForgeError, ConfigError
+from aiforge.runs import files as run_files
+from aiforge.runtime.seeding import seed_everything
+from aiforge.training.builders import build_scheduler
+from aiforge.training.output_checks import (
+    check_forward,
+    check_outputs,
+    has_own_loss,
+    loss_to_judge,
+    metrics_problem,
+)
+from aiforge.training.step_failures import TrainingError
+from aiforge.utils.callbacks import (
+    Callback,
+    EarlyStopping,
+    LRSchedulerCallback,
+    MetricsHistory,
+    ModelCheckpoint,
+)
+from aiforge.utils.metrics import MetricSet, monitor_mode
+
+if TYPE_CHECKING:
+    from aiforge.core.orchestrator import Orchestrator
+
+
+def standard_callbacks(
+    training: TrainingConfig,
+    run_dir: Path,
+    optimizer: torch.optim.Optimizer,
+    config_record: dict[str, Any],
+    others: list[Callback],
+) -> tuple[list[Callback], ModelCheckpoint]:
+    """History, early stopping, LR schedule, ``others`` (tracking, user callbacks), checkpoints.
+
+    The checkpoint callback comes last, so ``last.pt`` holds every other callback's state after
+    the epoch; it also stores the resolved config, which a resume checks against.
+    """
+    callbacks: list[Callback] = [MetricsHistory(run_dir / run_files.HISTORY_FILE)]
+    if training.early_stopping_patience:
+        callbacks.append(
+            EarlyStopping(
+                training.early_stopping_patience,
+                training.early_stopping_min_delta,
+                training.early_stopping_monitor,
+                training.early_stopping_mode,
+            )
+        )
+    if training.scheduler is not None:
+        callbacks.append(LRSchedulerCallback(lr_scheduler(training, optimizer), training.scheduler.monitor))
+    callbacks.extend(others)
+    checkpoint = ModelCheckpoint(
+        run_dir / run_files.CHECKPOINT_DIR,
+        training.early_stopping_monitor,
+        training.early_stopping_mode,
+        extra_state={"config": json.dumps(config_record)},
+        every_n_epochs=training.checkpoint_every_n_epochs,
+    )
+    callbacks.append(checkpoint)
+    return callbacks, checkpoint
+
+
+def lr_scheduler(training: TrainingConfig, optimizer: torch.optim.Optimizer) -> Any:
+    scheduler = training.scheduler
+    assert scheduler is not None
+    try:
+        return build_scheduler(optimizer, scheduler.name, scheduler.args, monitor_mode(scheduler.monitor))
+    except (TypeError, ValueError) as err:
+        args = ", ".join(f"{key}={value}" for key, value in scheduler.args.items())
+        call = f"{scheduler.name}({args})"
+        raise ConfigError(f"training_config.scheduler: {call} failed: {err}") from None
+
+
+@dataclass(frozen=True)
+class OutputChecks:
+    """What a model's first outputs are checked against, and the plugins to name when they fail."""
+
+    model_plugin: str
+    dataset_plugin: str
+    loss_name: str
+    num_classes: int | None
+
+    @classmethod
+    def for_config(cls, config: ExperimentConfig, num_classes: int | None) -> OutputChecks:
+        """The checks for a run of ``config`` (``num_classes`` None: a class-index loss's width unchecked)."""
+        loss_name = config.training_config.loss_fn_name
+        return cls(config.model_plugin, config.dataset_plugin, loss_name, num_classes)
+
+    def first_outputs(
+        self, model: BaseModel, call: Callable[[], dict[str, Any]], batch: Any, where: str
+    ) -> dict[str, Any]:
+        """``call()`` (a step of ``model`` on ``batch``); its exception names the model plugin and
+        ``where`` (exit 1), predictions that do not fit the task are a PluginError (exit 2), also
+        when the loss would reject them itself (the forward is checked before the step)."""
+        check_forward(model, batch, self.loss_name, self.num_classes, self.model_plugin, where)
+        try:
+            outputs = call()
+        except AIForgeError:  # the plugin saying on purpose that the input is wrong (exit 2)
+            raise
+        except Exception as err:
+            raise TrainingError(
+                f"model plugin '{self.model_plugin}' failed on {where}: {type(err).__name__}: {err}"
+            ) from err
+        if isinstance(outputs, dict):
+            predictions, labels = outputs.get("predictions"), batch.get("labels")
+            loss_name = loss_to_judge(model, self.loss_name)
+            check_outputs(predictions, labels, loss_name, self.num_classes, self.model_plugin, where)
+        return outputs
+
+
+def metric_set(
+    names: list[str],
+    task: str,
+    model: BaseModel,
+    val_batches: Any,
+    device: torch.device,
+    logits: bool,
+    checks: OutputChecks | None = None,
+) -> MetricSet:
+    """The metrics, sized from one validation batch's predictions (the number of classes); with
+    ``checks``, that batch also checks the model's outputs before any training relies on them."""
+    model.eval()
+    with torch.no_grad():
+        if checks is None:
+            batch = to_device(first_batch(val_batches), device)
+            predictions = model.validation_step(batch, 0).get("predictions")
+        else:
+            where = "validation batch 1, before training (validation_step)"
+            batch = to_device(first_batch(val_batches, checks.dataset_plugin, where), device)
+            outputs = checks.first_outputs(model, lambda: model.validation_step(batch, 0), batch, where)
+            predictions = outputs.get("predictions")
+            if has_own_loss(model):  # its width was not judged by the loss: can the metrics read it?
+                problem = metrics_problem(
+                    predictions, batch.get("labels"), task, checks.num_classes, names, checks.model_plugin
+                )
+                if problem:
+                    from aiforge.runtime.log import logger
+
+                    logger.warning(problem)
+    outputs = predictions.shape[-1] if predictions is not None and predictions.dim() > 1 else 1
+    try:
+        return MetricSet(names, task, outputs, logits=logits).to(device)
+    except ValueError as err:
+        raise ConfigError(f"metrics: {err}") from None
+
+
+def model_config_for(config: ExperimentConfig, model_class: type[BaseModel]) -> ModelSpecificConfig:
+    """The config's ``model_config`` as the model plugin's own ``config_class``, checked.
+
+    Also checks the logged names (metrics, monitors), so both fail before any folder is made.
+    """
+    problems = logged_name_problems(config)
+    if problems:
+        raise ConfigError("invalid experiment config:\n" + "\n".join(f"  {p}" for p in problems))
+    expected = getattr(model_class, "config_class", ModelSpecificConfig)
+    given = config.model_specific_config
+    if isinstance(given, expected):
+        return given
+    try:  # e.g. a SimpleNNConfig for a plugin whose config has the same fields
+        return expected.model_validate(given.model_dump(exclude_unset=True))
+    except ValidationError as err:
+        raise ConfigError(
+            f"model_config is a {type(given).__name__}, but {model_class.__name__} of plugin "
+            f"'{config.model_plugin}' expects {expected.__name__}: {err}"
+        ) from None
+
+
+def resolve_data_path(data_path: str | None, data_dir: Path) -> tuple[str | None, str | None]:
+    """``data_path`` as given (absolute or from the working directory), else under AIFORGE_DATA_DIR;
+    and, when it exists, its absolute form for the saved config (so a rerun finds it again)."""
+    if data_path is None:
+        return None, None
+    path = Path(data_path).expanduser()
+    if not path.is_absolute() and not path.exists() and (data_dir / path).exists():
+        path = data_dir / path
+    return str(path), str(path.resolve()) if path.exists() else None
+
+
+def dry_run(orchestrator: Orchestrator) -> dict[str, Any]:
+    """``aiforge check``: data, model, metrics and scheduler built, one batch forward and backward."""
+    config = orchestrator.config
+    seed_everything(config.seed)
+    orchestrator.prepare_data()
+    orchestrator.build_model()
+    model = orchestrator.model
+    assert model is not None
+    orchestrator._metric_set()
+    if config.training_config.scheduler is not None:
+        lr_scheduler(config.training_config, model.optimizer)
+    model.train()
+    where = "training batch 1 (training_step)"
+    batch = first_batch(orchestrator.train_dataloader, config.dataset_plugin, where)
+    batch = to_device(batch, orchestrator.device)
+    checks = OutputChecks.for_config(config, orchestrator.num_classes)
+    outputs = checks.first_outputs(model, lambda: model.training_step(batch, 0), batch, where)
+    outputs["loss"].backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    return {
+        "parameters": model.num_parameters(),
+        "loss": float(outputs["loss"].detach()),
+        "batch_features_shape": list(batch["features"].shape),
+        "gradients_finite": all(g is None or bool(torch.isfinite(g).all()) for g in grads),
+        "train_samples": len(orchestrator.train_indices),
+        "val_samples": len(orchestrator.val_indices),
+        "model_config": config.model_specific_config.model_dump(),
+    }
