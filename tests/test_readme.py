@@ -1,4 +1,8 @@
-"""The README's plugin tutorial works as written: its files are extracted and run."""
+"""The documented plugin tutorial works as written: its files are extracted and run.
+
+The examples live in README.md and the docs/ pages; every fenced block headed by a file name
+under my_plugins/ is collected from all of them.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +15,20 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 FENCE = re.compile(r"```(?:python|yaml)\n# (my_plugins/\S+)\n(.*?)```", re.S)
 
 pytestmark = pytest.mark.slow
 
 
 def tutorial_files() -> dict[str, str]:
-    return {path: body for path, body in FENCE.findall(README.read_text(encoding="utf-8"))}
+    files: dict[str, str] = {}
+    for doc in DOC_FILES:
+        for path, body in FENCE.findall(doc.read_text(encoding="utf-8")):
+            assert path not in files, f"{path} is written out twice (again in {doc.name})"
+            files[path] = body
+    return files
 
 
 def test_readme_has_the_tutorial_files():

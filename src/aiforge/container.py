@@ -6,8 +6,8 @@ from dependency_injector import containers, providers
 
 from aiforge.config.model_configs import ExperimentConfig
 from aiforge.config.settings import get_settings
+from aiforge.core import plugins
 from aiforge.core.orchestrator import Orchestrator
-from aiforge.core.plugins import load_class
 
 
 class Container(containers.DeclarativeContainer):
@@ -21,22 +21,17 @@ class Container(containers.DeclarativeContainer):
     settings = providers.Singleton(get_settings)
     experiment_config = providers.Dependency(instance_of=ExperimentConfig)
 
-    model_class = providers.Callable(
-        load_class, experiment_config.provided.model_plugin, "model", settings.provided.PLUGINS_DIR
-    )
-    dataset_class = providers.Callable(
-        load_class,
+    # The classes come from core.plugins.plugin_classes, as the Orchestrator's own (when none is
+    # passed); each can be overridden here, e.g. ``container.model_class.override(MyModel)``.
+    plugin_classes = providers.Callable(
+        plugins.plugin_classes,
+        experiment_config.provided.model_plugin,
         experiment_config.provided.dataset_plugin,
-        "dataset",
         settings.provided.PLUGINS_DIR,
     )
-    preprocessor_class = providers.Callable(
-        load_class,
-        experiment_config.provided.dataset_plugin,
-        "preprocessor",
-        settings.provided.PLUGINS_DIR,
-        required=False,
-    )
+    model_class = plugin_classes.provided.model
+    dataset_class = plugin_classes.provided.dataset
+    preprocessor_class = plugin_classes.provided.preprocessor
     callbacks = providers.List()
 
     orchestrator = providers.Factory(

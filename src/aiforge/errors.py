@@ -1,8 +1,14 @@
-"""The one exception family for mistakes a user can fix; the CLI maps it to exit code 2."""
+"""Every exception class of AIForge, in one bottom-layer module that imports nothing from AIForge.
+
+:class:`AIForgeError` and its subclasses are the mistakes a user can fix: the CLI maps them to
+exit code 2. :class:`TrainingError` and :class:`RunFileError` are failures during a run (exit 1);
+:class:`RunInterrupted` is a stop by signal (exit 128 + the signal number).
+"""
 
 from __future__ import annotations
 
 import difflib
+import signal
 from collections.abc import Iterable
 
 
@@ -30,6 +36,37 @@ class ArgumentError(ConfigError, ValueError):
 
 class RunFolderInUse(AIForgeError):
     """Another process holds the run folder's lock (it trains there or rewrites its report)."""
+
+
+class CheckpointError(AIForgeError):
+    """A saved checkpoint or weights file does not fit the model built from the config (another
+    model, or plugin code changed since it was written): exit 2, like the other input problems."""
+
+
+class TrackingStoreError(ConfigError):
+    """The MLflow store cannot be used; ``tracking.on_unreachable: warn`` trains untracked instead."""
+
+
+class LinkedRunFileError(AIForgeError):
+    """A file or folder of a run that AIForge would write is a symbolic link: it is not written through."""
+
+
+class RunFileError(OSError):
+    """A run file could not be written (full disk, no permission); the file it would replace is intact."""
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (a non-finite loss, or a plugin that raised)."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """The run was stopped by a signal; ``exit_code`` is the shell's 128 + signal number."""
+
+    def __init__(self, signum: int, checkpoint_saved: bool = False) -> None:
+        self.signum = signum
+        self.exit_code = 128 + signum
+        self.checkpoint_saved = checkpoint_saved
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

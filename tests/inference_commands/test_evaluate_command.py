@@ -13,7 +13,7 @@ import torch
 from trained_runs import quiet_settings
 
 from aiforge.cli.inference import cmd_evaluate
-from aiforge.errors import ConfigError, DataError
+from aiforge.errors import CheckpointError, ConfigError, DataError
 from aiforge.inference_commands.evaluate import evaluate_run
 from aiforge.inference_commands.loading import load_run
 from aiforge.inference_commands.predict import predict_frame
@@ -149,7 +149,7 @@ def test_weights_that_do_not_fit_are_a_config_error(iris_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(iris_run, run)
     torch.save({"layer.weight": torch.zeros(2, 2)}, run / "final_model.pt")
-    with pytest.raises(ConfigError, match=r"the weights do not fit the model built from config.yaml"):
+    with pytest.raises(CheckpointError, match=r"the weights do not fit the model built from config.yaml"):
         load_run(run, quiet_settings(tmp_path))
     (run / "final_model.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(ConfigError, match=r"cannot load the model weights"):

@@ -124,7 +124,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict]:
     common.add_argument("--debug", action="store_true")
     parser = argparse.ArgumentParser(prog="aiforge", parents=[common])
     commands = parser.add_subparsers(dest="command")
-    return parser, register(commands, common)
+    register(commands, common)
+    return parser, {name: sub.get_default("handler") for name, sub in commands.choices.items()}
 
 
 def test_register_adds_the_five_commands():

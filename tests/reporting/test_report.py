@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 
-from aiforge.cli.report import add_report_parser, cmd_report
+from aiforge.cli.report import cmd_report, register
 from aiforge.config.model_configs import ExperimentConfig, SimpleNNConfig, TrainingConfig
 from aiforge.config.settings import AppSettings
 from aiforge.core.orchestrator import Orchestrator
@@ -144,10 +144,11 @@ def test_report_command_rejects_what_is_not_a_run_folder(tmp_path, make, message
 
 def test_report_command_prints_the_report_path(tmp_path, capsys):
     parser = argparse.ArgumentParser(prog="aiforge")
-    add_report_parser(parser.add_subparsers(dest="command"), parents=[])
+    register(parser.add_subparsers(dest="command"), argparse.ArgumentParser(add_help=False))
     run_dir = minimal_run(tmp_path)
     args = parser.parse_args(["report", str(run_dir), "--redraw"])
     assert (args.command, args.run_dir, args.redraw) == ("report", run_dir, True)
+    assert args.handler is cmd_report
     assert cmd_report(args) == 0
     assert capsys.readouterr().out.strip() == str(run_dir.resolve() / "report.html")
 

@@ -16,7 +16,7 @@ from aiforge.core.orchestrator import Orchestrator
 from aiforge.errors import RunFolderInUse
 from aiforge.reporting.report import REPORT_FILE, build_report
 from aiforge.runs import files as run_files
-from aiforge.runs import run_placement
+from aiforge.runs import placement as run_placement
 from aiforge.runs.lock import LOCK_FILE, acquire_run_lock
 from aiforge.utils.callbacks import Callback
 from plugin_builders import finished_iris_run

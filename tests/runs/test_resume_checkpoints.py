@@ -18,10 +18,10 @@ from aiforge.runs import files as run_files
 from aiforge.runs.resume import (
     check_same_config,
     check_same_preprocessor,
-    load_latest_checkpoint,
     remove_stale_temp_files,
     resumable_run_dir,
 )
+from aiforge.training.checkpoint import load_latest_checkpoint
 
 
 @pytest.fixture

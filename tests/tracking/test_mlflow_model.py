@@ -88,6 +88,6 @@ class OneRowRun:
 
 
 def test_example_rows_are_flat_float64_and_never_a_single_row():
-    rows = example_rows(OneRowRun())  # type: ignore[arg-type]
+    rows = example_rows(OneRowRun().raw_val_batches())
     assert rows.dtype == torch.float64 and rows.shape == (2, 6)  # a lone row is doubled
     assert torch.equal(rows[0], torch.arange(6, dtype=torch.float64))

@@ -16,7 +16,8 @@ import pytest
 import yaml
 
 from aiforge.cli import main
-from aiforge.tracking import mlflow_callback, tracking_store
+from aiforge.tracking import mlflow_callback
+from aiforge.tracking import store_check as tracking_store
 from aiforge.tracking.mlflow_callback import read_run_info
 from aiforge.utils.callbacks import Callback
 from plugin_builders import tiny_experiment

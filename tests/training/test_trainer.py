@@ -177,8 +177,9 @@ def test_nan_loss_raises_training_error_naming_the_epoch() -> None:
 
 def test_an_epoch_with_both_infinities_names_the_first_bad_batch() -> None:
     trainer = make_trainer()
-    trainer._epoch_losses = [torch.tensor(1.0), torch.tensor(float("inf")), torch.tensor(float("-inf"))]
-    trainer._epoch_sizes = [5, 5, 5]
+    losses = [torch.tensor(1.0), torch.tensor(float("inf")), torch.tensor(float("-inf"))]
+    trainer.progress.epoch_losses = losses
+    trainer.progress.epoch_sizes = [5, 5, 5]
     with pytest.raises(TrainingError, match=r"training loss became inf in epoch 1, batch 2"):
         trainer._epoch_mean_loss(0)
 

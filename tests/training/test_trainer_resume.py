@@ -22,9 +22,9 @@ from aiforge.config.model_configs import TrainingConfig
 from aiforge.core.base_model import BaseModel
 from aiforge.core.data_pipeline import BaseDataset, Item
 from aiforge.data.batching import TensorBatches, loader_options, make_batches
-from aiforge.runs.resume import load_latest_checkpoint
 from aiforge.runtime.seeding import seed_everything
 from aiforge.training.builders import build_optimizer
+from aiforge.training.checkpoint import load_latest_checkpoint
 from aiforge.training.trainer import Trainer, TrainingError
 from aiforge.utils.callbacks import (
     Callback,

@@ -91,11 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     config = commands.add_parser("config", parents=[common], help="config helpers")
     config_commands = config.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)
     config_commands.add_parser("schema", parents=[common], help="print the JSON Schema of experiment files")
-    from aiforge.cli.inference import register as register_inference_commands
-    from aiforge.cli.report import add_report_parser
+    for name, handler in COMMANDS.items():
+        commands.choices[name].set_defaults(handler=handler)
+    from aiforge.cli import inference, report
 
-    add_report_parser(commands, [common])
-    COMMANDS.update(register_inference_commands(commands, common))
+    report.register(commands, common)
+    inference.register(commands, common)
     return parser
 
 
@@ -113,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from aiforge.errors import AIForgeError
 
     try:
-        return COMMANDS[args.command](args)
+        return args.handler(args)
     except AIForgeError as err:
         if not _main_rank() and not debug:
             return EXIT_USAGE  # under torchrun every rank finds the same bad input: rank 0 reports it
@@ -144,31 +145,9 @@ def _fail(message: str, debug: bool, code: int) -> int:
 
 
 def _settings(args: argparse.Namespace) -> Any:
-    from aiforge.config.settings import check_plugins_dir, get_settings
+    from aiforge.cli.settings import settings_from_args
 
-    overrides: dict[str, Any] = {}
-    options: dict[str, str] = {}
-    if args.debug:
-        overrides["LOG_LEVEL"] = "DEBUG"
-    elif getattr(args, "quiet", False) or not _main_rank():
-        overrides["LOG_LEVEL"] = "WARNING"  # under torchrun, rank 0 alone reports progress
-    elif args.log_level:
-        overrides["LOG_LEVEL"] = args.log_level
-        options["LOG_LEVEL"] = "--log-level"
-    for option, name in (
-        ("plugins_dir", "PLUGINS_DIR"),
-        ("device", "DEVICE"),
-        ("results_dir", "RESULTS_DIR"),
-    ):
-        if getattr(args, option, None) is not None:
-            overrides[name] = getattr(args, option)
-            options[name] = f"--{option.replace('_', '-')}"
-    settings = get_settings(options, **overrides)
-    check_plugins_dir(settings)
-    from aiforge.runtime.log import configure_logging
-
-    configure_logging(settings.LOG_LEVEL)
-    return settings
+    return settings_from_args(args)
 
 
 def _config_path(args: argparse.Namespace) -> Path:
@@ -330,19 +309,12 @@ def cmd_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _cmd_report(args: argparse.Namespace) -> int:
-    from aiforge.cli.report import cmd_report
-
-    return cmd_report(args)
-
-
 COMMANDS = {
     "run": cmd_run,
     "check": cmd_check,
     "plugins": cmd_plugins,
     "examples": cmd_examples,
     "config": cmd_config,
-    "report": _cmd_report,
 }
 
 

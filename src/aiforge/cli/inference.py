@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from aiforge.cli.folder_option import folder
 
@@ -16,8 +17,8 @@ Command = Callable[[argparse.Namespace], int]
 _RUN_DIR_HELP = "a run folder (results/<experiment>/<run>), or that path relative to the results folder"
 
 
-def register(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> dict[str, Command]:
-    """Add ``evaluate``, ``predict``, ``export``, ``runs`` and ``compare``; return name -> function.
+def register(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Add ``evaluate``, ``predict``, ``export``, ``runs`` and ``compare``, each with its ``handler``.
 
     ``common`` is the parent parser of the shared options (``--debug``, ``--log-level``, ...).
     ``--results-dir`` and ``--device`` are added here unless ``common`` already has them.
@@ -109,7 +110,15 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     compare.add_argument("run_b", type=Path, metavar="RUN_B", help=_RUN_DIR_HELP)
     compare.add_argument("--json", action="store_true", help="machine-readable output")
 
-    return dict(COMMANDS)
+    for name, handler in COMMANDS.items():
+        commands.choices[name].set_defaults(handler=handler)
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    """Tracking off and quiet logs: these commands print a result and start no run."""
+    from aiforge.cli.settings import settings_from_args
+
+    return settings_from_args(args, result_output=True)
 
 
 def _allow_dotted(args: argparse.Namespace) -> bool:
@@ -124,9 +133,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     import json
 
     from aiforge.inference_commands.evaluate import check_options, evaluate_run, format_table
-    from aiforge.inference_commands.loading import load_run, settings_for, stdout_console
+    from aiforge.inference_commands.loading import load_run, stdout_console
 
-    settings = settings_for(args)
+    settings = _settings(args)
     data = getattr(args, "data", None)
     split = check_options(getattr(args, "split", None), data)
     loaded = load_run(args.run_dir, settings, allow_dotted_plugins=_allow_dotted(args))
@@ -149,15 +158,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from aiforge.inference_commands.loading import load_run, settings_for
+    from aiforge.inference_commands.loading import load_run
     from aiforge.inference_commands.predict import check_paths, predict_file
 
     input_path, output_path = Path(args.input), Path(args.output)
     overwrite = getattr(args, "overwrite", False)
     check_paths(input_path, output_path, overwrite)  # before the run is loaded: fails fast
-    loaded = load_run(
-        args.run_dir, settings_for(args), device="cpu", allow_dotted_plugins=_allow_dotted(args)
-    )
+    loaded = load_run(args.run_dir, _settings(args), device="cpu", allow_dotted_plugins=_allow_dotted(args))
     summary = predict_file(loaded, input_path, output_path, overwrite)
     columns = ", ".join(summary["columns"])
     print(f"Wrote {summary['rows']} predictions to {summary['output']} (columns {columns})")
@@ -166,16 +173,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from aiforge.inference_commands.export import check_format, check_output, export_run
-    from aiforge.inference_commands.loading import load_run, settings_for
+    from aiforge.inference_commands.loading import load_run
 
     fmt = getattr(args, "format", "torchscript")
     check_format(fmt)
     output, overwrite = getattr(args, "output", None), getattr(args, "overwrite", False)
     if output is not None:
         check_output(output, fmt, overwrite)  # before the run is loaded: fails fast
-    loaded = load_run(
-        args.run_dir, settings_for(args), device="cpu", allow_dotted_plugins=_allow_dotted(args)
-    )
+    loaded = load_run(args.run_dir, _settings(args), device="cpu", allow_dotted_plugins=_allow_dotted(args))
     result = export_run(loaded, fmt, output, overwrite)
     print(
         f"Wrote {result['path']} ({fmt}; checked against the eager model on "
@@ -188,10 +193,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_runs(args: argparse.Namespace) -> int:
     import json
 
-    from aiforge.inference_commands.loading import settings_for, stdout_console
+    from aiforge.inference_commands.loading import stdout_console
     from aiforge.inference_commands.runs import list_runs, runs_table
 
-    results_dir = Path(settings_for(args).RESULTS_DIR)
+    results_dir = Path(_settings(args).RESULTS_DIR)
     experiment = getattr(args, "experiment", None)
     runs = list_runs(results_dir, experiment)
     if getattr(args, "json", False):
@@ -209,10 +214,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     import json
 
-    from aiforge.inference_commands.loading import resolve_run_dir, settings_for, stdout_console
+    from aiforge.inference_commands.loading import resolve_run_dir, stdout_console
     from aiforge.inference_commands.runs import compare_runs, compare_tables
 
-    settings = settings_for(args)
+    settings = _settings(args)
     run_a = resolve_run_dir(args.run_a, settings.RESULTS_DIR)
     run_b = resolve_run_dir(args.run_b, settings.RESULTS_DIR)
     result = compare_runs(run_a, run_b)

@@ -9,11 +9,11 @@ from typing import Any
 from aiforge.cli.folder_option import folder
 
 
-def add_report_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -> argparse.ArgumentParser:
-    """Register the ``report`` command on the CLI's subparsers."""
-    parser = subparsers.add_parser(
+def register(commands: Any, common: argparse.ArgumentParser) -> None:
+    """Add the ``report`` command (its handler set as ``handler``); ``common``: the shared options."""
+    parser = commands.add_parser(
         "report",
-        parents=parents,
+        parents=[common],
         help="rebuild report.html of a run folder, drawing any missing plots",
     )
     parser.add_argument(
@@ -26,23 +26,16 @@ def add_report_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -
     parser.add_argument(
         "--redraw", action="store_true", help="draw every plot again, not only the missing ones"
     )
-    return parser
+    parser.set_defaults(handler=cmd_report)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Print the report's path; a folder that is not a run folder raises ``DataError`` (exit 2)."""
-    from aiforge.config.settings import get_settings
+    from aiforge.cli.settings import settings_from_args
     from aiforge.reporting.report import build_report
     from aiforge.runs.files import locate_run_dir
-    from aiforge.runtime.log import configure_logging
 
-    results_dir = getattr(args, "results_dir", None)
-    settings = get_settings(**({"RESULTS_DIR": results_dir} if results_dir is not None else {}))
-    if getattr(args, "debug", False):
-        configure_logging("DEBUG")
-    else:
-        level = getattr(args, "log_level", None)
-        configure_logging(get_settings(**({"LOG_LEVEL": level} if level else {})).LOG_LEVEL)
+    settings = settings_from_args(args, plugins=False)  # a report reads files: no plugin is loaded
     run_dir = locate_run_dir(args.run_dir, settings.RESULTS_DIR)  # as every command finds a run folder
     path = build_report(run_dir, redraw=args.redraw)
     print(path)

@@ -19,6 +19,7 @@ from aiforge.config.model_configs import (
     TrackingConfig,
     TrainingConfig,
     logged_name_problems,
+    model_config_as,
 )
 from aiforge.errors import ConfigError, PluginError, did_you_mean
 
@@ -247,7 +248,7 @@ def build_experiment_config(
             errors.append(f"  model_config: {expected}, got {_show(model_data)}")
         else:
             try:
-                model_config = config_class.model_validate(model_data or {})
+                model_config = model_config_as(config_class, model_data)
             except ValidationError as err:
                 errors += _describe(err, prefix=("model_config",), schema=config_class)
     if errors:

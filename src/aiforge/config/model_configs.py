@@ -17,6 +17,8 @@ from pydantic import (
     model_validator,
 )
 
+# ModelSpecificConfig lives in a leaf module that the plugin contracts import too; this is its seed path.
+from aiforge.config.model_section import ModelSpecificConfig, model_config_as
 from aiforge.config.strict import FiniteNonNegativeFloat, FinitePositiveFloat, StrictSection
 
 EXPERIMENT_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -50,7 +52,9 @@ class SchedulerConfig(StrictSection):
 class CompileConfig(StrictSection):
     """Options passed to ``torch.compile``."""
 
-    mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] | None = None
+    mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] | None = Field(
+        None, description="torch.compile's mode; default: torch's own."
+    )
     backend: str = Field("inductor", description="A torch.compile backend, e.g. inductor, eager, aot_eager.")
     fullgraph: bool = Field(False, description="Fail instead of falling back to Python at graph breaks.")
     dynamic: bool | None = Field(None, description="Dynamic shapes; default: decided by torch.")
@@ -263,14 +267,6 @@ class TrackingConfig(StrictSection):
         return uri
 
 
-class ModelSpecificConfig(StrictSection):
-    """Base class for a model plugin's settings; plugins subclass it and add fields.
-
-    ``input_dim`` and ``output_dim``, when a subclass declares them and leaves them
-    unset, are filled in from the data (feature count, class count).
-    """
-
-
 class SimpleNNConfig(ModelSpecificConfig):
     """Settings of the built-in ``simple_nn`` feed-forward network."""
 
@@ -320,7 +316,7 @@ class ExperimentConfig(StrictSection):
         validate_default=True,
         description="Settings of the model plugin, validated by its Model.config_class.",
     )
-    training_config: TrainingConfig = Field(default_factory=TrainingConfig)
+    training_config: TrainingConfig = Field(default_factory=TrainingConfig, description="The training loop.")
     seed: int = Field(
         42, ge=0, le=2**32 - 1, description="Seed for Python, NumPy and torch, and for the split."
     )
@@ -328,7 +324,9 @@ class ExperimentConfig(StrictSection):
     metrics: list[str] | None = Field(
         None, description="Validation metrics by name; default chosen from the loss."
     )
-    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    tracking: TrackingConfig = Field(
+        default_factory=TrackingConfig, description="MLflow tracking of the run."
+    )
 
     @field_validator("experiment_name")
     @classmethod
@@ -393,8 +391,7 @@ class ExperimentConfig(StrictSection):
             return ModelSpecificConfig()
         from aiforge.core.plugins import model_config_class
 
-        config_class = model_config_class(plugin)
-        return config_class.model_validate(value or {})
+        return model_config_as(model_config_class(plugin), value)
 
 
 def logged_name_problems(config: ExperimentConfig) -> list[str]:

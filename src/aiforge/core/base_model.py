@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from aiforge.config.model_configs import ModelSpecificConfig
+from aiforge.config.model_section import ModelSpecificConfig
 from aiforge.training.builders import build_loss, build_optimizer
 
 

@@ -14,16 +14,16 @@ from aiforge.config.model_configs import ExperimentConfig
 from aiforge.config.settings import AppSettings, get_settings, setting_source
 from aiforge.core.base_model import BaseModel
 from aiforge.core.data_pipeline import BaseDataset, BasePreprocessor, split_indices
-from aiforge.core.plugins import call_plugin, load_class
+from aiforge.core.plugins import call_plugin, plugin_classes
 from aiforge.data.batching import first_batch, loader_options, make_batches
 from aiforge.data.fitting import dims_from_data, fill_model_dims, fitted_preprocessor
 from aiforge.data.loading import load_rows, plugin_batches
-from aiforge.errors import AIForgeError, DataError
+from aiforge.errors import AIForgeError, CheckpointError, DataError
 from aiforge.runs import files as run_files
 from aiforge.runs.lock import RunLock
 from aiforge.runs.placement import discard_unused_run_dir, place_run
 from aiforge.runs.records import config_record, labels_of, save_environment, save_records, save_results
-from aiforge.runs.resume import explain_failure, load_resume_state, resumable_run_dir
+from aiforge.runs.resume import explain_failure, resumable_run_dir
 from aiforge.runtime.device import resolve_device
 from aiforge.runtime.distributed import (
     broadcast_object,
@@ -38,7 +38,8 @@ from aiforge.runtime.log import add_run_log, configure_logging, console_configur
 from aiforge.runtime.seeding import seed_everything
 from aiforge.runtime.signals import StopRequests
 from aiforge.tracking.trackers import check_tracking_store, tracker_for
-from aiforge.training.builders import task_for_loss
+from aiforge.training.builders import outputs_are_logits, task_for_loss
+from aiforge.training.checkpoint import load_resume_state
 from aiforge.training.from_config import (
     OutputChecks,
     dry_run,
@@ -75,15 +76,17 @@ class Orchestrator:
         self.resume_from = resumable_run_dir(resume_from) if resume_from is not None else None
         self.config = experiment_config.model_copy(deep=True)
         self.settings = settings or get_settings()
-        plugins_dir = self.settings.PLUGINS_DIR
-        self.ModelClass = ModelClass or load_class(self.config.model_plugin, "model", plugins_dir)
-        if DatasetClass is None:
-            DatasetClass = load_class(self.config.dataset_plugin, "dataset", plugins_dir)
-            PreprocessorClass = PreprocessorClass or load_class(
-                self.config.dataset_plugin, "preprocessor", plugins_dir, required=False
-            )
-        self.DatasetClass = DatasetClass
-        self.PreprocessorClass = PreprocessorClass
+        classes = plugin_classes(
+            self.config.model_plugin,
+            self.config.dataset_plugin,
+            self.settings.PLUGINS_DIR,
+            model=ModelClass,
+            dataset=DatasetClass,
+            preprocessor=PreprocessorClass,
+        )
+        self.ModelClass = classes.model
+        self.DatasetClass = classes.dataset
+        self.PreprocessorClass = classes.preprocessor
         self.launch = launch_from_environment()
         self.device = resolve_device(self.settings.DEVICE, setting_source(self.settings, "DEVICE"))
         if self.launch.distributed and self.device.type == "cuda":
@@ -207,11 +210,12 @@ class Orchestrator:
             )
         seed_everything(self.config.seed)
         main = is_main_process()
+        assert self.run_dir is not None
         if self.resume_from is None and main:
-            save_environment(self, self.run_dir)
+            save_environment(self.run_dir, self.config.seed, str(self.device))
         self.prepare_data()
         if self.resume_from is None and main:
-            save_records(self, self.run_dir)
+            save_records(self.run_dir, self.config, labels_of(self.task, self.dataset), self.preprocessor)
         elif self.resume_from is not None:
             self._load_resume_state()
         self.build_model()
@@ -220,8 +224,8 @@ class Orchestrator:
     def _load_resume_state(self) -> None:
         """Rank 0 reads and checks the checkpoint; under torchrun every rank gets its state."""
         assert self.run_dir is not None
-        labels = labels_of(self)
-        self.resume_state = load_resume_state(self.run_dir, config_record(self), self.preprocessor, labels)
+        labels, record = labels_of(self.task, self.dataset), config_record(self.config)
+        self.resume_state = load_resume_state(self.run_dir, record, self.preprocessor, labels)
 
     def _end_experiment(self, status: str, error: BaseException | None = None) -> None:
         """Tell the callbacks of a started run how it ended; a failing callback never hides the error."""
@@ -241,7 +245,7 @@ class Orchestrator:
 
         assert self.model is not None
         shape = tuple(first_batch(self.raw_val_batches())["features"].shape[1:])
-        logits = self.config.training_config.loss_fn_name != "BCELoss"
+        logits = outputs_are_logits(self.config.training_config.loss_fn_name)
         return InferenceModel(self.model, self.preprocessor, self.task, shape, logits=logits)
 
     def feature_names(self) -> list[str]:
@@ -259,7 +263,13 @@ class Orchestrator:
 
     def check(self) -> dict[str, Any]:
         """Load data, build the model, run one batch forward and backward; write nothing."""
-        return dry_run(self)
+        seed_everything(self.config.seed)
+        self.prepare_data()
+        self.build_model()
+        assert self.model is not None
+        self._metric_set()
+        samples = (len(self.train_indices), len(self.val_indices))
+        return dry_run(self.config, self.model, self.train_dataloader, self.device, self.num_classes, samples)
 
     # -- steps ---------------------------------------------------------------------------
     def prepare_data(self) -> None:
@@ -292,6 +302,13 @@ class Orchestrator:
     def all_val_batches(self) -> Any:
         """Every validation row after preprocessing, also under torchrun (where each rank has a part)."""
         return self._batches(self.val_indices, shuffle=False, sharded=False)
+
+    def use_preprocessor(self, preprocessor: BasePreprocessor) -> None:
+        """Preprocess with ``preprocessor`` (a finished run's saved one) instead of the one fitted:
+        the training and validation batches are made again with it."""
+        self.preprocessor = preprocessor
+        self.train_dataloader = self._batches(self.train_indices, shuffle=True)
+        self.val_dataloader = self._batches(self.val_indices, shuffle=False)
 
     def _batches(self, indices: torch.Tensor, shuffle: bool, sharded: bool = True) -> Any:
         assert self.dataset is not None
@@ -336,7 +353,7 @@ class Orchestrator:
             self.config.training_config,
             self.run_dir,
             self.model.optimizer,
-            config_record(self),
+            config_record(self.config),
             others + self.extra_callbacks,
         )
         self.trainer = Trainer(
@@ -355,7 +372,7 @@ class Orchestrator:
         for callback in callbacks:
             callback.on_experiment_start(self)
         if self.tracker is not None and is_initialized():  # rank 0 started it; the others learn its id
-            self.tracker.run_id = broadcast_object(getattr(self.tracker, "run_id", None))
+            self.tracker.run_id = broadcast_object(self.tracker.run_id)
         epochs = self.config.training_config.epochs
         logger.info(f"Training for up to {epochs} epochs")
         return self.trainer.fit(self.train_dataloader, self.val_dataloader, epochs)
@@ -367,7 +384,7 @@ class Orchestrator:
             self.trainer.load_full_state(state)
         except (RuntimeError, ValueError, KeyError) as err:
             self.trainer = None
-            raise DataError(
+            raise CheckpointError(
                 f"the checkpoint in {self.run_dir} does not fit the model "
                 f"({self.ModelClass.__name__}): {' '.join(str(err).split())[:600]}"
             ) from None
@@ -382,7 +399,11 @@ class Orchestrator:
         assert self.run_dir is not None and self.model is not None and self.trainer is not None
         val_loss, val_metrics = self.evaluate()
         logger.info(f"Final validation loss {val_loss:.4f} | metrics {_fmt(val_metrics)}")
-        results = save_results(self, val_loss, val_metrics, duration)
+        assert self.checkpoint is not None
+        samples = (len(self.train_indices), len(self.val_indices))
+        trained = (self.trainer, self.checkpoint, self.model.num_parameters())
+        evaluation = (val_loss, val_metrics)
+        results = save_results(self.run_dir, self.config, self.task, *trained, samples, evaluation, duration)
         if is_main_process():
             self.write_report()
         return results
@@ -392,13 +413,16 @@ class Orchestrator:
         """PNG plots and report.html; a failure here costs the pictures, never the finished run."""
         from aiforge.reporting.run_report import write_run_report
 
-        write_run_report(self)
+        assert self.run_dir is not None and self.model is not None
+        logits = outputs_are_logits(self.config.training_config.loss_fn_name)
+        batches = self.all_val_batches()
+        write_run_report(self.run_dir, self.model, batches, self.task, logits, self.device, self.run_lock)
 
     # -- helpers -------------------------------------------------------------------------
     def _resolve_data_path(self) -> str | None:
         path, absolute = resolve_data_path(self.config.data_path, self.settings.DATA_DIR)
         if absolute is not None:
-            self.config.data_path = absolute
+            self._resolve_config(data_path=absolute)
         return path
 
     def _fill_model_dims(self) -> None:
@@ -418,11 +442,11 @@ class Orchestrator:
         model_config, updates = fill_model_dims(self.config.model_specific_config, found)
         if updates:
             logger.info(f"From the data: {_fmt(updates)}")
-            self.config.model_specific_config = model_config
+            self._resolve_config(model_specific_config=model_config)
 
     def _metric_set(self) -> MetricSet:
         assert self.model is not None
-        logits = self.config.training_config.loss_fn_name != "BCELoss"
+        logits = outputs_are_logits(self.config.training_config.loss_fn_name)
         checks = OutputChecks.for_config(self.config, self.num_classes)
         return metric_set(
             self.metric_names, self.task, self.model, self.val_dataloader, self.device, logits, checks
@@ -430,7 +454,14 @@ class Orchestrator:
 
     def _check_config_fits_plugins(self) -> None:
         """Fail before any folder is made: metrics, monitors, and the model config's class."""
-        self.config.model_specific_config = model_config_for(self.config, self.ModelClass)
+        model_config = model_config_for(self.config, self.ModelClass)
+        if model_config is not self.config.model_specific_config:
+            self._resolve_config(model_specific_config=model_config)
+
+    def _resolve_config(self, **resolved: Any) -> None:
+        """The run's config with values found for it: a new object, so the config the run started
+        from (and every earlier step's) is never edited; ``self.config`` is what the run records."""
+        self.config = self.config.model_copy(update=resolved)
 
 
 def _fmt(values: dict[str, Any]) -> str:

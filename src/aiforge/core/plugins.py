@@ -282,6 +282,34 @@ def load_class(name: str, kind: Kind, plugins_dir: Path | None = None, required:
     return cls
 
 
+@dataclass(frozen=True)
+class PluginClasses:
+    """The classes one run uses: the model plugin's Model, the dataset plugin's Dataset and
+    Preprocessor (None: no preprocessing)."""
+
+    model: type
+    dataset: type
+    preprocessor: type | None
+
+
+def plugin_classes(
+    model_plugin: str,
+    dataset_plugin: str,
+    plugins_dir: Path | None = None,
+    *,
+    model: type | None = None,
+    dataset: type | None = None,
+    preprocessor: type | None = None,
+) -> PluginClasses:
+    """The one place a run's plugin classes are resolved: those given are kept, the rest loaded by
+    name. With ``dataset`` given, ``preprocessor`` is used as given (None: no preprocessing)."""
+    model = model or load_class(model_plugin, "model", plugins_dir)
+    if dataset is None:
+        dataset = load_class(dataset_plugin, "dataset", plugins_dir)
+        preprocessor = preprocessor or load_class(dataset_plugin, "preprocessor", plugins_dir, required=False)
+    return PluginClasses(model, dataset, preprocessor)
+
+
 def _base_class(kind: Kind) -> type:
     if kind == "model":
         from aiforge.core.base_model import BaseModel
@@ -294,7 +322,7 @@ def _base_class(kind: Kind) -> type:
 
 def model_config_class(name: str, plugins_dir: Path | None = None) -> type:
     """The ``ModelSpecificConfig`` subclass a model plugin declares in ``Model.config_class``."""
-    from aiforge.config.model_configs import ModelSpecificConfig
+    from aiforge.config.model_section import ModelSpecificConfig
 
     model_class = load_class(name, "model", plugins_dir)
     config_class = getattr(model_class, "config_class", None)
@@ -348,8 +376,7 @@ def call_plugin(plugin: str, config_key: str | None, function: Any, *args: Any, 
     user's input is wrong (exit 2); any other exception is a failure of the plugin's code: a
     TrainingError naming the plugin and the method (exit 1), the original as its cause.
     """
-    from aiforge.errors import AIForgeError, ArgumentError, ConfigError
-    from aiforge.training.step_failures import TrainingError
+    from aiforge.errors import AIForgeError, ArgumentError, ConfigError, TrainingError
 
     name = getattr(function, "__qualname__", repr(function))
     where = f" (check {config_key} in the config)" if config_key else ""

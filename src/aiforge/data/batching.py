@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 
 from aiforge.core.data_pipeline import BaseDataset, BasePreprocessor, Item
-from aiforge.training.step_failures import TrainingError
+from aiforge.errors import TrainingError
 
 Shard = tuple[int, int]  # (rank, world size) of a distributed run
 CPU = torch.device("cpu")

@@ -13,8 +13,7 @@ from aiforge.core.plugins import call_plugin
 from aiforge.errors import DataError, PluginError
 from aiforge.runtime.distributed import broadcast_object, is_initialized, is_main_process
 from aiforge.runtime.log import logger
-
-BINARY_LOSSES = ("BCELoss", "BCEWithLogitsLoss")
+from aiforge.training.builders import BINARY_LOSSES
 
 
 def all_labels(dataset: BaseDataset) -> torch.Tensor:

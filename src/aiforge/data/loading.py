@@ -11,8 +11,7 @@ import torch
 from aiforge.core.data_pipeline import BaseDataset, BasePreprocessor
 from aiforge.core.plugins import call_plugin
 from aiforge.data.batching import LoaderOptions, Shard, make_batches
-from aiforge.errors import AIForgeError, DataError
-from aiforge.training.step_failures import TrainingError
+from aiforge.errors import AIForgeError, DataError, TrainingError
 
 
 def load_rows(

@@ -8,7 +8,7 @@ import torch
 
 from aiforge.core.data_pipeline import BasePreprocessor, Item
 from aiforge.errors import ArgumentError
-from aiforge.training.epoch_sums import all_finite
+from aiforge.numerics import all_finite
 
 ScalerType = Literal["standard", "minmax", "none"]
 

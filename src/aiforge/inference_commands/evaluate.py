@@ -91,40 +91,25 @@ def check_options(split: str | None, data: str | Path | None) -> str | None:
 
 
 def _evaluate(loaded: LoadedRun, batches: Any) -> tuple[float, dict[str, float]]:
-    """The Trainer's own evaluation loop, with a metric set built as the run built it."""
-    from aiforge.training.trainer import Trainer
-    from aiforge.utils.metrics import MetricSet
+    """The run's metric set and the evaluation loop its Trainer validated with (no Trainer built)."""
+    from aiforge.training.builders import outputs_are_logits
+    from aiforge.training.evaluation import evaluate_as_configured
+    from aiforge.training.from_config import metric_set
 
     orchestrator = loaded.orchestrator
-    model = orchestrator.model
-    outputs = _prediction_width(loaded, batches)
-    logits = orchestrator.config.training_config.loss_fn_name != "BCELoss"
-    try:
-        metrics = MetricSet(orchestrator.metric_names, orchestrator.task, outputs, logits=logits)
-    except ValueError as err:
-        raise ConfigError(f"metrics: {err}") from None
-    trainer = Trainer(
-        model,
-        model.optimizer,
-        orchestrator.config.training_config,
-        orchestrator.device,
-        metrics.to(orchestrator.device),
-    )
-    return trainer.evaluate(batches)
+    cfg = orchestrator.config
+    model, device = orchestrator.model, orchestrator.device
+    logits = outputs_are_logits(cfg.training_config.loss_fn_name)
+    metrics = metric_set(orchestrator.metric_names, orchestrator.task, model, batches, device, logits)
+    names = (cfg.model_plugin, cfg.dataset_plugin)
+    return evaluate_as_configured(model, batches, metrics, cfg.training_config, device, names)
 
 
 def _prediction_width(loaded: LoadedRun, batches: Any) -> int:
     """The model's output columns on the first batch (1 for one column, or none)."""
-    import torch
+    from aiforge.training.evaluation import prediction_width
 
-    from aiforge.data.batching import first_batch, to_device
-
-    orchestrator = loaded.orchestrator
-    orchestrator.model.eval()
-    with torch.no_grad():
-        batch = to_device(first_batch(batches), orchestrator.device)
-        predictions = orchestrator.model.validation_step(batch, 0).get("predictions")
-    return predictions.shape[-1] if predictions is not None and predictions.dim() > 1 else 1
+    return prediction_width(loaded.orchestrator.model, batches, loaded.orchestrator.device)
 
 
 def _load_other_data(loaded: LoadedRun, path: Path) -> Any:

@@ -2,45 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aiforge.errors import ConfigError, DataError
+from aiforge.errors import CheckpointError, ConfigError, DataError
 from aiforge.runs import files as run_files
 
 PUT_BACK = "put back the file the run wrote (from a copy of the run folder)"
-
-
-def settings_for(args: argparse.Namespace) -> Any:
-    """Settings from the command's options; tracking is always off (nothing here is a new run).
-
-    Logs are quiet (WARNING) unless ``--debug``, ``--log-level`` or AIFORGE_LOG_LEVEL ask otherwise,
-    so the command's own output (a table, JSON) is what the user sees.
-    """
-    from aiforge.config.settings import check_plugins_dir, get_settings
-    from aiforge.runtime.log import configure_logging
-
-    overrides: dict[str, Any] = {"TRACKING": False}
-    if getattr(args, "debug", False):
-        overrides["LOG_LEVEL"] = "DEBUG"
-    elif getattr(args, "log_level", None):
-        overrides["LOG_LEVEL"] = args.log_level
-    elif not os.environ.get("AIFORGE_LOG_LEVEL"):
-        overrides["LOG_LEVEL"] = "WARNING"
-    options = (("plugins_dir", "PLUGINS_DIR"), ("device", "DEVICE"), ("results_dir", "RESULTS_DIR"))
-    named: dict[str, str] = {}  # the options given, for messages about their values
-    for option, name in options:
-        if getattr(args, option, None) is not None:
-            overrides[name] = getattr(args, option)
-            named[name] = f"--{option.replace('_', '-')}"
-    settings = get_settings(named, **overrides)
-    check_plugins_dir(settings)
-    configure_logging(settings.LOG_LEVEL)
-    return settings
 
 
 def stdout_console() -> Any:
@@ -232,9 +202,7 @@ def _use_saved_preprocessor(run_dir: Path, orchestrator: Any) -> None:
     except Exception as err:  # safetensors raises its own error types for damaged files
         raise ConfigError(f"{path}: cannot load the saved preprocessor: {err}") from None
     _check_like_fitted(path, preprocessor, orchestrator.preprocessor)
-    orchestrator.preprocessor = preprocessor
-    orchestrator.train_dataloader = orchestrator._batches(orchestrator.train_indices, shuffle=True)
-    orchestrator.val_dataloader = orchestrator._batches(orchestrator.val_indices, shuffle=False)
+    orchestrator.use_preprocessor(preprocessor)
 
 
 def _check_like_fitted(path: Path, saved: Any, fitted: Any) -> None:
@@ -252,7 +220,7 @@ def _check_like_fitted(path: Path, saved: Any, fitted: Any) -> None:
 def _non_finite_weights(state: dict[str, Any]) -> list[str]:
     import torch
 
-    from aiforge.training.epoch_sums import all_finite
+    from aiforge.numerics import all_finite
 
     floats = {k: v for k, v in state.items() if isinstance(v, torch.Tensor) and v.is_floating_point()}
     return [name for name, value in floats.items() if not all_finite([value])]
@@ -277,7 +245,7 @@ def _load_weights(path: Path, orchestrator: Any) -> None:
     try:
         orchestrator.model.load_state_dict(state)
     except RuntimeError as err:
-        raise ConfigError(
+        raise CheckpointError(
             f"{path}: the weights do not fit the model built from {run_files.CONFIG_FILE}: {err}"
         ) from None
     orchestrator.model.eval()

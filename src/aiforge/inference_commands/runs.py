@@ -9,6 +9,7 @@ from typing import Any
 
 from aiforge.errors import ConfigError, did_you_mean
 from aiforge.inference_commands.loading import read_json
+from aiforge.mappings import flatten  # config keys as dotted names (``training_config.learning_rate``)
 from aiforge.runs import files as run_files
 
 COMPLETED, INCOMPLETE, UNREADABLE = "completed", "incomplete", "unreadable results"
@@ -111,16 +112,6 @@ def runs_table(runs: list[dict[str, Any]], title: str) -> Any:
 
 
 # -- compare ------------------------------------------------------------------------------
-def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested mappings as dotted keys (``training_config.learning_rate``); lists stay values."""
-    if not isinstance(data, dict) or (not data and prefix):
-        return {prefix: data}
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        flat.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-    return flat
-
-
 def compare_runs(run_a: Path, run_b: Path) -> dict[str, Any]:
     """Config keys whose values differ, and the final metrics of both with ``delta = B - A``."""
     from aiforge.config.loading import read_config_file

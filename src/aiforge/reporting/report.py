@@ -241,13 +241,11 @@ def _missing(text: str) -> str:
     return f'<p class="muted">{_e(text)}</p>'
 
 
-def _flatten(data: dict[str, Any], prefix: str = "") -> Any:
-    """Nested keys as dotted names: ``packages.torch``."""
-    for key, value in data.items():
-        if isinstance(value, dict) and value:
-            yield from _flatten(value, f"{prefix}{key}.")
-        else:
-            yield f"{prefix}{key}", value
+def _flatten(data: dict[str, Any]) -> Any:
+    """Nested keys as dotted names (``packages.torch``), as (name, value) pairs."""
+    from aiforge.mappings import flatten
+
+    return flatten(data).items()
 
 
 def _fmt(value: Any) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -11,41 +13,51 @@ from aiforge.reporting import build_report, write_run_plots
 from aiforge.runtime.log import logger
 
 if TYPE_CHECKING:
-    from aiforge.core.orchestrator import Orchestrator
+    from aiforge.core.base_model import BaseModel
+    from aiforge.runs.lock import RunLock
 
 
-def write_run_report(orchestrator: Orchestrator) -> None:
-    """PNG plots and report.html; a failure here costs the pictures, never the finished run."""
-    assert orchestrator.run_dir is not None
+def write_run_report(
+    run_dir: Path,
+    model: BaseModel,
+    val_batches: Iterable[Any],
+    task: str,
+    logits: bool,
+    device: torch.device,
+    lock: RunLock | None = None,
+) -> None:
+    """PNG plots and report.html from ``model``'s predictions on every validation batch; a failure
+    here costs the pictures, never the finished run. ``lock``: the run folder's lock, when held."""
     try:
-        targets, predictions = val_predictions(orchestrator)
-        write_run_plots(orchestrator.run_dir, targets, predictions, orchestrator.task)
-        report = build_report(orchestrator.run_dir, lock=orchestrator.run_lock)  # the run holds it
+        targets, predictions = val_predictions(model, val_batches, task, logits, device)
+        write_run_plots(run_dir, targets, predictions, task)
+        report = build_report(run_dir, lock=lock)  # the run holds it
     except Exception as err:
         logger.opt(exception=err).debug("Plots or report failed")
-        logger.warning(f"No report for this run: {err}  (retry: aiforge report {orchestrator.run_dir})")
+        logger.warning(f"No report for this run: {err}  (retry: aiforge report {run_dir})")
         return
     logger.info(f"Report: {report}")
 
 
-def val_predictions(orchestrator: Orchestrator) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+def val_predictions(
+    model: BaseModel, val_batches: Iterable[Any], task: str, logits: bool, device: torch.device
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """Validation targets and predictions (class indices for classification), on the CPU.
 
-    ``(None, None)`` when the model's ``validation_step`` returns no predictions.
+    ``logits``: whether a one-column classifier's outputs are logits (threshold 0) or
+    probabilities (threshold 0.5). ``(None, None)`` when ``validation_step`` returns no predictions.
     """
-    assert orchestrator.model is not None
-    logits = orchestrator.config.training_config.loss_fn_name != "BCELoss"
-    orchestrator.model.eval()
+    model.eval()
     targets, predictions = [], []
     with torch.no_grad():
-        for index, raw_batch in enumerate(orchestrator.all_val_batches()):
-            batch = to_device(raw_batch, orchestrator.device)
-            outputs = orchestrator.model.validation_step(batch, index).get("predictions")
+        for index, raw_batch in enumerate(val_batches):
+            batch = to_device(raw_batch, device)
+            outputs = model.validation_step(batch, index).get("predictions")
             if outputs is None or "labels" not in batch:
                 return None, None
             if outputs.dim() == 2 and outputs.shape[-1] == 1:
                 outputs = outputs.squeeze(-1)
-            if orchestrator.task == "classification":
+            if task == "classification":
                 threshold = 0.0 if logits else 0.5
                 outputs = outputs.argmax(dim=-1) if outputs.dim() == 2 else (outputs > threshold).long()
             targets.append(batch["labels"].cpu())

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from aiforge.errors import AIForgeError
+from aiforge.errors import AIForgeError, LinkedRunFileError, RunFileError
 
 CONFIG_FILE = "config.yaml"
 ENVIRONMENT_FILE = "environment.json"
@@ -109,10 +109,6 @@ def locate_run_dir(path: str | Path, results_dir: str | Path | None = None) -> P
     return find_run_dir(path, results_dir, need=()).path
 
 
-class LinkedRunFileError(AIForgeError):
-    """A file or folder of a run that AIForge would write is a symbolic link: it is not written through."""
-
-
 def linked_file_error(path: Path, refusal: str, fix: str) -> LinkedRunFileError:
     """The one message for a symlink where a run file or folder should be: what it links to,
     why AIForge stops, what to do."""
@@ -168,10 +164,6 @@ def _path_in(descriptor: int, folder: Path, name: str) -> Path:
     that was opened whatever replaces it meanwhile; elsewhere the folder's path."""
     through = f"{_PROC_FD}/{descriptor}"
     return Path(through, name) if os.path.isdir(through) else folder / name
-
-
-class RunFileError(OSError):
-    """A run file could not be written (full disk, no permission); the file it would replace is intact."""
 
 
 @contextlib.contextmanager

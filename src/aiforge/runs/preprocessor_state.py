@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from aiforge.training.epoch_sums import all_finite
+from aiforge.numerics import all_finite
 
 _ABSENT = object()
 

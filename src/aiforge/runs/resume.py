@@ -1,4 +1,5 @@
-"""Continuing a run: find its newest loadable checkpoint and check nothing it depends on changed."""
+"""Continuing a run: the folder checks (is it resumable, are its records, config and data as they
+were) and the cleanup before a resume; the checkpoint inside it is read by training/checkpoint.py."""
 
 from __future__ import annotations
 
@@ -10,12 +11,9 @@ from typing import Any
 from aiforge.errors import ConfigError, DataError
 from aiforge.runs import files as run_files
 from aiforge.runs.labels import check_same_labels
-from aiforge.runtime.distributed import broadcast_object, is_main_process
 from aiforge.runtime.log import logger
 
-CHECKPOINT_NAMES = ("last.pt", "previous.pt")  # newest first
-STATE_FORMAT = 1  # the layout of Trainer.full_state(); bump both together
-REQUIRED_KEYS = ("format", "model", "optimizer", "epoch", "global_step", "history", "callbacks", "config")
+CHECKPOINT_NAMES = ("last.pt", "previous.pt")  # newest first; their format: training/checkpoint.py
 
 
 def resumable_run_dir(run_dir: str | Path, results_dir: str | Path | None = None) -> Path:
@@ -108,43 +106,6 @@ def _is_temp_name(name: str) -> bool:
     return name.startswith(".") and name.endswith(".tmp")
 
 
-def load_latest_checkpoint(run_dir: Path) -> tuple[dict[str, Any], Path]:
-    """The newest checkpoint that loads safely and is complete; a damaged one is reported and skipped.
-
-    Never falls back to unsafe (pickle) loading and never silently starts from scratch.
-    """
-    directory = run_dir / run_files.CHECKPOINT_DIR
-    problems: list[str] = []
-    for name in CHECKPOINT_NAMES:
-        path = directory / name
-        if not path.exists():
-            continue
-        try:
-            state = run_files.load_state(path)
-        except Exception as err:  # truncated, corrupt, or holding objects weights_only refuses
-            problems.append(f"{name}: cannot be loaded ({type(err).__name__}: {_first_line(err)})")
-            logger.warning(f"Checkpoint {path} is damaged and is skipped: {problems[-1]}")
-            continue
-        missing = [key for key in REQUIRED_KEYS if not isinstance(state, dict) or key not in state]
-        if missing:
-            problems.append(f"{name}: not a full training checkpoint (missing {', '.join(missing)})")
-            logger.warning(f"Checkpoint {path} is skipped: {problems[-1]}")
-            continue
-        if state["format"] != STATE_FORMAT:
-            problems.append(
-                f"{name}: written in checkpoint format {state['format']}, this AIForge reads {STATE_FORMAT}"
-            )
-            logger.warning(f"Checkpoint {path} is skipped: {problems[-1]}")
-            continue
-        return state, path
-    if not problems:
-        raise DataError(
-            f"{run_dir} has no checkpoint to resume from yet (the run stopped before its first "
-            "checkpoint); start it again as a new run"
-        )
-    raise DataError(f"no usable checkpoint in {directory}:\n" + "\n".join(f"  {p}" for p in problems))
-
-
 def check_same_config(saved_json: str, current: dict[str, Any], run_dir: Path) -> None:
     """A resume must continue the run it started as: any changed config value is an error."""
     saved = _with_new_defaults(json.loads(saved_json), current)
@@ -182,7 +143,7 @@ def check_same_preprocessor(saved_path: Path, refitted: Any) -> None:
         saved.load(saved_path)
     except Exception as err:  # safetensors raises its own error types for damaged files
         raise DataError(
-            f"{saved_path}: cannot load the saved preprocessor ({_first_line(err)}); the run cannot "
+            f"{saved_path}: cannot load the saved preprocessor ({first_line(err)}); the run cannot "
             "be resumed without it. Put it back from a copy of the run folder, or start a new run"
         ) from None
     tensors, metadata = refitted.serialisable_state()
@@ -195,31 +156,6 @@ def check_same_preprocessor(saved_path: Path, refitted: Any) -> None:
             f"the training data differs from the data this run started with: the preprocessor fitted "
             f"on it does not match {saved_path.name}; a resume needs the same data"
         )
-
-
-def load_resume_state(
-    run_dir: Path, config: dict[str, Any], preprocessor: Any, labels: dict[str, Any] | None
-) -> dict[str, Any]:
-    """The checkpoint state to continue from: rank 0 checks the run's records (``labels``: the
-    label record the run writes for the data as it is now, None when it writes none), the
-    resolved ``config`` and the refitted ``preprocessor`` against it, and reads it; under
-    torchrun every rank gets that state."""
-    loaded: tuple[dict[str, Any], Path] | None = None
-    if is_main_process():
-        check_run_records(run_dir, preprocessor is not None, labels)  # as save_records wrote
-        remove_stale_temp_files(run_dir)
-        loaded = load_latest_checkpoint(run_dir)
-        check_same_config(loaded[0]["config"], config, run_dir)
-        check_same_preprocessor(run_dir / run_files.PREPROCESSOR_FILE, preprocessor)
-    loaded = broadcast_object(loaded)
-    assert loaded is not None
-    state, path = loaded
-    logger.info(
-        f"Resuming from {path.name}: {state['epoch']} epoch(s) and "
-        f"{state['epoch_progress']['batches_done']} batch(es) of the next done, "
-        f"optimizer step {state['global_step']}"
-    )
-    return state
 
 
 def _differences(saved: Any, current: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
@@ -235,6 +171,7 @@ def _show(value: Any) -> str:
     return json.dumps(value)
 
 
-def _first_line(err: BaseException) -> str:
+def first_line(err: BaseException) -> str:
+    """An error's first line, cut to 300 characters: enough to say what went wrong in one line."""
     text = str(err).strip().splitlines()
     return text[0][:300] if text else ""

@@ -7,19 +7,10 @@ import threading
 from types import FrameType, TracebackType
 from typing import Any
 
+from aiforge.errors import RunInterrupted
 from aiforge.runtime.log import logger
 
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-class RunInterrupted(KeyboardInterrupt):
-    """The run was stopped by a signal; ``exit_code`` is the shell's 128 + signal number."""
-
-    def __init__(self, signum: int, checkpoint_saved: bool = False) -> None:
-        self.signum = signum
-        self.exit_code = 128 + signum
-        self.checkpoint_saved = checkpoint_saved
-        super().__init__(f"interrupted by {signal.Signals(signum).name}")
 
 
 class StopRequests:

@@ -22,11 +22,11 @@ from aiforge.tracking.store_check import (
     sqlite_takes_writes,
     store_name,
 )
+from aiforge.tracking.tracker import Tracker
 from aiforge.utils.callbacks import Callback
 
 if TYPE_CHECKING:
-    from aiforge.core.orchestrator import Orchestrator
-    from aiforge.training.trainer import Trainer
+    from aiforge.tracking.tracker import TrackedRun
 
 MAX_PARAMS_PER_BATCH = 100  # MLflow's limit per log_batch call
 MAX_PARAM_LENGTH = 500  # the smallest limit among MLflow server versions still in use
@@ -38,21 +38,23 @@ STEP_LOSS = "step_train_loss"
 METRICS_FLUSH_INTERVAL_S = 1.0
 
 
-def flatten(data: Any, prefix: str = "") -> dict[str, str]:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": "1"}``; long values are truncated with a note."""
-    if isinstance(data, dict):
-        flat: dict[str, str] = {}
-        for key, value in data.items():
-            flat.update(flatten(value, f"{prefix}{key}."))
-        return flat
+def flatten(data: Any) -> dict[str, str]:
+    """MLflow params: ``{"a": {"b": 1}}`` -> ``{"a.b": "1"}`` (:func:`aiforge.mappings.flatten`, an
+    empty mapping left out); lists as JSON, long values truncated with a note."""
+    from aiforge.mappings import flatten as flat_keys
+
+    return {key: _param_text(value) for key, value in flat_keys(data).items() if not isinstance(value, dict)}
+
+
+def _param_text(data: Any) -> str:
     text = json.dumps(data) if isinstance(data, (list, tuple)) else str(data)
     if len(text) > MAX_PARAM_LENGTH:
         note = "...(truncated)"
         text = text[: MAX_PARAM_LENGTH - len(note)] + note
-    return {prefix.rstrip("."): text}
+    return text
 
 
-class MLflowCallback(Callback):
+class MLflowCallback(Tracker):
     """Tracks a run in MLflow; only the main process talks to the server.
 
     ``mlflow`` is imported when the run starts, so importing AIForge never needs it. Once the run
@@ -121,7 +123,7 @@ class MLflowCallback(Callback):
             logger.warning(f"{err}; training untracked (tracking.on_unreachable: warn)")
             self.active = False
 
-    def on_experiment_start(self, orchestrator: Orchestrator) -> None:
+    def on_experiment_start(self, orchestrator: TrackedRun) -> None:
         """Start the MLflow run and log the resolved config and the environment record."""
         if not self.active:
             return
@@ -144,7 +146,7 @@ class MLflowCallback(Callback):
         if self.run_id is not None:
             self._write_run_info(run_dir, experiment_id)
 
-    def _start_run(self, orchestrator: Orchestrator, run_dir: Path) -> None:
+    def _start_run(self, orchestrator: TrackedRun, run_dir: Path) -> None:
         """Start the MLflow run; its params and environment record are sent as tracking (a failure
         there stops the tracking, not the run)."""
         import mlflow
@@ -188,7 +190,7 @@ class MLflowCallback(Callback):
             f"MLflow run {self.run_id} (experiment '{self.experiment_name}', {mlflow.get_tracking_uri()})"
         )
 
-    def _resume_run(self, orchestrator: Orchestrator) -> None:
+    def _resume_run(self, orchestrator: TrackedRun) -> None:
         """Reopen the checkpoint's MLflow run; log the epochs it is missing (async logs lost in a crash)."""
         import mlflow
         from mlflow.entities import Metric
@@ -238,7 +240,7 @@ class MLflowCallback(Callback):
         self._logged_epochs.add(step)
         self._log_metrics({k: float(v) for k, v in logs.items() if k != "epoch"}, step)
 
-    def on_train_end(self, trainer: Trainer) -> None:
+    def on_train_end(self, trainer: Any) -> None:
         self._flush_metrics()
 
     def _log_metrics(self, metrics: dict[str, float], step: int) -> None:
@@ -326,7 +328,7 @@ class MLflowCallback(Callback):
         )
 
     def on_experiment_end(
-        self, orchestrator: Orchestrator, status: str, error: BaseException | None = None
+        self, orchestrator: TrackedRun, status: str, error: BaseException | None = None
     ) -> None:
         """Log the run folder (and the model on success), then end the run as FINISHED, FAILED or
         KILLED. A store that fails costs the tracking, not the run: the MLflow run is then marked
@@ -343,7 +345,7 @@ class MLflowCallback(Callback):
                 route_mlflow_errors(False)
                 self._routing = False
 
-    def _end_run(self, orchestrator: Orchestrator, status: str, error: BaseException | None) -> None:
+    def _end_run(self, orchestrator: TrackedRun, status: str, error: BaseException | None) -> None:
         import mlflow
 
         def send_last() -> None:
@@ -388,12 +390,15 @@ class MLflowCallback(Callback):
         else:
             logger.info(f"MLflow run {self.run_id} ended: FAILED (tracking stopped during the run)")
 
-    def _log_model(self, orchestrator: Orchestrator) -> None:
+    def _log_model(self, orchestrator: TrackedRun) -> None:
         import mlflow
 
-        from aiforge.tracking.mlflow_model import log_inference_model
+        from aiforge.tracking.mlflow_model import example_rows, log_inference_model
 
-        mlflow.set_tag("aiforge.model_format", log_inference_model(orchestrator))
+        model = orchestrator.inference_model().cpu().eval()
+        rows = example_rows(orchestrator.raw_val_batches())
+        model_format = log_inference_model(model, rows, orchestrator.feature_names())
+        mlflow.set_tag("aiforge.model_format", model_format)
 
     def state_dict(self) -> dict[str, Any]:
         unsent = [(m.step, m.value, m.timestamp) for m in self._pending if m.key == STEP_LOSS]

@@ -18,11 +18,9 @@ from typing import TYPE_CHECKING, Any
 from aiforge.runtime.log import logger
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
 
     import torch
-
-    from aiforge.core.orchestrator import Orchestrator
 
 EXAMPLE_ROWS = 5
 PT2_MIN_TORCH = "2.4"  # MLflow saves and loads pt2 models only from this torch on
@@ -30,8 +28,10 @@ SAFE_FORMAT = "pt2"
 PICKLE_FORMAT = "pickle"
 
 
-def log_inference_model(orchestrator: Orchestrator) -> str:
-    """Log the model under ``model`` in the active MLflow run; returns the format used.
+def log_inference_model(model: torch.nn.Module, rows: torch.Tensor, names: list[str]) -> str:
+    """Log ``model`` (the trained model with its preprocessing, on the CPU, in eval mode) under
+    ``model`` in the active MLflow run; returns the format used. ``rows``: an example input (see
+    :func:`example_rows`); ``names``: the names of its feature columns.
 
     Both formats get AIForge's pyfunc wrapper (:mod:`aiforge.tracking.mlflow_pyfunc`, copied into the
     model): a DataFrame's feature columns by name, integer or float, or an array of either float
@@ -42,9 +42,6 @@ def log_inference_model(orchestrator: Orchestrator) -> str:
     import torch
     from mlflow.models import Model, ModelSignature, infer_signature
 
-    model = orchestrator.inference_model().cpu().eval()
-    rows = example_rows(orchestrator)
-    names = orchestrator.feature_names()
     with torch.no_grad():
         output = model(rows).numpy()
     traced = infer_signature(rows.numpy(), output)  # the tensor signature pt2 is saved with
@@ -116,8 +113,9 @@ class _TabularTorchFlavor:
         mlflow_model.save(str(Path(path) / "MLmodel"))
 
 
-def example_rows(orchestrator: Orchestrator) -> torch.Tensor:
-    """A few validation rows, flattened, as float64 (what a DataFrame of numbers holds).
+def example_rows(raw_val_batches: Iterable[Any]) -> torch.Tensor:
+    """A few validation rows (from batches as stored), flattened, as float64 (what a DataFrame of
+    numbers holds).
 
     At least two rows: torch.export fixes a dimension of size 1, and the batch must stay free.
     """
@@ -125,7 +123,7 @@ def example_rows(orchestrator: Orchestrator) -> torch.Tensor:
 
     from aiforge.data.batching import first_batch
 
-    features = first_batch(orchestrator.raw_val_batches())["features"][:EXAMPLE_ROWS].cpu()
+    features = first_batch(raw_val_batches)["features"][:EXAMPLE_ROWS].cpu()
     rows = features.reshape(len(features), -1).to(torch.float64)
     return rows if len(rows) > 1 else torch.cat([rows, rows])
 

@@ -20,16 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from aiforge.config.tracking_uris import DATABASE_ENGINES, WHOLE_URIS, redact, uri_problem
-from aiforge.errors import ConfigError
+from aiforge.errors import TrackingStoreError
 from aiforge.tracking.mlflow_logs import mlflow_errors_to_debug_log
 
 PROBE_TIMEOUT_S = 5.0  # one request to a server, or the wait for a locked SQLite file
 SLOW_NOTICE_S = 15.0  # a call into MLflow that takes longer than this is reported while it waits
 STORE_LOCK_WAIT_S = 60.0  # the longest wait for another process creating the same SQLite store
-
-
-class TrackingStoreError(ConfigError):
-    """The MLflow store cannot be used; ``tracking.on_unreachable: warn`` trains untracked instead."""
 
 
 def sqlite_file(uri: str) -> Path | None:

@@ -1,5 +1,5 @@
 """Which tracker a run gets (the one place that reads the tracking config and settings), and the
-check of its store before the run starts."""
+check of its store before the run starts. Trackers implement :class:`aiforge.tracking.tracker.Tracker`."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ if TYPE_CHECKING:
 
     from aiforge.config.model_configs import ExperimentConfig
     from aiforge.config.settings import AppSettings
-    from aiforge.utils.callbacks import Callback
+    from aiforge.tracking.tracker import Tracker
 
 
-def tracker_for(config: ExperimentConfig, settings: AppSettings) -> Callback | None:
+def tracker_for(config: ExperimentConfig, settings: AppSettings) -> Tracker | None:
     """The MLflow callback, unless tracking is off (``tracking.enabled: false`` or AIFORGE_TRACKING=false).
 
     The URI comes from ``tracking.tracking_uri``, then AIFORGE_MLFLOW_TRACKING_URI, then MLflow's own
@@ -38,14 +38,13 @@ def tracker_for(config: ExperimentConfig, settings: AppSettings) -> Callback | N
     )
 
 
-def check_tracking_store(tracker: Callback | None, run_dir: Path | None = None) -> None:
+def check_tracking_store(tracker: Tracker | None, run_dir: Path | None = None) -> None:
     """On rank 0, a tracking store that is down, locked or damaged fails the run before its folder
     exists (a resume of ``run_dir``: before it trains, in the store that run was tracked in)."""
     from aiforge.runtime.distributed import is_main_process
 
-    check = getattr(tracker, "check_store", None)
-    if check is not None and is_main_process():
-        check(run_dir)
+    if tracker is not None and is_main_process():
+        tracker.check_store(run_dir)
 
 
 def _check_setting_uri(settings: AppSettings) -> None:

@@ -46,24 +46,25 @@ def scheduler_class(name: str) -> type:
     return _lookup(lr_scheduler, name, bases, "LR scheduler")
 
 
-CLASSIFICATION_LOSSES = frozenset(
-    {
-        "CrossEntropyLoss",
-        "NLLLoss",
-        "BCELoss",
-        "BCEWithLogitsLoss",
-        "MultiMarginLoss",
-        "MultiLabelSoftMarginLoss",
-        "MultiLabelMarginLoss",
-        "SoftMarginLoss",
-        "HingeEmbeddingLoss",
-    }
+# What a loss's name says about the model's outputs and labels, written once here.
+BINARY_LOSSES = frozenset({"BCELoss", "BCEWithLogitsLoss"})  # labels 0/1, one output column
+CLASS_INDEX_LOSSES = frozenset({"CrossEntropyLoss", "NLLLoss", "MultiMarginLoss"})  # a column per class
+PROBABILITY_LOSSES = frozenset({"BCELoss"})  # takes probabilities: the model's outputs are not logits
+MULTI_LABEL_AND_MARGIN_LOSSES = frozenset(
+    {"MultiLabelSoftMarginLoss", "MultiLabelMarginLoss", "SoftMarginLoss", "HingeEmbeddingLoss"}
 )
+CLASSIFICATION_LOSSES = BINARY_LOSSES | CLASS_INDEX_LOSSES | MULTI_LABEL_AND_MARGIN_LOSSES
 
 
 def task_for_loss(loss_name: str) -> str:
     """'classification' or 'regression', inferred from the loss, which fixes label dtype and metrics."""
     return "classification" if loss_name in CLASSIFICATION_LOSSES else "regression"
+
+
+def outputs_are_logits(loss_name: str) -> bool:
+    """Whether the model's outputs are logits (sigmoid/softmax still to apply), as the loss takes
+    them: all but BCELoss, which takes probabilities (so a binary threshold is 0.5, not 0)."""
+    return loss_name not in PROBABILITY_LOSSES
 
 
 def build_optimizer(parameters: Any, name: str, learning_rate: float, **kwargs: Any) -> Any:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from pydantic import ValidationError
@@ -16,13 +15,15 @@ from aiforge.config.model_configs import (
     ModelSpecificConfig,
     TrainingConfig,
     logged_name_problems,
+    model_config_as,
 )
 from aiforge.core.base_model import BaseModel
 from aiforge.data.batching import first_batch, to_device
-from aiforge.errors import AIForgeError, ConfigError
+from aiforge.errors import AIForgeError, ConfigError, TrainingError
 from aiforge.runs import files as run_files
-from aiforge.runtime.seeding import seed_everything
 from aiforge.training.builders import build_scheduler
+from aiforge.training.checkpoint import config_entry
+from aiforge.training.evaluation import output_width, prediction_width
 from aiforge.training.output_checks import (
     check_forward,
     check_outputs,
@@ -30,7 +31,6 @@ from aiforge.training.output_checks import (
     loss_to_judge,
     metrics_problem,
 )
-from aiforge.training.step_failures import TrainingError
 from aiforge.utils.callbacks import (
     Callback,
     EarlyStopping,
@@ -39,9 +39,6 @@ from aiforge.utils.callbacks import (
     ModelCheckpoint,
 )
 from aiforge.utils.metrics import MetricSet, monitor_mode
-
-if TYPE_CHECKING:
-    from aiforge.core.orchestrator import Orchestrator
 
 
 def standard_callbacks(
@@ -73,7 +70,7 @@ def standard_callbacks(
         run_dir / run_files.CHECKPOINT_DIR,
         training.early_stopping_monitor,
         training.early_stopping_mode,
-        extra_state={"config": json.dumps(config_record)},
+        extra_state=config_entry(config_record),
         every_n_epochs=training.checkpoint_every_n_epochs,
     )
     callbacks.append(checkpoint)
@@ -139,29 +136,40 @@ def metric_set(
 ) -> MetricSet:
     """The metrics, sized from one validation batch's predictions (the number of classes); with
     ``checks``, that batch also checks the model's outputs before any training relies on them."""
-    model.eval()
-    with torch.no_grad():
-        if checks is None:
-            batch = to_device(first_batch(val_batches), device)
-            predictions = model.validation_step(batch, 0).get("predictions")
-        else:
-            where = "validation batch 1, before training (validation_step)"
-            batch = to_device(first_batch(val_batches, checks.dataset_plugin, where), device)
-            outputs = checks.first_outputs(model, lambda: model.validation_step(batch, 0), batch, where)
-            predictions = outputs.get("predictions")
-            if has_own_loss(model):  # its width was not judged by the loss: can the metrics read it?
-                problem = metrics_problem(
-                    predictions, batch.get("labels"), task, checks.num_classes, names, checks.model_plugin
-                )
-                if problem:
-                    from aiforge.runtime.log import logger
-
-                    logger.warning(problem)
-    outputs = predictions.shape[-1] if predictions is not None and predictions.dim() > 1 else 1
+    if checks is None:
+        outputs = prediction_width(model, val_batches, device)
+    else:
+        outputs = _checked_width(names, task, model, val_batches, device, checks)
     try:
         return MetricSet(names, task, outputs, logits=logits).to(device)
     except ValueError as err:
         raise ConfigError(f"metrics: {err}") from None
+
+
+def _checked_width(
+    names: list[str],
+    task: str,
+    model: BaseModel,
+    val_batches: Any,
+    device: torch.device,
+    checks: OutputChecks,
+) -> int:
+    """The model's output width on the first validation batch, its outputs checked on the way."""
+    model.eval()
+    with torch.no_grad():
+        where = "validation batch 1, before training (validation_step)"
+        batch = to_device(first_batch(val_batches, checks.dataset_plugin, where), device)
+        outputs = checks.first_outputs(model, lambda: model.validation_step(batch, 0), batch, where)
+        predictions = outputs.get("predictions")
+        if has_own_loss(model):  # its width was not judged by the loss: can the metrics read it?
+            problem = metrics_problem(
+                predictions, batch.get("labels"), task, checks.num_classes, names, checks.model_plugin
+            )
+            if problem:
+                from aiforge.runtime.log import logger
+
+                logger.warning(problem)
+    return output_width(predictions)
 
 
 def model_config_for(config: ExperimentConfig, model_class: type[BaseModel]) -> ModelSpecificConfig:
@@ -174,10 +182,8 @@ def model_config_for(config: ExperimentConfig, model_class: type[BaseModel]) -> 
         raise ConfigError("invalid experiment config:\n" + "\n".join(f"  {p}" for p in problems))
     expected = getattr(model_class, "config_class", ModelSpecificConfig)
     given = config.model_specific_config
-    if isinstance(given, expected):
-        return given
     try:  # e.g. a SimpleNNConfig for a plugin whose config has the same fields
-        return expected.model_validate(given.model_dump(exclude_unset=True))
+        return model_config_as(expected, given)
     except ValidationError as err:
         raise ConfigError(
             f"model_config is a {type(given).__name__}, but {model_class.__name__} of plugin "
@@ -196,22 +202,22 @@ def resolve_data_path(data_path: str | None, data_dir: Path) -> tuple[str | None
     return str(path), str(path.resolve()) if path.exists() else None
 
 
-def dry_run(orchestrator: Orchestrator) -> dict[str, Any]:
-    """``aiforge check``: data, model, metrics and scheduler built, one batch forward and backward."""
-    config = orchestrator.config
-    seed_everything(config.seed)
-    orchestrator.prepare_data()
-    orchestrator.build_model()
-    model = orchestrator.model
-    assert model is not None
-    orchestrator._metric_set()
+def dry_run(
+    config: ExperimentConfig,
+    model: BaseModel,
+    train_batches: Any,
+    device: torch.device,
+    num_classes: int | None,
+    samples: tuple[int, int],
+) -> dict[str, Any]:
+    """``aiforge check`` once data, model and metrics are built: the scheduler built, one training
+    batch forward and backward; ``samples`` are the training and validation row counts."""
     if config.training_config.scheduler is not None:
         lr_scheduler(config.training_config, model.optimizer)
     model.train()
     where = "training batch 1 (training_step)"
-    batch = first_batch(orchestrator.train_dataloader, config.dataset_plugin, where)
-    batch = to_device(batch, orchestrator.device)
-    checks = OutputChecks.for_config(config, orchestrator.num_classes)
+    batch = to_device(first_batch(train_batches, config.dataset_plugin, where), device)
+    checks = OutputChecks.for_config(config, num_classes)
     outputs = checks.first_outputs(model, lambda: model.training_step(batch, 0), batch, where)
     outputs["loss"].backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad]
@@ -220,7 +226,7 @@ def dry_run(orchestrator: Orchestrator) -> dict[str, Any]:
         "loss": float(outputs["loss"].detach()),
         "batch_features_shape": list(batch["features"].shape),
         "gradients_finite": all(g is None or bool(torch.isfinite(g).all()) for g in grads),
-        "train_samples": len(orchestrator.train_indices),
-        "val_samples": len(orchestrator.val_indices),
+        "train_samples": samples[0],
+        "val_samples": samples[1],
         "model_config": config.model_specific_config.model_dump(),
     }

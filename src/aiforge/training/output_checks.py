@@ -13,9 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aiforge.errors import PluginError
-
-# Losses whose target is a class index: one output column per class.
-CLASS_INDEX_LOSSES = frozenset({"CrossEntropyLoss", "NLLLoss", "MultiMarginLoss"})
+from aiforge.training.builders import BINARY_LOSSES, CLASS_INDEX_LOSSES
 
 # The BaseModel methods through which the default steps apply training_config.loss_fn_name.
 LOSS_METHODS = ("training_step", "validation_step", "compute_loss", "configure_loss_fn")
@@ -68,7 +66,7 @@ def check_outputs(
         expected = labels.shape[1] if labels.dim() == 2 else 1
         if width == expected:
             return
-        if loss_name in ("BCELoss", "BCEWithLogitsLoss") and expected == 1:
+        if loss_name in BINARY_LOSSES and expected == 1:
             why = f"{loss_name} on binary labels takes 1 column (the score of class 1)"
         else:
             why = f"{loss_name} compares it with the target, which has {_columns(expected)}"

@@ -3,9 +3,7 @@ failed in a step (the AIForge settings that may be why)."""
 
 from __future__ import annotations
 
-
-class TrainingError(RuntimeError):
-    """Training cannot go on (a non-finite loss, or a plugin that raised)."""
+from aiforge.errors import TrainingError
 
 
 def failure_hints(error: BaseException, step: str, inference_mode: bool, compiled: bool) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import math
 import signal
 from collections.abc import Iterable
@@ -14,33 +13,29 @@ from aiforge.config.model_configs import TrainingConfig
 from aiforge.core.base_model import BaseModel
 from aiforge.core.data_pipeline import Item
 from aiforge.data.batching import order_state, read_batches, restore_order_state, set_batches_epoch, to_device
-from aiforge.runs.resume import STATE_FORMAT
-from aiforge.runtime.distributed import (
-    all_reduce_sum,
-    any_rank,
-    inference_mode_works_with_backend,
-    is_initialized,
-)
+from aiforge.numerics import all_finite, weighted_loss_sum
+from aiforge.runtime.distributed import all_reduce_sum, any_rank, is_initialized
 from aiforge.runtime.log import logger
-from aiforge.runtime.seeding import own_rng_states, restore_rng_states, rng_states
+from aiforge.runtime.seeding import restore_rng_states
 from aiforge.runtime.signals import RunInterrupted, StopRequests
-from aiforge.training.checkpoint import callback_states, cpu_copy, load_callback_states, snapshot
+from aiforge.training.checkpoint import TrainingProgress, model_state, restore_training_state, training_state
 from aiforge.training.ddp import wrap_for_ddp
-from aiforge.training.epoch_sums import all_finite, weighted_loss_sum
-from aiforge.training.optimizer_kernels import keep_kernels_usable
+from aiforge.training.evaluation import evaluate, uses_inference_mode
 from aiforge.training.output_checks import check_forward, check_step_outputs
-from aiforge.training.precision import full_precision, precision_for
+from aiforge.training.precision import precision_for
 from aiforge.training.step_failures import TrainingError, step_failure
-from aiforge.utils.callbacks import Callback, ModelCheckpoint
+from aiforge.utils.callbacks import Callback
 from aiforge.utils.metrics import MetricSet
 
 
 class Trainer:
     """Runs epochs over prepared batches; knows nothing about files or plugins' origins.
 
-    Progress lives in attributes (``epoch``, ``global_step``, the current epoch's losses and
-    data order), so :meth:`full_state` can capture it after any optimizer step and
-    :meth:`load_full_state` can continue from there exactly.
+    Progress lives in ``progress`` (a :class:`~aiforge.training.checkpoint.TrainingProgress`:
+    epochs, optimizer steps, history, the current epoch's losses and data order), so
+    :meth:`full_state` can capture it after any optimizer step and :meth:`load_full_state` can
+    continue from there exactly. Every callback gets this trainer as ``callback.trainer`` when the
+    trainer is built; at its save points the trainer calls each callback's ``on_save_point``.
     """
 
     def __init__(
@@ -61,6 +56,8 @@ class Trainer:
         self.device = device
         self.metrics = metrics
         self.callbacks = callbacks or []
+        for callback in self.callbacks:  # before any hook runs: how a callback reaches its trainer
+            callback.trainer = self
         self.model_name, self.dataset_name = plugin_names
         self.stop_requests = stop_requests
         self.num_classes = num_classes  # for the first batch's output check (None: width unchecked)
@@ -72,14 +69,11 @@ class Trainer:
             for cb in self.callbacks
             if getattr(cb.on_train_batch_end, "__func__", None) is not Callback.on_train_batch_end
         ]
-        self._checkpointer = next((cb for cb in self.callbacks if isinstance(cb, ModelCheckpoint)), None)
         self.precision = precision_for(config.precision, device)
         if config.compile:  # compiles __call__ in place: same module, same state_dict keys
             model.compile(**(config.compile.model_dump() if config.compile is not True else {}))
         self._ddp = wrap_for_ddp(model, device) if is_initialized() else None
-        self.epoch = 0  # epochs completed
-        self.global_step = 0  # optimizer steps taken
-        self.history: list[dict[str, float]] = []
+        self.progress = TrainingProgress()  # epochs, steps, history, the current epoch's part done
         self.train_batches: Iterable[Item] | None = None
         self._new_epoch_progress()
         self._rng_to_restore: dict[str, Any] | None = None
@@ -89,9 +83,33 @@ class Trainer:
         self._continue_epoch = False
 
     @property
+    def epoch(self) -> int:
+        """Epochs completed."""
+        return self.progress.epoch
+
+    @epoch.setter
+    def epoch(self, value: int) -> None:
+        self.progress.epoch = value
+
+    @property
+    def global_step(self) -> int:
+        """Optimizer steps taken."""
+        return self.progress.global_step
+
+    @global_step.setter
+    def global_step(self, value: int) -> None:
+        self.progress.global_step = value
+
+    @property
+    def history(self) -> list[dict[str, float]]:
+        """One row of logs per completed epoch."""
+        return self.progress.history
+
+    @property
     def position(self) -> tuple[int, int, int]:
         """Where training stands: (epochs done, optimizer steps, batches done in the current epoch)."""
-        return (self.epoch, self.global_step, self._batches_done)
+        progress = self.progress
+        return (progress.epoch, progress.global_step, progress.batches_done)
 
     @property
     def resumed(self) -> bool:
@@ -103,11 +121,7 @@ class Trainer:
         self._ddp = None
 
     def _new_epoch_progress(self) -> None:
-        self._batches_done = 0
-        self._epoch_losses: list[torch.Tensor] = []  # per batch, on the device: no sync per step
-        self._epoch_sizes: list[int] = []
-        self._epoch_start_step = self.global_step
-        self._epoch_order = order_state(self.train_batches)  # fixes this epoch's shuffle
+        self.progress.start_epoch(order_state(self.train_batches))  # the order fixes this epoch's shuffle
 
     # -- the loop ------------------------------------------------------------------------
     def fit(
@@ -124,7 +138,7 @@ class Trainer:
         if resume_state is not None:
             self.load_full_state(resume_state)
         if self._resumed:
-            restore_order_state(train_batches, self._epoch_order)
+            restore_order_state(train_batches, self.progress.data_order)
         else:
             self._new_epoch_progress()
         fused = any(group.get("fused") for group in self.optimizer.param_groups)
@@ -136,10 +150,10 @@ class Trainer:
         try:
             while self.epoch < epochs and not any(cb.stop_training for cb in self.callbacks):
                 self._run_epoch(train_batches, val_batches)
-            if self._checkpointer is not None:  # the final state, before any on_train_end sees the files
-                self._checkpointer.save_if_new(self)  # while armed: a signal now waits for the write
+            # The final state, before any on_train_end sees the files (while armed: a signal waits).
+            saved = self._save_point()
             if self._stop_agreed():
-                self._raise_interrupted()
+                self._raise_interrupted(saved)
         finally:
             if self.stop_requests is not None:
                 self.stop_requests.armed = False
@@ -162,17 +176,15 @@ class Trainer:
             **{f"val_{name}": value for name, value in val_metrics.items()},
             "lr": self.optimizer.param_groups[0]["lr"],
         }
-        self.history.append(logs)
+        self.progress.history.append(logs)
         shown = " | ".join(f"{k} {v:.4f}" for k, v in logs.items() if k not in ("epoch", "lr"))
         logger.info(f"Epoch {epoch + 1}/{self.epochs} | {shown}")
-        self.epoch += 1  # before the callbacks: last.pt then records a completed epoch
+        self.progress.epoch += 1  # before the callbacks: last.pt then records a completed epoch
         self._new_epoch_progress()
         for callback in self.callbacks:
             callback.on_epoch_end(epoch, logs)
         if self._stop_agreed():
-            if self._checkpointer is not None:  # unless this epoch's checkpoint is already written
-                self._checkpointer.save_if_new(self)
-            self._raise_interrupted()
+            self._raise_interrupted(self._save_point())  # unless this epoch's checkpoint is written
 
     def train_epoch(self, batches: Iterable[Item], epoch: int) -> float:
         """One pass over the training batches (the rest of one, after a resume); the mean loss per sample."""
@@ -183,11 +195,11 @@ class Trainer:
         batch_count = len(batches) if hasattr(batches, "__len__") else None
         if not self._continue_epoch:  # a new epoch, unless a checkpoint left this one half done
             self._new_epoch_progress()
-            self._epoch_order = order_state(batches)
+            self.progress.data_order = order_state(batches)
         self._continue_epoch = False
         set_batches_epoch(batches, epoch)  # before its first batch is drawn
         iterator = read_batches(batches, self.dataset_name, f"training batch {{batch}} of epoch {epoch + 1}")
-        for _ in range(self._batches_done):  # already trained on before the resume
+        for _ in range(self.progress.batches_done):  # already trained on before the resume
             next(iterator)
         if self._rng_to_restore is not None:  # after skipping: a dataset may draw random numbers
             restore_rng_states(self._rng_to_restore)
@@ -199,7 +211,7 @@ class Trainer:
         checks_each_step = self._ddp is not None or bool(every)
         self.optimizer.zero_grad(set_to_none=True)
         in_group = 0  # batches whose gradients wait for the next optimizer step
-        for index, raw_batch in enumerate(iterator, start=self._batches_done):
+        for index, raw_batch in enumerate(iterator, start=self.progress.batches_done):
             batch = to_device(raw_batch, self.device) if move else raw_batch
             steps_now = in_group + 1 >= accumulate or index + 1 == batch_count
             if self._ddp is not None and not (steps_now or batch_count is None):
@@ -215,7 +227,7 @@ class Trainer:
             for callback in self._batch_callbacks:
                 callback.on_train_batch_end(index, loss.detach())
             if stepped:
-                self._batches_done = index + 1
+                self.progress.batches_done = index + 1
                 if checks_each_step or (stops is not None and stops.requested):
                     self._after_step(every)
         if in_group:
@@ -245,17 +257,23 @@ class Trainer:
             logger.warning(f"Skipped batch {index + 1} of epoch {epoch + 1}: loss {loss.item()}")
             return loss, False
         self.precision.backward(loss / accumulate if accumulate > 1 else loss)
-        self._epoch_losses.append(loss.detach().float())
-        self._epoch_sizes.append(len(batch["labels"]) if "labels" in batch else 1)
+        self.progress.epoch_losses.append(loss.detach().float())
+        self.progress.epoch_sizes.append(len(batch["labels"]) if "labels" in batch else 1)
         return loss, True
 
     def _after_step(self, every: int | None) -> None:
         """A step checkpoint every N steps; on a stop request, a checkpoint and then stop."""
         stopping = self._stop_agreed()
-        if self._checkpointer is not None and (stopping or (every and self.global_step % every == 0)):
-            self._checkpointer.save_if_new(self)
+        saved = False
+        if stopping or (every and self.progress.global_step % every == 0):
+            saved = self._save_point()
         if stopping:
-            self._raise_interrupted()
+            self._raise_interrupted(saved)
+
+    def _save_point(self) -> bool:
+        """A point to keep the state at (a step checkpoint, a stop, the end): every callback's
+        ``on_save_point``; whether one of them keeps checkpoints."""
+        return any([callback.on_save_point() for callback in self.callbacks])  # a list: all are called
 
     def _stop_agreed(self) -> bool:
         """Whether to stop now: under DDP, all ranks agree (one tiny all-reduce per step), so they
@@ -263,10 +281,11 @@ class Trainer:
         requested = self.stop_requests is not None and self.stop_requests.requested
         return any_rank(requested) if self._ddp is not None else requested
 
-    def _raise_interrupted(self) -> None:
+    def _raise_interrupted(self, saved: bool) -> None:
+        """Stop the run; ``saved``: whether a callback keeps a checkpoint of this point."""
         signum = self.stop_requests.signum if self.stop_requests is not None else None
         # A rank that did not get the signal itself stops with the one the job got (SIGTERM).
-        raise RunInterrupted(signum or signal.SIGTERM, checkpoint_saved=self._checkpointer is not None)
+        raise RunInterrupted(signum or signal.SIGTERM, checkpoint_saved=saved)
 
     def _step_failure(self, step: str, where: str, error: BaseException) -> TrainingError:
         inference, compiled = self._inference_mode(), bool(self.config.compile)
@@ -274,40 +293,43 @@ class Trainer:
 
     def _epoch_mean_loss(self, epoch: int) -> float:
         """The per-sample mean of this epoch's batch losses: the epoch's one host sync."""
-        if not self._epoch_losses and self._ddp is None:
+        progress = self.progress
+        if not progress.epoch_losses and self._ddp is None:
             raise TrainingError(f"epoch {epoch + 1} had no batch with a finite loss; nothing was trained")
         # A loss may have shape [1].
-        losses = torch.stack(self._epoch_losses).reshape(-1).tolist() if self._epoch_losses else []
+        losses = torch.stack(progress.epoch_losses).reshape(-1).tolist() if progress.epoch_losses else []
         # Under DDP, skipped steps still recorded their loss: "skip" drops them here.
-        weighted, size = weighted_loss_sum(losses, self._epoch_sizes, self.config.nonfinite_loss == "skip")
+        weighted, size = weighted_loss_sum(losses, progress.epoch_sizes, self.config.nonfinite_loss == "skip")
         total, count = all_reduce_sum(weighted, size)  # over every rank
         mean = total / count if count else float("nan")
         if not math.isfinite(mean):
             self.raise_if_not_finite(epoch)  # names this rank's batch when it has the bad one
             raise TrainingError(f"the training loss became {mean} in epoch {epoch + 1} on another process")
-        if self._epoch_losses and self.config.nonfinite_loss == "stop":
+        if progress.epoch_losses and self.config.nonfinite_loss == "stop":
             # A finite float64 sum over every rank's losses: each of them was finite.
-            self._losses_finite_at = (self._epoch_start_step, len(self._epoch_losses))
+            self._losses_finite_at = (progress.epoch_start_step, len(progress.epoch_losses))
         self.raise_if_not_finite(epoch)  # the weights
         return mean
 
     def raise_if_not_finite(self, epoch: int | None = None) -> None:
         """Stop before non-finite losses or weights can reach a checkpoint (checked once per step)."""
         epoch = self.epoch if epoch is None else epoch
-        losses_now = (self._epoch_start_step, len(self._epoch_losses))
+        progress = self.progress
+        losses_now = (progress.epoch_start_step, len(progress.epoch_losses))
         if (
-            self._epoch_losses
+            progress.epoch_losses
             and self.config.nonfinite_loss == "stop"
             and losses_now != self._losses_finite_at
         ):
-            finite = torch.isfinite(torch.stack(self._epoch_losses).reshape(-1))  # skip: steps were dropped
+            # skip: steps were dropped
+            finite = torch.isfinite(torch.stack(progress.epoch_losses).reshape(-1))
             bad_here = not bool(finite.all())
             # Under DDP every rank decides alike (all get here alike), so all stop together.
             bad_anywhere = any_rank(bad_here) if self._ddp is not None else bad_here
             if bad_here:
                 position = int((~finite).nonzero()[0])
-                value = float(self._epoch_losses[position])
-                step = self._epoch_start_step + position // self.config.gradient_accumulation_steps + 1
+                value = float(progress.epoch_losses[position])
+                step = progress.epoch_start_step + position // self.config.gradient_accumulation_steps + 1
                 raise TrainingError(
                     f"the training loss became {value} in epoch {epoch + 1}, batch {position + 1} "
                     f"(optimizer step {step}); lower the learning rate, set gradient_clip_norm, or set "
@@ -354,95 +376,51 @@ class Trainer:
             return
         self.precision.step(self.optimizer)
         self.optimizer.zero_grad(set_to_none=True)
-        self.global_step += 1
+        self.progress.global_step += 1
 
     def _gradients_finite(self) -> bool:
         return all_finite([p.grad for p in self.model.parameters() if p.grad is not None])
 
     def evaluate(self, batches: Iterable[Item]) -> tuple[float, dict[str, float]]:
-        """Mean loss per sample and metrics over all batches."""
-        with torch.inference_mode() if self._inference_mode() else torch.no_grad():
-            return self._evaluate(batches)
+        """Mean loss per sample and metrics over all batches (the loop ``aiforge evaluate`` also runs)."""
+        names, compiled = (self.model_name, self.dataset_name), bool(self.config.compile)
+        return evaluate(
+            self.model,
+            batches,
+            self.metrics,
+            self.device,
+            self.precision,
+            inference_mode=self._inference_mode(),
+            plugin_names=names,
+            compiled=compiled,
+            context=self._validating,
+        )
 
     def _inference_mode(self) -> bool:
-        return self.config.inference_mode and inference_mode_works_with_backend()
-
-    def _evaluate(self, batches: Iterable[Item]) -> tuple[float, dict[str, float]]:
-        self.model.eval()
-        self.metrics.reset()
-        total = torch.zeros((), device=self.device)
-        seen = 0
-        has_predictions = False
-        move = self.device.type != "cpu"
-        for index, raw_batch in enumerate(
-            read_batches(batches, self.dataset_name, self._validating + "validation batch {batch}")
-        ):
-            batch = to_device(raw_batch, self.device) if move else raw_batch
-            try:
-                outputs = self.precision.run(self.model.validation_step, batch, index)
-            except Exception as err:
-                where = f"{self._validating}batch {index + 1}"
-                raise self._step_failure("validation_step", where, err) from err
-            size = len(batch["labels"]) if "labels" in batch else 1
-            total += outputs["loss"].detach().float() * size
-            seen += size
-            if "predictions" in outputs and "labels" in batch:
-                self.metrics.update(full_precision(outputs["predictions"]), batch["labels"])
-                has_predictions = True
-        metrics = self.metrics.compute() if has_predictions else {}  # torchmetrics syncs the ranks
-        total, seen = all_reduce_sum(total, seen)
-        return total / max(seen, 1.0), metrics
+        return uses_inference_mode(self.config.inference_mode)
 
     # -- state ---------------------------------------------------------------------------
     def model_state(self) -> dict[str, Any]:
         """A copy in CPU memory: a best state kept for later never holds GPU memory."""
-        return {key: cpu_copy(value) for key, value in self.model.state_dict().items()}
+        return model_state(self.model)
 
     def load_model_state(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state)
 
     def full_state(self) -> dict[str, Any]:
-        """Everything needed to continue exactly from here: what ``last.pt`` holds.
+        """Everything needed to continue exactly from here (training/checkpoint.py's format).
 
         Taken after an optimizer step (never inside an accumulation group) or after an epoch.
         """
-        losses = torch.stack(self._epoch_losses).cpu() if self._epoch_losses else torch.zeros(0)
-        return {
-            "format": STATE_FORMAT,
-            "model": self.model_state(),
-            "optimizer": snapshot(self.optimizer.state_dict()),  # a copy: callers may keep the state
-            "epoch": self.epoch,
-            "global_step": self.global_step,
-            "history": [dict(row) for row in self.history],
-            "epoch_progress": {
-                "batches_done": self._batches_done,
-                "losses": losses,
-                "sizes": list(self._epoch_sizes),
-                "start_step": self._epoch_start_step,
-            },
-            "data_order": self._epoch_order,
-            "rng": rng_states(),
-            "grad_scaler": self.precision.state_dict(),
-            "callbacks": copy.deepcopy(callback_states(self.callbacks)),
-        }
+        return training_state(self.model, self.optimizer, self.progress, self.precision, self.callbacks)
 
     def load_full_state(self, state: dict[str, Any]) -> None:
-        """Continue from :meth:`full_state`; the global RNGs are restored just before the next batch."""
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        keep_kernels_usable(self.optimizer)
-        self.epoch = int(state["epoch"])
-        self.global_step = int(state["global_step"])
-        self.history = [dict(row) for row in state["history"]]
-        progress = state["epoch_progress"]
-        self._batches_done = int(progress["batches_done"])
-        self._epoch_losses = [loss.to(self.device) for loss in progress["losses"]]
-        self._epoch_sizes = list(progress["sizes"])
-        self._epoch_start_step = int(progress["start_step"])
-        self._epoch_order = state["data_order"]  # put into the loader when fit() starts
-        self._rng_to_restore = own_rng_states(state)
+        """Continue from :meth:`full_state`: the one way a run resumes (``fit(resume_state=)`` calls
+        it); the data order goes into the loader when fit() starts, the global RNGs just before the
+        next batch."""
+        self._rng_to_restore = restore_training_state(
+            state, self.model, self.optimizer, self.progress, self.precision, self.callbacks, self.device
+        )
         self._losses_finite_at = self._weights_finite_at = None
-        self.precision.load_state_dict(state.get("grad_scaler"))
         self._resumed = True
         self._continue_epoch = True
-        load_callback_states(self.callbacks, state["callbacks"])

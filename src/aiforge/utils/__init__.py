@@ -1,6 +1,7 @@
-"""Metrics and callbacks."""
+"""Metrics and callbacks. ``MLflowCallback`` lives in aiforge.tracking: re-exported on first use, so
+that tracking/ can import this package without importing itself back."""
 
-from aiforge.tracking.mlflow_callback import MLflowCallback
+from aiforge._lazy import lazy_exports
 from aiforge.utils.callbacks import (
     Callback,
     EarlyStopping,
@@ -17,3 +18,4 @@ __all__ = [
     "MetricsHistory",
     "ModelCheckpoint",
 ]
+__getattr__, _ = lazy_exports(__name__, {"MLflowCallback": "aiforge.tracking.mlflow_callback"})

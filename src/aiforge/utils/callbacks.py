@@ -5,13 +5,15 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
+from aiforge.runs import files as run_files
+from aiforge.runtime import distributed
 from aiforge.runtime.log import logger
+from aiforge.training.checkpoint import every_rank_rng_entry
 
-if TYPE_CHECKING:
-    from aiforge.core.orchestrator import Orchestrator
-    from aiforge.training.trainer import Trainer
+# The hooks take the Orchestrator and the Trainer typed as Any: both import this module, and a
+# module never imports one that imports it back.
 
 
 class Callback:
@@ -19,19 +21,24 @@ class Callback:
 
     ``on_epoch_end`` gets the 0-based epoch index (the seed's convention); ``logs["epoch"]``
     is the 1-based epoch number shown in logs and ``metrics.csv``.
+
+    ``trainer``: the Trainer running this callback, for hooks that need more than their arguments
+    (its ``model``, ``epoch``, ``global_step``, ``history``, ``full_state()``). Set by the Trainer on
+    every callback when it is built, so before ``on_experiment_start`` and ``on_train_start``;
+    None until then (a callback not yet given to a Trainer). Use it instead of keeping the
+    ``trainer`` that ``on_train_start`` receives.
     """
 
     stop_training: bool = False
+    trainer: Any = None
 
-    def on_experiment_start(self, orchestrator: Orchestrator) -> None:
+    def on_experiment_start(self, orchestrator: Any) -> None:
         """Once per run, after data and model are ready and before the first epoch."""
 
-    def on_experiment_end(
-        self, orchestrator: Orchestrator, status: str, error: BaseException | None = None
-    ) -> None:
+    def on_experiment_end(self, orchestrator: Any, status: str, error: BaseException | None = None) -> None:
         """Once per run that started: status is FINISHED, FAILED or KILLED."""
 
-    def on_train_start(self, trainer: Trainer) -> None: ...
+    def on_train_start(self, trainer: Any) -> None: ...
 
     def on_train_batch_end(self, batch_idx: int, loss: Any) -> None:
         """After each training batch; ``loss`` is a tensor (``.item()`` syncs, so do it sparingly).
@@ -41,7 +48,13 @@ class Callback:
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None: ...
 
-    def on_train_end(self, trainer: Trainer) -> None: ...
+    def on_train_end(self, trainer: Any) -> None: ...
+
+    def on_save_point(self) -> bool:
+        """At the trainer's save points (every ``checkpoint_every_n_steps`` steps, a stop request,
+        the end of training): a callback that keeps checkpoints writes one of the trainer's state
+        now (unless it holds this point already) and returns True; the others return False."""
+        return False
 
     def state_dict(self) -> dict[str, Any]:
         return {}
@@ -142,7 +155,6 @@ class ModelCheckpoint(Callback):
         self.best_epoch: int | None = None
         self._unsaved_best: dict[str, Any] | None = None  # best.pt's next content, on rank 0
         self.saved_at: tuple[int, int, int] | None = None  # (epoch, step, batches done) of last.pt
-        self._trainer: Trainer | None = None
         self._writes = True  # whether this process writes the files (decided when training starts)
 
     @property
@@ -157,60 +169,57 @@ class ModelCheckpoint(Callback):
     def previous_path(self) -> Path:
         return self.directory / "previous.pt"
 
-    def on_train_start(self, trainer: Trainer) -> None:
-        from aiforge.runtime.distributed import is_main_process
-
-        self._trainer = trainer
-        self._writes = is_main_process()  # under torchrun, rank 0 writes; every rank keeps the record
+    def on_train_start(self, trainer: Any) -> None:
+        # Under torchrun, rank 0 writes; every rank keeps the record.
+        self._writes = distributed.is_main_process()
         if trainer.resumed:  # the checkpoint it continues from is on disk already
             self.saved_at = trainer.position
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
-        assert self._trainer is not None, "on_train_start was not called"
-        self._trainer.raise_if_not_finite(epoch)
+        trainer = self.trainer
+        assert trainer is not None, "not given to a Trainer"
+        trainer.raise_if_not_finite(epoch)
         value = logs.get(self.monitor)
         if value is not None and math.isfinite(value) and _improved(value, self.best_value, self.mode, 0.0):
             self.best_value, self.best_epoch = value, epoch + 1
             if self._writes:
-                model = self._trainer.model_state()
+                model = trainer.model_state()
                 self._unsaved_best = {"model": model, "epoch": epoch + 1, self.monitor: value}
         if self.every_n_epochs and (epoch + 1) % self.every_n_epochs == 0:
-            self.save_last(self._trainer)
+            self.save_last(trainer)
 
-    def save_last(self, trainer: Trainer) -> None:
+    def save_last(self, trainer: Any) -> None:
         """Write ``last.pt`` (the one before becomes ``previous.pt``), and ``best.pt`` first when the
         best changed since; never non-finite weights."""
-        from aiforge.runs.files import save_state
-        from aiforge.runtime.distributed import is_main_process
-        from aiforge.runtime.seeding import every_rank_rng_states
-
         trainer.raise_if_not_finite()
         # Under torchrun every rank gets here at the same step (the stop and checkpoint points are
         # agreed), so the gather of each rank's generators cannot leave one rank waiting.
-        rng_by_rank = every_rank_rng_states()
-        if is_main_process():
+        rng_entry = every_rank_rng_entry()
+        if distributed.is_main_process():
             if self._unsaved_best is not None:
-                save_state(self.best_path, self._unsaved_best)
+                run_files.save_state(self.best_path, self._unsaved_best)
                 self._unsaved_best = None
-            state = {**trainer.full_state(), **self.extra_state}
-            if rng_by_rank is not None:
-                state["rng_by_rank"] = rng_by_rank
-            save_state(self.last_path, state, self.previous_path)
+            state = {**trainer.full_state(), **self.extra_state, **rng_entry}
+            run_files.save_state(self.last_path, state, self.previous_path)
             logger.debug(f"Checkpoint: epoch {trainer.epoch}, optimizer step {trainer.global_step}")
         self.saved_at = trainer.position
 
-    def save_if_new(self, trainer: Trainer) -> None:
+    def save_if_new(self, trainer: Any) -> None:
         """:meth:`save_last`, unless ``last.pt`` already holds the trainer's current position."""
         if trainer.position != self.saved_at:
             self.save_last(trainer)
 
-    def on_train_end(self, trainer: Trainer) -> None:
-        from aiforge.runtime.distributed import broadcast_object, is_main_process
+    def on_save_point(self) -> bool:
+        """``last.pt`` holds the trainer's state at every save point."""
+        assert self.trainer is not None, "not given to a Trainer"
+        self.save_if_new(self.trainer)
+        return True
 
+    def on_train_end(self, trainer: Any) -> None:
         self.save_if_new(trainer)  # the final state, when the last epoch was not a checkpoint epoch
         # Rank 0 reads best.pt (other machines may not see its disk) and hands the weights on.
-        best = self._saved_best() if is_main_process() else None
-        best = broadcast_object(best) if self.restore_best else best
+        best = self._saved_best() if distributed.is_main_process() else None
+        best = distributed.broadcast_object(best) if self.restore_best else best
         if self.restore_best and best is not None:
             trainer.load_model_state(best)
             logger.info(
@@ -223,11 +232,9 @@ class ModelCheckpoint(Callback):
         They may not be: a crash between writing best.pt and last.pt, then a resume whose
         replayed epochs (non-deterministic GPU kernels) did not improve again.
         """
-        from aiforge.runs.files import load_state
-
         if not self.best_path.exists():
             return None
-        saved = load_state(self.best_path)
+        saved = run_files.load_state(self.best_path)
         if saved.get("epoch") != self.best_epoch:
             logger.warning(
                 f"{self.best_path} holds epoch {saved.get('epoch')}, not this run's best epoch "
@@ -287,22 +294,18 @@ class MetricsHistory(Callback):
         self._written_at = -math.inf  # time.monotonic() of the last write: the first epoch goes at once
         self._writes = True  # whether this process writes the file (decided when training starts)
 
-    def on_train_start(self, trainer: Trainer) -> None:
-        from aiforge.runtime.distributed import is_main_process
-
-        self._writes = is_main_process()  # under torchrun, rank 0 writes the file
+    def on_train_start(self, trainer: Any) -> None:
+        self._writes = distributed.is_main_process()  # under torchrun, rank 0 writes the file
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         self.rows.append(dict(logs))
         if self._writes and time.monotonic() - self._written_at >= self.flush_interval_s:
             self._write()
 
-    def on_train_end(self, trainer: Trainer) -> None:
+    def on_train_end(self, trainer: Any) -> None:
         self.flush()
 
-    def on_experiment_end(
-        self, orchestrator: Orchestrator, status: str, error: BaseException | None = None
-    ) -> None:
+    def on_experiment_end(self, orchestrator: Any, status: str, error: BaseException | None = None) -> None:
         self.flush()  # a failed or stopped run keeps every epoch it finished
 
     def flush(self) -> None:
@@ -311,8 +314,6 @@ class MetricsHistory(Callback):
             self._write()
 
     def _write(self) -> None:
-        from aiforge.runs.files import append_text, write_text
-
         columns = self._columns
         new_rows = self.rows[self._rows_in_file :]
         if (
@@ -321,10 +322,10 @@ class MetricsHistory(Callback):
             and all(row.keys() <= set(columns) for row in new_rows)
             and self.path.exists()
         ):
-            append_text(self.path, _csv_text(columns, new_rows, header=False))
+            run_files.append_text(self.path, _csv_text(columns, new_rows, header=False))
         else:
             columns = list(dict.fromkeys(key for row in self.rows for key in row))
-            write_text(self.path, _csv_text(columns, self.rows, header=True), durable=False)
+            run_files.write_text(self.path, _csv_text(columns, self.rows, header=True), durable=False)
         self._columns, self._rows_in_file = columns, len(self.rows)
         self._written_at = time.monotonic()
 
@@ -333,11 +334,10 @@ class MetricsHistory(Callback):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Back to the checkpoint's rows; the file drops epochs trained after it, which will be redone."""
-        from aiforge.runtime.distributed import is_main_process
-
         self.rows = [dict(row) for row in state["rows"]]
         self._columns = None  # the file is rewritten whole
-        self._writes = is_main_process()  # a failure before training starts must not write elsewhere
+        # A failure before training starts must not write elsewhere.
+        self._writes = distributed.is_main_process()
         if not self._writes:
             return
         if self.rows:
@@ -358,3 +358,13 @@ def _csv_text(columns: list[str], rows: list[dict[str, float]], header: bool) ->
         writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
+
+
+def __getattr__(name: str) -> Any:
+    """``MLflowCallback``, which the seed imports from here, from its home in tracking/ on first use:
+    importing this module stays free of mlflow, and tracking/ imports this module, never the reverse."""
+    if name != "MLflowCallback":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return importlib.import_module("aiforge.tracking.mlflow_callback").MLflowCallback

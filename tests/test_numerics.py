@@ -1,4 +1,4 @@
-"""training/epoch_sums.py: the epoch's exact, NaN-aware loss sum and the finite check."""
+"""numerics.py: the epoch's exact, NaN-aware loss sum and the finite check."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from aiforge.training.epoch_sums import all_finite, weighted_loss_sum
+from aiforge.numerics import all_finite, weighted_loss_sum
 
 
 def test_weighted_loss_sum_is_exact_for_many_batches() -> None:

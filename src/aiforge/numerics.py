@@ -1,4 +1,4 @@
-"""The epoch's numbers, checked and summed on the host: NaN-aware, and exact for any number of batches."""
+"""Numbers checked and summed on the host: NaN-aware finiteness, exact loss sums for any batch count."""
 
 from __future__ import annotations
 
