@@ -112,6 +112,8 @@ from aiforge.utils.callbacks import Callback, EarlyStopping, MLflowCallback
 from aiforge.utils.metrics import MetricSet
 from aiforge.container import Container
 from aiforge.core.logger import logger
+from aiforge.core.preprocessing import FeatureScaler
+from aiforge.core.trainer import Trainer
 import aiforge
 missing = [name for name in aiforge.__all__ if getattr(aiforge, name, None) is None]
 assert not missing, missing
@@ -127,3 +129,28 @@ def test_the_seeds_import_paths_still_work(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_a_scaler_pickled_under_its_old_module_path_still_loads() -> None:
+    """MLflow's pickle fallback recorded ``aiforge.core.preprocessing.FeatureScaler`` before the
+    scaler moved to ``aiforge.data.scaling``; such a model must still load."""
+    import pickle
+
+    import torch
+
+    from aiforge.data.scaling import FeatureScaler
+
+    scaler = FeatureScaler()
+    scaler.fit(torch.tensor([[1.0, 2.0], [3.0, 6.0]]))
+    # Protocol 0 names a class as text ("c<module>\n<name>\n"), so the old path can be written in.
+    old = pickle.dumps(scaler, protocol=0).replace(
+        b"caiforge.data.scaling\n", b"caiforge.core.preprocessing\n"
+    )
+    assert b"caiforge.core.preprocessing\nFeatureScaler" in old
+    loaded = pickle.loads(old)
+    assert type(loaded) is FeatureScaler
+    features = torch.tensor([[2.0, 4.0]])
+    assert torch.equal(
+        loaded.transform({"features": features})["features"],
+        scaler.transform({"features": features})["features"],
+    )

@@ -28,6 +28,7 @@ _EXPORTS = {
     "ModelCheckpoint": "aiforge.utils.callbacks",
     "MLflowCallback": "aiforge.tracking.mlflow_callback",
     "AIForgeError": "aiforge.errors",
+    "CheckpointError": "aiforge.errors",
     "ConfigError": "aiforge.errors",
     "DataError": "aiforge.errors",
     "PluginError": "aiforge.errors",
@@ -39,6 +40,7 @@ __all__ = [
     "BaseModel",
     "BasePreprocessor",
     "Callback",
+    "CheckpointError",
     "ConfigError",
     "Container",
     "DataError",
@@ -72,5 +74,5 @@ if TYPE_CHECKING:  # for editors and type checkers only
     from aiforge.core.base_model import BaseModel
     from aiforge.core.data_pipeline import BaseDataset, BasePreprocessor, InMemoryDataset
     from aiforge.core.orchestrator import Orchestrator
-    from aiforge.errors import AIForgeError, ConfigError, DataError, PluginError
+    from aiforge.errors import AIForgeError, CheckpointError, ConfigError, DataError, PluginError
     from aiforge.utils.callbacks import Callback, EarlyStopping, ModelCheckpoint

@@ -21,17 +21,25 @@ class Container(containers.DeclarativeContainer):
     settings = providers.Singleton(get_settings)
     experiment_config = providers.Dependency(instance_of=ExperimentConfig)
 
-    # The classes come from core.plugins.plugin_classes, as the Orchestrator's own (when none is
-    # passed); each can be overridden here, e.g. ``container.model_class.override(MyModel)``.
-    plugin_classes = providers.Callable(
-        plugins.plugin_classes,
-        experiment_config.provided.model_plugin,
+    # Each class comes from core.plugins.plugin_class, the function the Orchestrator's own
+    # resolution (plugin_classes, when none is passed) uses; each provider resolves only its own
+    # plugin name, so overriding one, e.g. ``container.model_class.override(MyModel)``, never
+    # loads the model plugin while the dataset's classes are resolved.
+    model_class = providers.Callable(
+        plugins.plugin_class, experiment_config.provided.model_plugin, "model", settings.provided.PLUGINS_DIR
+    )
+    dataset_class = providers.Callable(
+        plugins.plugin_class,
         experiment_config.provided.dataset_plugin,
+        "dataset",
         settings.provided.PLUGINS_DIR,
     )
-    model_class = plugin_classes.provided.model
-    dataset_class = plugin_classes.provided.dataset
-    preprocessor_class = plugin_classes.provided.preprocessor
+    preprocessor_class = providers.Callable(
+        plugins.plugin_class,
+        experiment_config.provided.dataset_plugin,
+        "preprocessor",
+        settings.provided.PLUGINS_DIR,
+    )
     callbacks = providers.List()
 
     orchestrator = providers.Factory(

@@ -38,9 +38,11 @@ class RunFolderInUse(AIForgeError):
     """Another process holds the run folder's lock (it trains there or rewrites its report)."""
 
 
-class CheckpointError(AIForgeError):
+class CheckpointError(DataError, ConfigError):
     """A saved checkpoint or weights file does not fit the model built from the config (another
-    model, or plugin code changed since it was written): exit 2, like the other input problems."""
+    model, or plugin code changed since it was written): exit 2, like the other input problems.
+    Still a DataError (what a resume mismatch raised) and a ConfigError (what ``load_run`` raised
+    for weights that do not fit), so callers written against either keep catching it."""
 
 
 class TrackingStoreError(ConfigError):

@@ -101,3 +101,33 @@ def test_a_class_overridden_in_the_container_is_used() -> None:
     container.settings.override(AppSettings(DEVICE="cpu", TRACKING=False))
     container.model_class.override(OwnModel)
     assert container.orchestrator().ModelClass is OwnModel
+
+
+def test_an_overridden_class_never_resolves_the_other_plugins_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Overriding the model class does not load the model plugin by name (here: not installed), and
+    each class is resolved once per orchestrator() call."""
+    from aiforge.container import Container
+
+    loads = counting_loads(monkeypatch)
+    container = Container()
+    container.experiment_config.override(config().model_copy(update={"model_plugin": "my_model_xyz"}))
+    container.settings.override(AppSettings(DEVICE="cpu", TRACKING=False))
+    container.model_class.override(OwnModel)
+    orchestrator = container.orchestrator()
+    assert (orchestrator.ModelClass, orchestrator.DatasetClass, orchestrator.PreprocessorClass) == (
+        OwnModel,
+        SimpleDataset,
+        FeatureScaler,
+    )
+    assert sorted(loads) == [("simple_nn", "dataset"), ("simple_nn", "preprocessor")]
+
+
+def test_the_container_resolves_each_class_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aiforge.container import Container
+
+    loads = counting_loads(monkeypatch)
+    container = Container()
+    container.experiment_config.override(config())
+    container.settings.override(AppSettings(DEVICE="cpu", TRACKING=False))
+    container.orchestrator()
+    assert sorted(loads) == [("simple_nn", "dataset"), ("simple_nn", "model"), ("simple_nn", "preprocessor")]

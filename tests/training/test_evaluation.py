@@ -7,24 +7,15 @@ import torch
 from torch import nn
 
 from aiforge.config.model_configs import TrainingConfig
-from aiforge.core.base_model import BaseModel
 from aiforge.data.batching import TensorBatches
 from aiforge.training.evaluation import evaluate, evaluate_as_configured, output_width, prediction_width
 from aiforge.training.precision import Precision
 from aiforge.training.step_failures import TrainingError
 from aiforge.training.trainer import Trainer
 from aiforge.utils.metrics import MetricSet
+from tiny_models import Linear
 
 CPU = torch.device("cpu")
-
-
-class Linear(BaseModel):
-    def __init__(self, inputs: int = 3, outputs: int = 2) -> None:
-        super().__init__()
-        self.linear = nn.Linear(inputs, outputs)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(x)
 
 
 def tiny(outputs: int = 2, loss: nn.Module | None = None) -> Linear:

@@ -16,17 +16,9 @@ from aiforge.data.batching import TensorBatches
 from aiforge.training.trainer import Trainer, TrainingError
 from aiforge.utils.callbacks import Callback, ModelCheckpoint
 from aiforge.utils.metrics import MetricSet
+from tiny_models import Linear
 
 CPU = torch.device("cpu")
-
-
-class Linear(BaseModel):
-    def __init__(self, inputs: int = 3, outputs: int = 2) -> None:
-        super().__init__()
-        self.linear = nn.Linear(inputs, outputs)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(x)
 
 
 def data(count: int = 40, seed: int = 0) -> dict[str, torch.Tensor]:

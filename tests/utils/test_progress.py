@@ -11,7 +11,8 @@ import torch
 from rich.cells import cell_len
 from rich.console import Console
 
-from aiforge.cli import _show_progress, build_parser
+from aiforge.cli import build_parser
+from aiforge.cli.experiment import _show_progress
 from aiforge.runtime import console as console_module
 from aiforge.utils.callbacks import Callback
 from aiforge.utils.progress import ProgressBar

@@ -1,20 +1,16 @@
-"""Configuration: the experiment schema, file loading, and application settings."""
+"""Configuration: the experiment schema, file loading, and application settings; re-exported on
+first use, so that a leaf such as config/model_section.py loads without the whole schema."""
 
-from aiforge.config.model_configs import (
-    ExperimentConfig,
-    ModelSpecificConfig,
-    SchedulerConfig,
-    SimpleNNConfig,
-    TrainingConfig,
-)
-from aiforge.config.settings import AppSettings, get_settings
+from aiforge._lazy import lazy_exports
 
-__all__ = [
-    "AppSettings",
-    "ExperimentConfig",
-    "ModelSpecificConfig",
-    "SchedulerConfig",
-    "SimpleNNConfig",
-    "TrainingConfig",
-    "get_settings",
-]
+_EXPORTS = {
+    "AppSettings": "aiforge.config.settings",
+    "ExperimentConfig": "aiforge.config.model_configs",
+    "ModelSpecificConfig": "aiforge.config.model_configs",
+    "SchedulerConfig": "aiforge.config.model_configs",
+    "SimpleNNConfig": "aiforge.config.model_configs",
+    "TrainingConfig": "aiforge.config.model_configs",
+    "get_settings": "aiforge.config.settings",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -31,11 +31,19 @@ class AppSettings(BaseSettings):
 
     _options: dict[str, str] = PrivateAttr(default_factory=dict)  # field -> the option that set it
 
-    LOG_LEVEL: str = Field("INFO", description="Console log level (DEBUG shows tracebacks).")
-    RESULTS_DIR: Path = Field(Path("results"), description="Root folder for run directories.")
-    DATA_DIR: Path = Field(Path("data"), description="Extra folder searched for data files.")
-    PLUGINS_DIR: Path | None = Field(None, description="Folder of user plugin packages.")
-    DEVICE: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps.")
+    LOG_LEVEL: str = Field("INFO", description="Console log level; DEBUG also shows tracebacks on errors.")
+    RESULTS_DIR: Path = Field(
+        Path("results"),
+        description="Root of run folders, relative to the working directory; empty is an error "
+        "(use . for the working directory).",
+    )
+    DATA_DIR: Path = Field(Path("data"), description="Extra folder searched for a relative data_path.")
+    PLUGINS_DIR: Path | None = Field(
+        None,
+        description="Folder of user plugin packages; a path that does not exist or is a file is an "
+        "error naming it; empty means unset.",
+    )
+    DEVICE: str = Field("auto", description="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")
     TRACKING: bool = Field(
         True, description="Track runs in MLflow (a config's tracking.enabled can turn it off)."
     )

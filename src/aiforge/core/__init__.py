@@ -1,4 +1,6 @@
-"""The core: model and data contracts, plugin discovery, the training loop and the orchestrator."""
+"""The core: the plugin contracts (model, dataset, preprocessor), plugin discovery and the
+Orchestrator. The training loop lives in :mod:`aiforge.training` (``Trainer`` is re-exported here
+for older imports)."""
 
 from aiforge._lazy import lazy_exports
 

@@ -381,13 +381,10 @@ class Orchestrator:
         """Load the checkpoint into the new trainer; a checkpoint of another model is a clear error."""
         assert self.trainer is not None
         try:
-            self.trainer.load_full_state(state)
-        except (RuntimeError, ValueError, KeyError) as err:
-            self.trainer = None
-            raise CheckpointError(
-                f"the checkpoint in {self.run_dir} does not fit the model "
-                f"({self.ModelClass.__name__}): {' '.join(str(err).split())[:600]}"
-            ) from None
+            self.trainer.load_full_state(state, source=f"the checkpoint in {self.run_dir}")
+        except CheckpointError:
+            self.trainer = None  # half loaded
+            raise
 
     def evaluate(self, dataloader: Any = None) -> tuple[float, dict[str, float]]:
         """Loss and metrics of the current weights on ``dataloader`` (default: validation)."""

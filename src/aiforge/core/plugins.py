@@ -302,12 +302,20 @@ def plugin_classes(
     preprocessor: type | None = None,
 ) -> PluginClasses:
     """The one place a run's plugin classes are resolved: those given are kept, the rest loaded by
-    name. With ``dataset`` given, ``preprocessor`` is used as given (None: no preprocessing)."""
-    model = model or load_class(model_plugin, "model", plugins_dir)
+    name (:func:`plugin_class`). With ``dataset`` given, ``preprocessor`` is used as given (None: no
+    preprocessing)."""
+    model = model or plugin_class(model_plugin, "model", plugins_dir)
     if dataset is None:
-        dataset = load_class(dataset_plugin, "dataset", plugins_dir)
-        preprocessor = preprocessor or load_class(dataset_plugin, "preprocessor", plugins_dir, required=False)
+        dataset = plugin_class(dataset_plugin, "dataset", plugins_dir)
+        preprocessor = preprocessor or plugin_class(dataset_plugin, "preprocessor", plugins_dir)
     return PluginClasses(model, dataset, preprocessor)
+
+
+def plugin_class(plugin: str, kind: Kind, plugins_dir: Path | None = None) -> type | None:
+    """One class of a run, from the plugin named for it (the model plugin for ``model``, the
+    dataset plugin otherwise); resolving one kind never resolves another plugin name (a
+    Container's override of one class). A dataset plugin may have no Preprocessor: None."""
+    return load_class(plugin, kind, plugins_dir, required=kind != "preprocessor")
 
 
 def _base_class(kind: Kind) -> type:

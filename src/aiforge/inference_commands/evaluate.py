@@ -23,11 +23,13 @@ def evaluate_run(
     import torch
 
     from aiforge.data.batching import make_batches
+    from aiforge.training.evaluation import prediction_width
 
     orchestrator = loaded.orchestrator
     split = check_options(split, data)
+    width = None  # a regression run's metrics are sized by metric_set
     if orchestrator.task == "classification":  # before --data's labels are mapped to the run's classes
-        width = _prediction_width(loaded, orchestrator.val_dataloader)
+        width = prediction_width(orchestrator.model, orchestrator.val_dataloader, orchestrator.device)
         loaded.classes_for(max(width, 2))  # one score column: binary, two classes
     if data is None:
         indices = {
@@ -54,7 +56,7 @@ def evaluate_run(
             orchestrator.config.seed,
         )
     )
-    loss, metrics = _evaluate(loaded, batches)
+    loss, metrics = _evaluate(loaded, batches, width)
     result: dict[str, Any] = {
         "run_dir": str(loaded.run_dir),
         "data": source,
@@ -90,8 +92,9 @@ def check_options(split: str | None, data: str | Path | None) -> str | None:
     return split
 
 
-def _evaluate(loaded: LoadedRun, batches: Any) -> tuple[float, dict[str, float]]:
-    """The run's metric set and the evaluation loop its Trainer validated with (no Trainer built)."""
+def _evaluate(loaded: LoadedRun, batches: Any, width: int | None) -> tuple[float, dict[str, float]]:
+    """The run's metric set and the evaluation loop its Trainer validated with (no Trainer built);
+    ``width``, when already known, sizes the metrics without another forward pass."""
     from aiforge.training.builders import outputs_are_logits
     from aiforge.training.evaluation import evaluate_as_configured
     from aiforge.training.from_config import metric_set
@@ -100,16 +103,11 @@ def _evaluate(loaded: LoadedRun, batches: Any) -> tuple[float, dict[str, float]]
     cfg = orchestrator.config
     model, device = orchestrator.model, orchestrator.device
     logits = outputs_are_logits(cfg.training_config.loss_fn_name)
-    metrics = metric_set(orchestrator.metric_names, orchestrator.task, model, batches, device, logits)
+    metrics = metric_set(
+        orchestrator.metric_names, orchestrator.task, model, batches, device, logits, width=width
+    )
     names = (cfg.model_plugin, cfg.dataset_plugin)
     return evaluate_as_configured(model, batches, metrics, cfg.training_config, device, names)
-
-
-def _prediction_width(loaded: LoadedRun, batches: Any) -> int:
-    """The model's output columns on the first batch (1 for one column, or none)."""
-    from aiforge.training.evaluation import prediction_width
-
-    return prediction_width(loaded.orchestrator.model, batches, loaded.orchestrator.device)
 
 
 def _load_other_data(loaded: LoadedRun, path: Path) -> Any:

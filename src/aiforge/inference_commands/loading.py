@@ -143,10 +143,17 @@ def _rebuild(run_dir: Path, settings: Any, device: str | None) -> LoadedRun:
         orchestrator.prepare_data()
     except DataError as err:
         raise DataError(f"run {run_dir}: cannot load its data again: {err}") from None
-    _check_same_rows(run_dir, results, orchestrator)
-    _use_saved_preprocessor(run_dir, orchestrator)
+    assert orchestrator.dataset is not None
+    resolved = orchestrator.config  # its data path made absolute
+    source = str(resolved.data_path or resolved.dataset_plugin)
+    _check_same_rows(run_dir, results, len(orchestrator.dataset), source)
+    saved = _saved_preprocessor(
+        run_dir, orchestrator.PreprocessorClass, orchestrator.preprocessor, resolved.dataset_plugin
+    )
+    if saved is not None:
+        orchestrator.use_preprocessor(saved)
     orchestrator.build_model()
-    _load_weights(model_path, orchestrator)
+    _load_weights(model_path, orchestrator.model, orchestrator.device)
 
     names: list[str] | None = labels["classes"] if labels is not None else None
     if names is None and orchestrator.dataset is not None and orchestrator.dataset.class_names is not None:
@@ -170,39 +177,42 @@ def _device_for(run_dir: Path, setting: str) -> str:
     return setting
 
 
-def _check_same_rows(run_dir: Path, results: dict[str, Any] | None, orchestrator: Any) -> None:
-    """The split is only the run's split if the data has the same number of rows."""
+def _check_same_rows(run_dir: Path, results: dict[str, Any] | None, found: int, source: str) -> None:
+    """The split is only the run's split if the data (``source``: its path or dataset plugin) has
+    the same number of rows, ``found``, as the run's record in ``results``."""
     if not isinstance(results, dict) or "train_samples" not in results or "val_samples" not in results:
         return
     expected = int(results["train_samples"]) + int(results["val_samples"])
-    found = len(orchestrator.dataset)
     if found != expected:
         raise DataError(
             f"run {run_dir}: its data now has {found} rows, but the run trained on {expected} "
-            f"({orchestrator.config.data_path or orchestrator.config.dataset_plugin}); the train/validation "
+            f"({source}); the train/validation "
             "split cannot be reproduced. To evaluate on this data, pass it with --data"
         )
 
 
-def _use_saved_preprocessor(run_dir: Path, orchestrator: Any) -> None:
-    """Replace the freshly fitted preprocessor with the run's saved one, and re-make the batches."""
-    if orchestrator.PreprocessorClass is None:
-        return
+def _saved_preprocessor(
+    run_dir: Path, preprocessor_class: type | None, fitted: Any, dataset_plugin: str
+) -> Any:
+    """The run's saved preprocessor, checked against the one just ``fitted`` on its data, to use
+    instead of it; None when dataset plugin ``dataset_plugin`` has no preprocessor."""
+    if preprocessor_class is None:
+        return None
     path = run_dir / run_files.PREPROCESSOR_FILE
     if not path.is_file():
         raise ConfigError(
             f"{run_dir} has no {run_files.PREPROCESSOR_FILE}, but dataset plugin "
-            f"'{orchestrator.config.dataset_plugin}' has a preprocessor"
+            f"'{dataset_plugin}' has a preprocessor"
         )
-    preprocessor = orchestrator.PreprocessorClass()
+    preprocessor = preprocessor_class()
     try:
         preprocessor.load(path)
     except DataError:
         raise  # names the file and what in it is wrong
     except Exception as err:  # safetensors raises its own error types for damaged files
         raise ConfigError(f"{path}: cannot load the saved preprocessor: {err}") from None
-    _check_like_fitted(path, preprocessor, orchestrator.preprocessor)
-    orchestrator.use_preprocessor(preprocessor)
+    _check_like_fitted(path, preprocessor, fitted)
+    return preprocessor
 
 
 def _check_like_fitted(path: Path, saved: Any, fitted: Any) -> None:
@@ -226,11 +236,12 @@ def _non_finite_weights(state: dict[str, Any]) -> list[str]:
     return [name for name, value in floats.items() if not all_finite([value])]
 
 
-def _load_weights(path: Path, orchestrator: Any) -> None:
+def _load_weights(path: Path, model: Any, device: Any) -> Any:
+    """``model`` with the final weights at ``path`` loaded (on ``device``), in eval mode."""
     import pickle
 
     try:
-        state = run_files.load_state(path, map_location=orchestrator.device)
+        state = run_files.load_state(path, map_location=device)
     except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
         raise ConfigError(f"{path}: cannot load the model weights: {err}") from None
     if not isinstance(state, dict):
@@ -243,9 +254,9 @@ def _load_weights(path: Path, orchestrator: Any) -> None:
             "a run never saves such weights, so the file was changed or damaged"
         )
     try:
-        orchestrator.model.load_state_dict(state)
+        model.load_state_dict(state)
     except RuntimeError as err:
         raise CheckpointError(
             f"{path}: the weights do not fit the model built from {run_files.CONFIG_FILE}: {err}"
         ) from None
-    orchestrator.model.eval()
+    return model.eval()

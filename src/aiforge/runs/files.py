@@ -25,6 +25,12 @@ RESULTS_FILE = "final_results.json"
 FINAL_MODEL_FILE = "final_model.pt"
 LOG_FILE = "aiforge_debug.log"
 CHECKPOINT_DIR = "checkpoints"
+# The files in CHECKPOINT_DIR; what they hold is training/checkpoint.py's (runs/ sits below it and
+# needs the names too: placement and resume look for a checkpoint without reading one).
+LAST_CHECKPOINT = "last.pt"  # the newest full training state
+PREVIOUS_CHECKPOINT = "previous.pt"  # the one before it, a fallback when last.pt is damaged
+BEST_CHECKPOINT = "best.pt"  # the best weights by the monitored metric
+CHECKPOINT_NAMES = (LAST_CHECKPOINT, PREVIOUS_CHECKPOINT)  # the ones a resume reads, newest first
 
 
 def create_run_dir(results_root: Path, experiment_name: str) -> Path:

@@ -12,7 +12,7 @@ from pathlib import Path
 from aiforge.errors import AIForgeError
 from aiforge.runs import files as run_files
 from aiforge.runs.lock import RunLock, acquire_run_lock
-from aiforge.runs.resume import CHECKPOINT_NAMES, resumable_run_dir
+from aiforge.runs.resume import resumable_run_dir
 from aiforge.runtime.distributed import broadcast_object, is_main_process
 
 
@@ -69,7 +69,7 @@ def _decide(results_root: Path, experiment_name: str, resume_from: Path | None) 
     if marker is not None and restarts > 0 and marker.exists():
         run_dir = Path(marker.read_text(encoding="utf-8").strip())
         checkpoints = run_dir / run_files.CHECKPOINT_DIR
-        has_checkpoint = any((checkpoints / name).exists() for name in CHECKPOINT_NAMES)
+        has_checkpoint = any((checkpoints / name).exists() for name in run_files.CHECKPOINT_NAMES)
         if (run_dir / run_files.RESULTS_FILE).exists():
             raise AIForgeError(f"this torchrun job's run has already finished: {run_dir}")
         if has_checkpoint:

@@ -13,8 +13,6 @@ from aiforge.runs import files as run_files
 from aiforge.runs.labels import check_same_labels
 from aiforge.runtime.log import logger
 
-CHECKPOINT_NAMES = ("last.pt", "previous.pt")  # newest first; their format: training/checkpoint.py
-
 
 def resumable_run_dir(run_dir: str | Path, results_dir: str | Path | None = None) -> Path:
     """The run folder (as given, else relative to ``results_dir``), if it is one that can be
@@ -48,7 +46,7 @@ def explain_failure(error: BaseException, run_dir: Path, log_path: Path, trained
         logger.warning(f"The traceback is in {log_path}")
     if (run_dir / run_files.RESULTS_FILE).exists():
         return  # the run had finished; only its report or tracking was cut short
-    if not trained or not (run_dir / run_files.CHECKPOINT_DIR / CHECKPOINT_NAMES[0]).exists():
+    if not trained or not (run_dir / run_files.CHECKPOINT_DIR / run_files.LAST_CHECKPOINT).exists():
         return
     if isinstance(error, RunInterrupted):
         logger.warning(f"Run interrupted ({error}); continue it with: aiforge run --resume {run_dir}")

@@ -7,8 +7,12 @@ checkpoint for a resume.
 ``global_step``, ``history``, ``epoch_progress``, ``data_order``), ``rng``, ``grad_scaler``,
 ``callbacks`` (each callback's state under its class name), and what the run adds: ``config``
 (the resolved config as JSON, which a resume checks against) and, under torchrun,
-``rng_by_rank``. torch is imported where it is used: ``aiforge.utils`` imports this module and
-must stay light to import.
+``rng_by_rank``. ``best.pt`` holds ``model``, ``epoch`` and the monitored value under its name
+(:func:`best_state`, :func:`read_best_state`). The files' names are in runs/files.py
+(``LAST_CHECKPOINT``, ``PREVIOUS_CHECKPOINT``, ``BEST_CHECKPOINT``, ``CHECKPOINT_NAMES``), beside the
+run folder's other names: runs/ sits below this module and looks for a checkpoint by name.
+torch is imported where it is used: ``aiforge.utils.callbacks`` imports this module and must stay
+light to import.
 """
 
 from __future__ import annotations
@@ -22,7 +26,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 from aiforge.errors import DataError
 from aiforge.runs import files as run_files
 from aiforge.runs.resume import (
-    CHECKPOINT_NAMES,
     check_run_records,
     check_same_config,
     check_same_preprocessor,
@@ -186,6 +189,19 @@ def describe(state: dict[str, Any]) -> str:
     )
 
 
+# -- best.pt: the best weights, kept apart from the full states ----------------------------------
+def best_state(weights: dict[str, Any], epoch: int, monitor: str, value: float) -> dict[str, Any]:
+    """``best.pt``'s content: the weights (``model``), the 1-based ``epoch`` they come from and the
+    monitored value under the monitor's name."""
+    return {MODEL: weights, EPOCH: epoch, monitor: value}
+
+
+def read_best_state(path: Path) -> tuple[Any, dict[str, Any]]:
+    """The epoch (None when not recorded) and the weights of a :func:`best_state` file."""
+    saved = run_files.load_state(path)
+    return saved.get(EPOCH), saved[MODEL]
+
+
 # -- copies and callbacks' states -----------------------------------------------------------------
 def model_state(model: torch.nn.Module) -> dict[str, Any]:
     """A copy in CPU memory: a best state kept for later never holds GPU memory."""
@@ -250,7 +266,7 @@ def load_latest_checkpoint(run_dir: Path) -> tuple[dict[str, Any], Path]:
     """
     directory = run_dir / run_files.CHECKPOINT_DIR
     problems: list[str] = []
-    for name in CHECKPOINT_NAMES:
+    for name in run_files.CHECKPOINT_NAMES:
         path = directory / name
         if not path.exists():
             continue

@@ -133,10 +133,15 @@ def metric_set(
     device: torch.device,
     logits: bool,
     checks: OutputChecks | None = None,
+    *,
+    width: int | None = None,
 ) -> MetricSet:
     """The metrics, sized from one validation batch's predictions (the number of classes); with
-    ``checks``, that batch also checks the model's outputs before any training relies on them."""
-    if checks is None:
+    ``checks``, that batch also checks the model's outputs before any training relies on them.
+    A caller that already knows the predictions' ``width`` passes it: no second forward pass."""
+    if width is not None:
+        outputs = width
+    elif checks is None:
         outputs = prediction_width(model, val_batches, device)
     else:
         outputs = _checked_width(names, task, model, val_batches, device, checks)

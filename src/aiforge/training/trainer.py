@@ -13,6 +13,7 @@ from aiforge.config.model_configs import TrainingConfig
 from aiforge.core.base_model import BaseModel
 from aiforge.core.data_pipeline import Item
 from aiforge.data.batching import order_state, read_batches, restore_order_state, set_batches_epoch, to_device
+from aiforge.errors import CheckpointError
 from aiforge.numerics import all_finite, weighted_loss_sum
 from aiforge.runtime.distributed import all_reduce_sum, any_rank, is_initialized
 from aiforge.runtime.log import logger
@@ -131,7 +132,12 @@ class Trainer:
         epochs: int,
         resume_state: dict[str, Any] | None = None,
     ) -> list[dict[str, float]]:
-        """Train until ``epochs`` are done or a callback stops; from ``resume_state`` when given."""
+        """Train until ``epochs`` are done or a callback stops.
+
+        ``resume_state``: a shorthand for calling :meth:`load_full_state` with it first (the one
+        resume path, which the Orchestrator calls itself): the same load and the same
+        :class:`~aiforge.errors.CheckpointError` for a checkpoint that does not fit the model.
+        """
         self.epochs = epochs
         self.batches_per_epoch = len(train_batches) if hasattr(train_batches, "__len__") else None
         self.train_batches = train_batches
@@ -414,13 +420,24 @@ class Trainer:
         """
         return training_state(self.model, self.optimizer, self.progress, self.precision, self.callbacks)
 
-    def load_full_state(self, state: dict[str, Any]) -> None:
+    def load_full_state(self, state: dict[str, Any], source: str = "the checkpoint") -> None:
         """Continue from :meth:`full_state`: the one way a run resumes (``fit(resume_state=)`` calls
         it); the data order goes into the loader when fit() starts, the global RNGs just before the
-        next batch."""
-        self._rng_to_restore = restore_training_state(
-            state, self.model, self.optimizer, self.progress, self.precision, self.callbacks, self.device
-        )
+        next batch.
+
+        A state that does not fit the model or optimizer (another model, or plugin code changed
+        since it was written) is a CheckpointError naming ``source`` (exit 2); the trainer is then
+        half loaded and must not be used.
+        """
+        try:
+            self._rng_to_restore = restore_training_state(
+                state, self.model, self.optimizer, self.progress, self.precision, self.callbacks, self.device
+            )
+        except (RuntimeError, ValueError, KeyError) as err:
+            details = " ".join(str(err).split())[:600]
+            raise CheckpointError(
+                f"{source} does not fit the model ({type(self.model).__name__}): {details}"
+            ) from None
         self._losses_finite_at = self._weights_finite_at = None
         self._resumed = True
         self._continue_epoch = True

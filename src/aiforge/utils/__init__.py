@@ -1,21 +1,16 @@
-"""Metrics and callbacks. ``MLflowCallback`` lives in aiforge.tracking: re-exported on first use, so
-that tracking/ can import this package without importing itself back."""
+"""Metrics and callbacks, re-exported on first use: ``import aiforge.utils.metrics`` stays a leaf
+(callbacks pull in the checkpoint format and run files), and ``MLflowCallback``, which lives in
+aiforge.tracking, can be named here without tracking/ importing itself back."""
 
 from aiforge._lazy import lazy_exports
-from aiforge.utils.callbacks import (
-    Callback,
-    EarlyStopping,
-    LRSchedulerCallback,
-    MetricsHistory,
-    ModelCheckpoint,
-)
 
-__all__ = [
-    "Callback",
-    "EarlyStopping",
-    "LRSchedulerCallback",
-    "MLflowCallback",
-    "MetricsHistory",
-    "ModelCheckpoint",
-]
-__getattr__, _ = lazy_exports(__name__, {"MLflowCallback": "aiforge.tracking.mlflow_callback"})
+_EXPORTS = {
+    "Callback": "aiforge.utils.callbacks",
+    "EarlyStopping": "aiforge.utils.callbacks",
+    "LRSchedulerCallback": "aiforge.utils.callbacks",
+    "MLflowCallback": "aiforge.tracking.mlflow_callback",
+    "MetricsHistory": "aiforge.utils.callbacks",
+    "ModelCheckpoint": "aiforge.utils.callbacks",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from aiforge.runs import files as run_files
 from aiforge.runtime import distributed
 from aiforge.runtime.log import logger
-from aiforge.training.checkpoint import every_rank_rng_entry
+from aiforge.training.checkpoint import best_state, every_rank_rng_entry, read_best_state
 
 # The hooks take the Orchestrator and the Trainer typed as Any: both import this module, and a
 # module never imports one that imports it back.
@@ -159,15 +159,15 @@ class ModelCheckpoint(Callback):
 
     @property
     def best_path(self) -> Path:
-        return self.directory / "best.pt"
+        return self.directory / run_files.BEST_CHECKPOINT
 
     @property
     def last_path(self) -> Path:
-        return self.directory / "last.pt"
+        return self.directory / run_files.LAST_CHECKPOINT
 
     @property
     def previous_path(self) -> Path:
-        return self.directory / "previous.pt"
+        return self.directory / run_files.PREVIOUS_CHECKPOINT
 
     def on_train_start(self, trainer: Any) -> None:
         # Under torchrun, rank 0 writes; every rank keeps the record.
@@ -184,7 +184,7 @@ class ModelCheckpoint(Callback):
             self.best_value, self.best_epoch = value, epoch + 1
             if self._writes:
                 model = trainer.model_state()
-                self._unsaved_best = {"model": model, "epoch": epoch + 1, self.monitor: value}
+                self._unsaved_best = best_state(model, epoch + 1, self.monitor, value)
         if self.every_n_epochs and (epoch + 1) % self.every_n_epochs == 0:
             self.save_last(trainer)
 
@@ -234,15 +234,15 @@ class ModelCheckpoint(Callback):
         """
         if not self.best_path.exists():
             return None
-        saved = run_files.load_state(self.best_path)
-        if saved.get("epoch") != self.best_epoch:
+        saved_epoch, weights = read_best_state(self.best_path)
+        if saved_epoch != self.best_epoch:
             logger.warning(
-                f"{self.best_path} holds epoch {saved.get('epoch')}, not this run's best epoch "
+                f"{self.best_path} holds epoch {saved_epoch}, not this run's best epoch "
                 f"{self.best_epoch} (written before a crash, then not improved on after the resume); "
                 "the final weights are kept"
             )
             return None
-        return saved["model"]
+        return weights
 
     def state_dict(self) -> dict[str, Any]:
         return {"best_value": self.best_value, "best_epoch": self.best_epoch}
