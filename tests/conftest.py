@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+import postgres_server as postgres_server_module
 from log_capture import logged_messages
 
 
@@ -39,3 +40,15 @@ def _one_thread_per_test_process() -> Iterator[None]:
 def warnings() -> Iterator[list[str]]:
     """The messages logged at WARNING or above while the test runs."""
     yield from logged_messages("WARNING")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[postgres_server_module.PostgresServer]:
+    """A throwaway PostgreSQL server for the session (unix socket only); skips where none is installed."""
+    yield from postgres_server_module.postgres_server()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server: postgres_server_module.PostgresServer) -> str:
+    """A SQLAlchemy URL (postgresql+psycopg2, unix socket) of a fresh database on that server."""
+    return postgres_server.new_database()

@@ -18,6 +18,7 @@ from aiforge.cli import build_parser
 COMMANDS = [
     "run",
     "check",
+    "sweep",
     "plugins",
     "examples",
     "config",

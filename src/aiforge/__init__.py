@@ -32,6 +32,8 @@ _EXPORTS = {
     "ConfigError": "aiforge.errors",
     "DataError": "aiforge.errors",
     "PluginError": "aiforge.errors",
+    "Sweep": "aiforge.sweeps.sweep",
+    "SweepConfig": "aiforge.sweeps.config",
 }
 __all__ = [
     "AIForgeError",
@@ -54,6 +56,8 @@ __all__ = [
     "PluginError",
     "SchedulerConfig",
     "SimpleNNConfig",
+    "Sweep",
+    "SweepConfig",
     "TrainingConfig",
     "get_settings",
     "load_experiment_config",
@@ -75,4 +79,6 @@ if TYPE_CHECKING:  # for editors and type checkers only
     from aiforge.core.data_pipeline import BaseDataset, BasePreprocessor, InMemoryDataset
     from aiforge.core.orchestrator import Orchestrator
     from aiforge.errors import AIForgeError, CheckpointError, ConfigError, DataError, PluginError
+    from aiforge.sweeps.config import SweepConfig
+    from aiforge.sweeps.sweep import Sweep
     from aiforge.utils.callbacks import Callback, EarlyStopping, ModelCheckpoint

@@ -42,10 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"aiforge {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    from aiforge.cli import catalog, experiment, inference, report
+    from aiforge.cli import catalog, experiment, inference, report, sweep
 
-    # In this order in `aiforge --help`: run, check, plugins, examples, config, report, evaluate, ...
-    for module in (experiment, catalog, report, inference):
+    # In this order in `aiforge --help`: run, check, sweep, plugins, examples, config, report, evaluate, ...
+    for module in (experiment, sweep, catalog, report, inference):
         module.register(commands, common)
     return parser
 

@@ -44,7 +44,9 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
         "--data", type=Path, metavar="PATH", help="evaluate every row of this file (same dataset plugin)"
     )
     evaluate.add_argument(
-        "--split", choices=("train", "val", "all"), help="rows of the run's own data (default: val)"
+        "--split",
+        choices=("train", "val", "test", "all"),
+        help="rows of the run's own data (default: val; test: the held-out test split of a run that has one)",
     )
     if not _has_option(common, "--device"):
         evaluate.add_argument(
@@ -147,11 +149,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     console.print(f"Run {result['run_dir']}", soft_wrap=True)
     console.print(format_table(result))
     if "matches_run_final" in result:
+        which = "test" if result["split"] == "test" else "validation"
         if result["matches_run_final"]:
-            console.print("Identical to the run's final validation loss and metrics.")
+            console.print(f"Identical to the run's final {which} loss and metrics.")
         else:
             console.print(
-                "[yellow]Differs from the run's final validation results[/yellow] "
+                f"[yellow]Differs from the run's final {which} results[/yellow] "
                 f"(evaluated on {result['device']}; a different device or library version changes rounding)."
             )
     return 0

@@ -234,6 +234,11 @@ def build_experiment_config(
 ) -> ExperimentConfig:
     """Validate a mapping; every problem is collected into one ConfigError naming key paths."""
     data = dict(data)
+    if "sweep" in data:  # `aiforge sweep` takes the section off before validating the rest
+        raise ConfigError(
+            f"{source}: has a sweep: section; run the sweep with `aiforge sweep {source}` "
+            "(`aiforge run` trains one configuration: remove the section to run the base config)"
+        )
     model_data = data.pop("model_config", None)
     errors: list[str] = []
     try:
@@ -308,6 +313,9 @@ def _describe(err: ValidationError, prefix: tuple[str, ...], schema: type[BaseMo
             lines.append(f"  {path}: required key is missing")
         else:
             message = error["msg"].removeprefix("Value error, ")
+            if not path:  # a check of several keys at once: its message names them
+                lines.append(f"  {message}")
+                continue
             lines.append(f"  {path}: {message} (got {_show(error.get('input'))})")
     return lines
 
@@ -317,16 +325,17 @@ def load_experiment_config(
 ) -> ExperimentConfig:
     """Read, override and validate a config file.
 
-    A relative ``data_path`` that exists next to the config file (and not in the
-    working directory) is made absolute, so configs travel with their data.
+    A relative ``data_path`` (or ``test_data_path``) that exists next to the config file (and
+    not in the working directory) is made absolute, so configs travel with their data.
     """
     path = Path(path)
     data = apply_overrides(read_config_file(path), overrides)
-    data_path = data.get("data_path")
-    if isinstance(data_path, str) and data_path and not Path(data_path).expanduser().is_absolute():
-        beside = path.parent / data_path
-        if not _exists(Path(data_path)) and _exists(beside):
-            data["data_path"] = str(beside.resolve())
+    for key in ("data_path", "test_data_path"):
+        data_path = data.get(key)
+        if isinstance(data_path, str) and data_path and not Path(data_path).expanduser().is_absolute():
+            beside = path.parent / data_path
+            if not _exists(Path(data_path)) and _exists(beside):
+                data[key] = str(beside.resolve())
     return build_experiment_config(data, source=str(path), plugins_dir=plugins_dir)
 
 

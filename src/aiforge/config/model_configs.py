@@ -321,6 +321,19 @@ class ExperimentConfig(StrictSection):
         42, ge=0, le=2**32 - 1, description="Seed for Python, NumPy and torch, and for the split."
     )
     val_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="Share of rows held out for validation.")
+    test_fraction: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="Share of all rows held out as the test split, taken out (seeded) before the "
+        "train/validation split; scored once on the best model at the end, never used for a choice. "
+        "0: no test split. With val_fraction it must leave rows for training.",
+    )
+    test_data_path: str | None = Field(
+        None,
+        description="A separate file of test rows, read by the same dataset plugin and dataset_args "
+        "(found like data_path); instead of test_fraction.",
+    )
     metrics: list[str] | None = Field(
         None, description="Validation metrics by name; default chosen from the loss."
     )
@@ -349,7 +362,7 @@ class ExperimentConfig(StrictSection):
             )
         return name
 
-    @field_validator("data_path")
+    @field_validator("data_path", "test_data_path")
     @classmethod
     def _usable_path(cls, path: str | None) -> str | None:
         """Text that can name a file: checked here, so no later filesystem call fails on it."""
@@ -364,6 +377,21 @@ class ExperimentConfig(StrictSection):
         if len(encoded) > 4095 or any(len(part) > 255 for part in encoded.split(b"/")):
             raise ValueError("is too long for a file path (255 bytes per name, 4095 in all)")
         return path
+
+    @model_validator(mode="after")
+    def _rows_left_for_training(self) -> ExperimentConfig:
+        """The test split and the validation split are shares of all rows: training needs the rest."""
+        if self.test_fraction > 0 and self.test_data_path is not None:
+            raise ValueError(
+                f"test_fraction ({self.test_fraction}) and test_data_path ({self.test_data_path!r}) "
+                "both choose the test rows; set only one of them"
+            )
+        if self.test_fraction + self.val_fraction >= 1:
+            raise ValueError(
+                f"test_fraction ({self.test_fraction}) + val_fraction ({self.val_fraction}) must be "
+                "below 1: together they leave no rows for training"
+            )
+        return self
 
     @field_validator("metrics")
     @classmethod

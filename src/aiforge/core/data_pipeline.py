@@ -193,6 +193,32 @@ def split_indices(count: int, val_fraction: float, seed: int) -> tuple[torch.Ten
     return order[val_count:], order[:val_count]
 
 
+def split_with_test(
+    count: int, val_fraction: float, test_fraction: float, seed: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Train, validation and held-out test rows of ``range(count)``, both fractions of all rows.
+
+    The test rows are taken out first (seeded); the remaining rows, in their original order, are
+    then split exactly as :func:`split_indices` splits a dataset of that size, so the test split
+    never depends on ``val_fraction``. ``test_fraction`` 0 gives today's split and no test rows.
+    """
+    if test_fraction <= 0:
+        train, val = split_indices(count, val_fraction, seed)
+        return train, val, torch.empty(0, dtype=torch.long)
+    test_count = round(count * test_fraction)
+    val_count = round(count * val_fraction)
+    if test_count < 1 or count - test_count - val_count < 1 or val_count < 1:
+        raise DataError(
+            f"the dataset has {count} rows: test_fraction={test_fraction} and val_fraction={val_fraction} "
+            f"leave {count - test_count - val_count} for training, {val_count} for validation and "
+            f"{test_count} for the test split; each needs at least 1"
+        )
+    order = torch.randperm(count, generator=torch.Generator().manual_seed(seed))
+    test, rest = order[:test_count], order[test_count:].sort().values
+    inner = torch.randperm(len(rest), generator=torch.Generator().manual_seed(seed))
+    return rest[inner[val_count:]], rest[inner[:val_count]], test
+
+
 def stack_features(dataset: BaseDataset, indices: torch.Tensor) -> torch.Tensor:
     """The features of the given rows as one tensor, for fitting a preprocessor."""
     tensors = dataset.as_tensors()

@@ -13,7 +13,7 @@ import torch
 from aiforge.config.model_configs import ExperimentConfig
 from aiforge.config.settings import AppSettings, get_settings, setting_source
 from aiforge.core.base_model import BaseModel
-from aiforge.core.data_pipeline import BaseDataset, BasePreprocessor, split_indices
+from aiforge.core.data_pipeline import BaseDataset, BasePreprocessor, split_with_test
 from aiforge.core.plugins import call_plugin, plugin_classes
 from aiforge.data.batching import first_batch, loader_options, make_batches
 from aiforge.data.fitting import dims_from_data, fill_model_dims, fitted_preprocessor
@@ -104,6 +104,9 @@ class Orchestrator:
         self.trainer: Trainer | None = None
         self.train_dataloader: Any = None
         self.val_dataloader: Any = None
+        self.test_dataset: BaseDataset | None = None  # the held-out test rows' dataset, when there are any
+        self.test_indices: torch.Tensor | None = None
+        self.test_dataloader: Any = None
         self.resume_state: dict[str, Any] | None = None
         self.checkpoint: ModelCheckpoint | None = None  # set by train()
         self.num_classes: int | None = None  # set by prepare_data() for classification
@@ -280,11 +283,20 @@ class Orchestrator:
         logger.info(f"Loading data with {self.DatasetClass.__name__} ({cfg.dataset_plugin})")
         data_dir = self.settings.DATA_DIR
         load_rows(self.dataset, cfg.dataset_plugin, data_path, cfg.data_path, data_dir, cfg.dataset_args)
-        self.train_indices, self.val_indices = split_indices(len(self.dataset), cfg.val_fraction, cfg.seed)
+        count = len(self.dataset)
+        self.train_indices, self.val_indices, test = split_with_test(
+            count, cfg.val_fraction, cfg.test_fraction, cfg.seed
+        )
+        self._load_test_rows(test)
         if is_initialized() and len(self.val_indices) < world_size():  # every rank must validate
             raise DataError(
                 f"{len(self.val_indices)} validation rows cannot be shared by {world_size()} processes; "
                 "raise val_fraction or use fewer processes"
+            )
+        if is_initialized() and self.test_indices is not None and len(self.test_indices) < world_size():
+            raise DataError(
+                f"{len(self.test_indices)} test rows cannot be shared by {world_size()} processes; "
+                "raise test_fraction (or use a larger test_data_path file) or use fewer processes"
             )
         if self.PreprocessorClass is not None:
             self.preprocessor = fitted_preprocessor(
@@ -296,8 +308,42 @@ class Orchestrator:
             )
         self.train_dataloader = self._batches(self.train_indices, shuffle=True)
         self.val_dataloader = self._batches(self.val_indices, shuffle=False)
+        self.test_dataloader = self._test_batches()
         self._fill_model_dims()
-        logger.info(f"Data: {len(self.train_indices)} training rows, {len(self.val_indices)} validation rows")
+        tested = f", {len(self.test_indices)} test rows" if self.test_indices is not None else ""
+        rows = f"{len(self.train_indices)} training rows, {len(self.val_indices)} validation rows{tested}"
+        logger.info(f"Data: {rows}")
+
+    def _load_test_rows(self, split_off: torch.Tensor) -> None:
+        """The held-out test rows: ``split_off`` of the run's data (test_fraction), or every row of
+        test_data_path read by the same plugin with the same dataset_args; none without either."""
+        cfg = self.config
+        if cfg.test_data_path is None:
+            if len(split_off):
+                self.test_dataset, self.test_indices = self.dataset, split_off
+            return
+        path, absolute = resolve_data_path(cfg.test_data_path, self.settings.DATA_DIR)
+        if absolute is not None:
+            self._resolve_config(test_data_path=absolute)
+        self.test_dataset = self.DatasetClass()
+        try:
+            load_rows(
+                self.test_dataset,
+                cfg.dataset_plugin,
+                path,
+                cfg.test_data_path,
+                self.settings.DATA_DIR,
+                cfg.dataset_args,
+            )
+        except DataError as err:
+            raise DataError(f"test_data_path {cfg.test_data_path!r}: {err}") from err
+        self.test_indices = torch.arange(len(self.test_dataset))
+
+    def _test_batches(self) -> Any:
+        """The test rows, preprocessed like validation rows (sharded under torchrun); None without."""
+        if self.test_indices is None:
+            return None
+        return self._batches(self.test_indices, shuffle=False, dataset=self.test_dataset)
 
     def all_val_batches(self) -> Any:
         """Every validation row after preprocessing, also under torchrun (where each rank has a part)."""
@@ -309,14 +355,22 @@ class Orchestrator:
         self.preprocessor = preprocessor
         self.train_dataloader = self._batches(self.train_indices, shuffle=True)
         self.val_dataloader = self._batches(self.val_indices, shuffle=False)
+        self.test_dataloader = self._test_batches()
 
-    def _batches(self, indices: torch.Tensor, shuffle: bool, sharded: bool = True) -> Any:
-        assert self.dataset is not None
+    def _batches(
+        self,
+        indices: torch.Tensor,
+        shuffle: bool,
+        sharded: bool = True,
+        dataset: BaseDataset | None = None,
+    ) -> Any:
+        dataset = dataset if dataset is not None else self.dataset
+        assert dataset is not None
         tcfg = self.config.training_config
         shard = (rank(), world_size()) if sharded and is_initialized() else None
         options = loader_options(self.device, tcfg.num_workers, tcfg.pin_memory, tcfg.persistent_workers)
         batching = (tcfg.batch_size, shuffle, self.config.seed, shard, options)
-        return plugin_batches(self.config.dataset_plugin, self.dataset, indices, self.preprocessor, *batching)
+        return plugin_batches(self.config.dataset_plugin, dataset, indices, self.preprocessor, *batching)
 
     def build_model(self) -> None:
         """Model, loss and optimizer from the plugin and the training config."""
@@ -400,7 +454,17 @@ class Orchestrator:
         samples = (len(self.train_indices), len(self.val_indices))
         trained = (self.trainer, self.checkpoint, self.model.num_parameters())
         evaluation = (val_loss, val_metrics)
-        results = save_results(self.run_dir, self.config, self.task, *trained, samples, evaluation, duration)
+        test = None
+        if self.test_dataloader is not None:  # scored once, after every choice was made on validation
+            assert self.test_indices is not None
+            test_loss, test_metrics = self.evaluate(self.test_dataloader)
+            logger.info(
+                f"Test loss {test_loss:.4f} | metrics {_fmt(test_metrics)} ({len(self.test_indices)} rows)"
+            )
+            test = (len(self.test_indices), test_loss, test_metrics)
+        results = save_results(
+            self.run_dir, self.config, self.task, *trained, samples, evaluation, duration, test
+        )
         if is_main_process():
             self.write_report()
         return results

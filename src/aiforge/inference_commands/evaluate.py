@@ -8,7 +8,7 @@ from typing import Any
 from aiforge.errors import ConfigError, DataError, did_you_mean
 from aiforge.inference_commands.loading import LoadedRun
 
-SPLITS = ("train", "val", "all")
+SPLITS = ("train", "val", "test", "all")
 
 
 def evaluate_run(
@@ -17,8 +17,9 @@ def evaluate_run(
     """Loss and metrics of the run's final weights.
 
     Without ``data``: on ``split`` (``val`` by default) of the run's own data; on ``val`` the
-    result equals the run's ``final_val_loss`` and ``final_val_metrics``. With ``data``: on
-    every row of that file, read by the run's dataset plugin and ``dataset_args``.
+    result equals the run's ``final_val_loss`` and ``final_val_metrics``, on ``test`` (a run with
+    a held-out test split) its ``test_loss`` and ``test_metrics``. With ``data``: on every row of
+    that file, read by the run's dataset plugin and ``dataset_args``.
     """
     import torch
 
@@ -27,6 +28,11 @@ def evaluate_run(
 
     orchestrator = loaded.orchestrator
     split = check_options(split, data)
+    if split == "test" and orchestrator.test_indices is None:
+        raise ConfigError(
+            f"--split test: run {loaded.run_dir} has no held-out test split (its config sets neither "
+            "test_fraction nor test_data_path); use --split val, train or all, or --data FILE"
+        )
     width = None  # a regression run's metrics are sized by metric_set
     if orchestrator.task == "classification":  # before --data's labels are mapped to the run's classes
         width = prediction_width(orchestrator.model, orchestrator.val_dataloader, orchestrator.device)
@@ -35,18 +41,22 @@ def evaluate_run(
         indices = {
             "train": orchestrator.train_indices,
             "val": orchestrator.val_indices,
+            "test": orchestrator.test_indices,
             "all": torch.arange(len(orchestrator.dataset)),
         }[split]
         dataset = orchestrator.dataset
         cfg = orchestrator.config
         source = str(cfg.data_path or f"dataset plugin '{cfg.dataset_plugin}'")
+        if split == "test" and cfg.test_data_path is not None:
+            dataset, source = orchestrator.test_dataset, str(cfg.test_data_path)
     else:
         dataset = _load_other_data(loaded, Path(data))
         indices = torch.arange(len(dataset))
         source = str(Path(data).resolve())
+    own = {"val": orchestrator.val_dataloader, "test": orchestrator.test_dataloader}
     batches = (
-        orchestrator.val_dataloader
-        if data is None and split == "val"
+        own[split]
+        if data is None and split in own
         else make_batches(
             dataset,
             indices,
@@ -66,11 +76,10 @@ def evaluate_run(
         "loss": loss,
         "metrics": metrics,
     }
-    if data is None and split == "val" and isinstance(loaded.results, dict):
-        reference = {
-            "loss": loaded.results.get("final_val_loss"),
-            "metrics": loaded.results.get("final_val_metrics"),
-        }
+    keys = {"val": ("final_val_loss", "final_val_metrics"), "test": ("test_loss", "test_metrics")}
+    if data is None and split in keys and isinstance(loaded.results, dict):
+        loss_key, metrics_key = keys[split]
+        reference = {"loss": loaded.results.get(loss_key), "metrics": loaded.results.get(metrics_key)}
         result["run_final"] = reference
         result["matches_run_final"] = reference == {"loss": loss, "metrics": metrics}
     return result
@@ -88,7 +97,9 @@ def check_options(split: str | None, data: str | Path | None) -> str | None:
         return None
     split = split or "val"
     if split not in SPLITS:
-        raise ConfigError(f"unknown split {split!r}{did_you_mean(split, SPLITS)}; use train, val or all")
+        raise ConfigError(
+            f"unknown split {split!r}{did_you_mean(split, SPLITS)}; use train, val, test or all"
+        )
     return split
 
 

@@ -146,7 +146,16 @@ def _rebuild(run_dir: Path, settings: Any, device: str | None) -> LoadedRun:
     assert orchestrator.dataset is not None
     resolved = orchestrator.config  # its data path made absolute
     source = str(resolved.data_path or resolved.dataset_plugin)
-    _check_same_rows(run_dir, results, len(orchestrator.dataset), source)
+    split_off = resolved.test_data_path is None  # test rows taken out of the run's own data
+    _check_same_rows(run_dir, results, len(orchestrator.dataset), source, split_off)
+    tested = results.get("test_samples") if isinstance(results, dict) else None
+    test_rows = len(orchestrator.test_dataset) if orchestrator.test_dataset is not None else None
+    if not split_off and isinstance(tested, int) and test_rows != tested:
+        raise DataError(
+            f"run {run_dir}: its test_data_path {resolved.test_data_path} now has {test_rows} rows, "
+            f"but the run was tested on {tested}; its test results cannot be reproduced. "
+            "To evaluate on this file, pass it with --data"
+        )
     saved = _saved_preprocessor(
         run_dir, orchestrator.PreprocessorClass, orchestrator.preprocessor, resolved.dataset_plugin
     )
@@ -177,12 +186,17 @@ def _device_for(run_dir: Path, setting: str) -> str:
     return setting
 
 
-def _check_same_rows(run_dir: Path, results: dict[str, Any] | None, found: int, source: str) -> None:
+def _check_same_rows(
+    run_dir: Path, results: dict[str, Any] | None, found: int, source: str, split_off: bool = True
+) -> None:
     """The split is only the run's split if the data (``source``: its path or dataset plugin) has
-    the same number of rows, ``found``, as the run's record in ``results``."""
+    the same number of rows, ``found``, as the run's record in ``results`` (its test rows too,
+    when ``split_off``: they were taken out of the same data)."""
     if not isinstance(results, dict) or "train_samples" not in results or "val_samples" not in results:
         return
     expected = int(results["train_samples"]) + int(results["val_samples"])
+    if split_off and isinstance(results.get("test_samples"), int):
+        expected += results["test_samples"]
     if found != expected:
         raise DataError(
             f"run {run_dir}: its data now has {found} rows, but the run trained on {expected} "

@@ -48,7 +48,7 @@ def run_summary(run_dir: Path) -> dict[str, Any]:
             status = UNREADABLE
     results = results if isinstance(results, dict) else {}
     started = _started(run_dir)
-    return {
+    summary = {
         "id": run_dir.name,
         "experiment": run_dir.parent.name,
         "date": started.strftime("%Y-%m-%d %H:%M:%S"),
@@ -59,6 +59,10 @@ def run_summary(run_dir: Path) -> dict[str, Any]:
         "epochs_completed": results.get("epochs_completed"),
         "folder": str(run_dir),
     }
+    if "test_loss" in results:  # only runs with a held-out test split: others list as before
+        summary["test_loss"] = results.get("test_loss")
+        summary["test_metrics"] = results.get("test_metrics") or {}
+    return summary
 
 
 def list_runs(results_dir: Path, experiment: str | None = None) -> list[dict[str, Any]]:
@@ -91,11 +95,16 @@ def runs_table(runs: list[dict[str, Any]], title: str) -> Any:
     from rich.table import Table
 
     metric_names: list[str] = []
+    test_names: list[str] = []
     for run in runs:
         metric_names += [m for m in run["final_val_metrics"] if m not in metric_names]
+        test_names += [m for m in run.get("test_metrics", {}) if m not in test_names]
+    tested = any("test_loss" in run for run in runs)
+    test_columns = ["test_loss", *(f"test_{m}" for m in test_names)] if tested else []
     table = Table(title=title)
-    for column in ("experiment", "run", "date", "status", "val_loss", *(f"val_{m}" for m in metric_names)):
-        table.add_column(column, justify="right" if column.startswith("val_") else "left")
+    columns = ("experiment", "run", "date", "status", "val_loss", *(f"val_{m}" for m in metric_names))
+    for column in (*columns, *test_columns):
+        table.add_column(column, justify="right" if column.startswith(("val_", "test_")) else "left")
     table.add_column("folder", overflow="fold")
     for run in runs:
         status = run["status"] if run["status"] == COMPLETED else f"[yellow]{run['status']}[/yellow]"
@@ -106,6 +115,11 @@ def runs_table(runs: list[dict[str, Any]], title: str) -> Any:
             status,
             _fmt(run["final_val_loss"]),
             *(_fmt(run["final_val_metrics"].get(m)) for m in metric_names),
+            *(
+                [_fmt(run.get("test_loss")), *(_fmt(run.get("test_metrics", {}).get(m)) for m in test_names)]
+                if tested
+                else []
+            ),
             run["folder"],
         )
     return table

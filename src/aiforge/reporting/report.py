@@ -181,6 +181,7 @@ def _summary(run: _Run, best_epoch: int | None, monitor: str, best_value: Any, s
         "stopped early": results.get("stopped_early"),
         "training rows": results.get("train_samples"),
         "validation rows": results.get("val_samples"),
+        "test rows": results.get("test_samples"),
         "parameters": results.get("num_parameters"),
         "duration (s)": results.get("duration_seconds"),
     }
@@ -191,6 +192,14 @@ def _final_metrics(results: dict[str, Any]) -> str:
     if not results:
         return _missing("No final metrics: final_results.json is missing (see the last epoch below).")
     metrics = {"loss": results.get("final_val_loss"), **(results.get("final_val_metrics") or {})}
+    if "test_loss" in results:  # a held-out test split, scored once on the best model
+        test = {"loss": results.get("test_loss"), **(results.get("test_metrics") or {})}
+        header = "<tr><th>final metric</th><th>validation</th><th>test (held out)</th></tr>"
+        body = "".join(
+            f"<tr><td>{_e(name)}</td><td>{_e(_fmt(value))}</td><td>{_e(_fmt(test.get(name)))}</td></tr>"
+            for name, value in metrics.items()
+        )
+        return f'<table class="final">{header}{body}</table>'
     header = "<tr><th>final validation metric</th><th>value</th></tr>"
     body = "".join(
         f"<tr><td>{_e(name)}</td><td>{_e(_fmt(value))}</td></tr>" for name, value in metrics.items()

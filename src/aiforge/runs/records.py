@@ -17,9 +17,18 @@ if TYPE_CHECKING:
     from aiforge.core.data_pipeline import BaseDataset, BasePreprocessor
 
 
+# Keys left out of the record while at their default: a run without a test split records (and
+# checks on resume) exactly what runs recorded before these keys existed.
+_OMITTED_AT_DEFAULT = {"test_fraction": 0.0, "test_data_path": None}
+
+
 def config_record(config: ExperimentConfig) -> dict[str, Any]:
     """The resolved config as plain data: what ``config.yaml`` and every checkpoint hold."""
-    return config.model_dump(mode="json", by_alias=True)
+    record = config.model_dump(mode="json", by_alias=True)
+    for key, default in _OMITTED_AT_DEFAULT.items():
+        if key in record and record[key] == default:
+            del record[key]
+    return record
 
 
 def save_records(
@@ -60,12 +69,14 @@ def save_results(
     samples: tuple[int, int],
     evaluation: tuple[float, dict[str, float]],
     duration: float,
+    test: tuple[int, float, dict[str, float]] | None = None,
 ) -> dict[str, Any]:
     """``final_model.pt`` and ``final_results.json``; returns the results.
 
     ``trainer`` (its ``model_state()`` and ``history``) and ``checkpoint`` (the best epoch) are the
     run's Trainer and ModelCheckpoint; ``samples`` the training and validation row counts;
-    ``evaluation`` the final validation loss and metrics.
+    ``evaluation`` the final validation loss and metrics; ``test`` (only with a held-out test
+    split) its row count, loss and metrics.
     """
     model_path = run_dir / run_files.FINAL_MODEL_FILE
     if is_main_process():
@@ -90,6 +101,8 @@ def save_results(
         "model_path": str(model_path),
         "config_path": str(run_dir / run_files.CONFIG_FILE),
     }
+    if test is not None:
+        results["test_samples"], results["test_loss"], results["test_metrics"] = test
     if is_main_process():
         run_files.write_json(run_dir / run_files.RESULTS_FILE, results)
     return results

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aiforge.runs.records import config_record
 from aiforge.runtime.distributed import is_main_process
 from aiforge.runtime.log import logger
 from aiforge.tracking.mlflow_failures import drop_active_run, one_quick_try, password, run_folder_files
@@ -161,7 +162,7 @@ class MLflowCallback(Tracker):
         }
         run = mlflow.start_run(run_name=self.run_name or run_dir.name, tags=tags)
         self.run_id = run.info.run_id
-        params = flatten(orchestrator.config.model_dump(mode="json", by_alias=True))
+        params = flatten(config_record(orchestrator.config))  # what config.yaml holds
         items = list(params.items())
 
         def send() -> None:
@@ -356,6 +357,10 @@ class MLflowCallback(Tracker):
                 raise failure
             if error is not None:
                 mlflow.set_tag("error", f"{type(error).__name__}: {error}"[:5000])
+            if status == "FINISHED" and orchestrator.run_dir is not None:
+                tested = test_metrics(orchestrator.run_dir)
+                if tested:
+                    mlflow.log_metrics(tested)
 
         def send_folder(run_dir: Path) -> None:
             for path, folder in run_folder_files(run_dir):
@@ -415,6 +420,21 @@ class MLflowCallback(Tracker):
         self.tracking_uri = state.get("tracking_uri") or self.tracking_uri
         self.batches_seen = state.get("batches_seen", 0)
         self._unsent_steps = [tuple(entry) for entry in state.get("unsent_steps", [])]
+
+
+def test_metrics(run_dir: Path) -> dict[str, float]:
+    """``test_loss`` and ``test_<metric>`` from the run's final results: the held-out test split's
+    numbers, logged once at the end (empty for a run without a test split)."""
+    from aiforge.runs import files as run_files
+
+    try:
+        results = json.loads((run_dir / run_files.RESULTS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(results, dict) or not isinstance(results.get("test_loss"), (int, float)):
+        return {}
+    metrics = {f"test_{k}": v for k, v in (results.get("test_metrics") or {}).items()}
+    return {"test_loss": results["test_loss"], **metrics}
 
 
 def _saved_tracking_uri(run_dir: Path) -> str | None:
