@@ -25,6 +25,7 @@ from aiforge.config.model_configs import (
     TrainingConfig,
 )
 from aiforge.config.settings import AppSettings
+from aiforge.sweeps.config import CategoricalParam, FloatParam, IntParam, SweepConfig
 
 PAGE = "reference/config.md"
 
@@ -40,6 +41,14 @@ SECTIONS: list[tuple[type[BaseModel], str, str]] = [
         "model_config",
         "The built-in `simple_nn` model's settings (other model plugins declare their own: "
         "`aiforge plugins` lists their fields).",
+    ),
+    (SweepConfig, "sweep", "A hyperparameter search, read by `aiforge sweep` only ([Sweeps](../sweeps.md))."),
+    (FloatParam, "sweep.space.<key path>", "A real-number range of the search space (`type: float`)."),
+    (IntParam, "sweep.space.<key path>", "A whole-number range of the search space (`type: int`)."),
+    (
+        CategoricalParam,
+        "sweep.space.<key path>",
+        "A list of values of the search space (`type: categorical`).",
     ),
 ]
 SECTION_OF = {cls: path for cls, path, _ in SECTIONS}
@@ -62,7 +71,8 @@ def type_text(annotation: Any) -> str:
     if origin in (typing.Union, types.UnionType):
         return " or ".join(type_text(arg) for arg in args)
     if origin is dict:
-        return "mapping"
+        values = type_text(args[1]) if len(args) == 2 else ""
+        return f"mapping of key path to {values}" if "](#" in values else "mapping"
     if origin is list:
         return f"list of {type_text(args[0])}" if args else "list"
     if annotation is type(None):
@@ -172,11 +182,11 @@ def render_config_reference() -> str:
     lines = [
         "# Configuration reference",
         "",
-        "Generated from the pydantic schema in `aiforge.config.model_configs` and "
-        "`aiforge.config.settings` by `docs/gen_config_reference.py` each time the docs are built, "
-        "so it always matches the code. `aiforge config schema` prints the same schema as JSON "
-        "Schema (for editor completion); [Configuration](../configuration.md) explains how the "
-        "pieces fit together.",
+        "Generated from the pydantic schema in `aiforge.config.model_configs`, "
+        "`aiforge.sweeps.config` and `aiforge.config.settings` by `docs/gen_config_reference.py` "
+        "each time the docs are built, so it always matches the code. `aiforge config schema` "
+        "prints the same schema as JSON Schema (for editor completion); "
+        "[Configuration](../configuration.md) explains how the pieces fit together.",
         "",
     ]
     for cls, path, what in SECTIONS:

@@ -213,3 +213,32 @@ def test_epoch_costs_times_aiforge_s_parts_inside_a_paired_run():
     assert float(calls_per_epoch) == 1.0 and float(us_per_epoch) > 0  # one compute per validation pass
     assert float(rows["training pass (whole)"][0]) == 1.0
     assert "hand-written validation pass" in done.stdout
+
+
+# -- benchmarks/sweep_overhead.py -------------------------------------------------------------
+
+
+def test_sweep_overhead_spans_the_sweep_s_range_and_takes_the_median_extra(monkeypatch, capsys):
+    bench = load_benchmark("sweep_overhead", monkeypatch)
+    rates = bench.learning_rates(3)
+    assert rates[0] == pytest.approx(bench.LOW) and rates[-1] == pytest.approx(bench.HIGH)
+    seconds = {"plain": iter([2.0, 2.0, 4.0]), "sweep": iter([3.0, 2.2, 4.4])}  # per 2 trials
+    ways = {key: (lambda key=key: next(seconds[key])) for key in seconds}
+    result = bench.measure(ways, trials=2, repeats=3)
+    assert result["plain"]["repeats_s_per_trial"] == [1.0, 1.0, 2.0]
+    assert result["extra_s_per_trial"]["median"] == pytest.approx(0.2)  # of 0.5, 0.1, 0.2
+    assert result["ratio"]["median"] == pytest.approx(1.1)  # of 1.5, 1.1, 1.1
+    assert "repeat 3/3 done" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_sweep_overhead_runs_end_to_end(tmp_path):
+    record = tmp_path / "result.json"
+    command = [sys.executable, str(BENCHMARKS / "sweep_overhead.py"), "--trials", "1", "--repeats", "1"]
+    done = subprocess.run(
+        [*command, "--epochs", "1", "--json", str(record)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(record.read_text())
+    assert result["plain"]["median_s_per_trial"] > 0 and result["sweep"]["median_s_per_trial"] > 0
+    assert result["ratio"]["median"] > 0 and "sweep bookkeeping per trial" in done.stdout

@@ -194,3 +194,25 @@ def test_evaluate_split_test_without_test_rows_exits_2(tmp_path, monkeypatch, ca
     assert main(["evaluate", str(run_dir), "--split", "test"]) == 2
     err = capsys.readouterr().err
     assert "test" in err and "test_fraction" in err
+
+
+@pytest.mark.parametrize("test_path", ["nowhere.csv", "a_folder"])
+def test_a_test_file_that_is_not_a_file_exits_2_even_for_a_plugin_that_reads_no_file(
+    tmp_path, monkeypatch, capsys, test_path
+):
+    """simple_nn makes its rows and ignores paths: without the check its training rows would be
+    scored as the "test" rows."""
+    monkeypatch.setenv("AIFORGE_RESULTS_DIR", str(tmp_path / "results"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a_folder").mkdir()
+    config = {
+        "experiment_name": "not_a_test_file",
+        "model_plugin": "simple_nn",
+        "dataset_plugin": "simple_nn",
+        "dataset_args": {"num_samples": 40, "input_dim": 4},
+        "test_data_path": test_path,
+        "training_config": {"epochs": 1},
+    }
+    assert main(["run", str(write_yaml(tmp_path / "exp.yaml", config))]) == 2
+    err = capsys.readouterr().err
+    assert "test_data_path" in err and ("is a folder" in err or "does not exist" in err)

@@ -98,15 +98,16 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     runs = commands.add_parser(
         "runs",
         parents=[common, results_dir],
-        help="list the runs in the results folder, newest first",
+        help="list the runs in the results folder, newest first, then its sweeps",
     )
     runs.add_argument("experiment", nargs="?", metavar="EXPERIMENT", help="only this experiment's runs")
     runs.add_argument("--json", action="store_true", help="machine-readable output")
+    runs.add_argument("--sweeps", action="store_true", help="list the sweeps instead of the runs")
 
     compare = commands.add_parser(
         "compare",
         parents=[common, results_dir],
-        help="show the config and metric differences of two runs",
+        help="show the config and metric differences of two runs (a sweep folder: its best trial's run)",
     )
     compare.add_argument("run_a", type=Path, metavar="RUN_A", help=_RUN_DIR_HELP)
     compare.add_argument("run_b", type=Path, metavar="RUN_B", help=_RUN_DIR_HELP)
@@ -197,10 +198,19 @@ def cmd_runs(args: argparse.Namespace) -> int:
     import json
 
     from aiforge.inference_commands.loading import stdout_console
-    from aiforge.inference_commands.runs import list_runs, runs_table
+    from aiforge.inference_commands.runs import list_runs, list_sweeps, runs_table, sweeps_table
 
     results_dir = Path(_settings(args).RESULTS_DIR)
     experiment = getattr(args, "experiment", None)
+    if getattr(args, "sweeps", False):
+        sweeps = list_sweeps(results_dir, experiment)
+        if getattr(args, "json", False):
+            print(json.dumps(sweeps, indent=2))
+        elif not sweeps:
+            print(f"No sweeps in {results_dir.resolve()}")
+        else:
+            stdout_console().print(sweeps_table(sweeps, f"Sweeps in {results_dir}"))
+        return 0
     runs = list_runs(results_dir, experiment)
     if getattr(args, "json", False):
         print(json.dumps(runs, indent=2))
@@ -211,6 +221,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
         return 0
     where = f"{results_dir}/{experiment}" if experiment else str(results_dir)
     stdout_console().print(runs_table(runs, f"Runs in {where}, newest first"))
+    sweeps = list_sweeps(results_dir, experiment)
+    if sweeps:  # a results folder without sweeps lists exactly as before
+        stdout_console().print(sweeps_table(sweeps, f"Sweeps in {where} (aiforge runs --sweeps)"))
     return 0
 
 
@@ -218,16 +231,28 @@ def cmd_compare(args: argparse.Namespace) -> int:
     import json
 
     from aiforge.inference_commands.loading import resolve_run_dir, stdout_console
-    from aiforge.inference_commands.runs import compare_runs, compare_tables
+    from aiforge.inference_commands.runs import compare_runs, compare_tables, sweep_best_run
 
     settings = _settings(args)
-    run_a = resolve_run_dir(args.run_a, settings.RESULTS_DIR)
-    run_b = resolve_run_dir(args.run_b, settings.RESULTS_DIR)
+    sweeps = [sweep_best_run(path, settings.RESULTS_DIR) for path in (args.run_a, args.run_b)]
+    run_a = sweeps[0]["run_dir"] if sweeps[0] else resolve_run_dir(args.run_a, settings.RESULTS_DIR)
+    run_b = sweeps[1]["run_dir"] if sweeps[1] else resolve_run_dir(args.run_b, settings.RESULTS_DIR)
     result = compare_runs(run_a, run_b)
+    if any(sweeps):  # a sweep stands for its best trial's run
+        result["sweeps"] = {
+            side: None if sweep is None else {k: v for k, v in sweep.items() if k != "run_dir"}
+            for side, sweep in zip(("a", "b"), sweeps, strict=True)
+        }
     if getattr(args, "json", False):
         print(json.dumps(result, indent=2, default=str))
         return 0
     console = stdout_console()
+    for side, sweep in zip("AB", sweeps, strict=True):
+        if sweep is not None:
+            console.print(
+                f"{side}: sweep {sweep['study']} ({sweep['folder']}): best trial {sweep['best_trial']}, "
+                f"{sweep['metric']} = {sweep['best_value']}"
+            )
     console.print(f"A: {run_a}  ({result['status']['a']})\nB: {run_b}  ({result['status']['b']})")
     for shown in compare_tables(result):
         console.print(shown)

@@ -45,11 +45,26 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         "--storage", help="Optuna storage shared by machines: an RDB URL or a journal file (sweep.storage)"
     )
     parser.add_argument("--study-name", help="the study (and sweep folder) name (sweep.study_name)")
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="live display of the trials (default: on when stderr is a terminal)",
+    )
     parser.add_argument("--device", help="cpu, cuda, cuda:N, mps or auto (AIFORGE_DEVICE)")
     parser.add_argument(
         "--results-dir", type=folder, help="root folder for run folders (AIFORGE_RESULTS_DIR)"
     )
     parser.set_defaults(handler=cmd_sweep)
+
+
+def _show_progress(args: argparse.Namespace) -> bool:
+    """On a terminal unless --no-progress (off it: one log line per finished trial)."""
+    if args.progress is not None:
+        return bool(args.progress)
+    from aiforge.runtime.console import get_console
+
+    return bool(get_console().is_terminal)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -61,7 +76,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     options = {"workers": args.workers, "storage": args.storage, "study_name": args.study_name}
     setup = load_sweep_file(args.config, args.override, options, settings.PLUGINS_DIR)
-    record = run_sweep(setup, settings)
+    record = run_sweep(setup, settings, progress=_show_progress(args))
     done = record["trials_complete"] + record["trials_pruned"]
     print(
         f"\nSweep '{record['study_name']}': {done}/{record['trials_requested']} trials finished "

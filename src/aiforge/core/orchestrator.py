@@ -323,6 +323,12 @@ class Orchestrator:
                 self.test_dataset, self.test_indices = self.dataset, split_off
             return
         path, absolute = resolve_data_path(cfg.test_data_path, self.settings.DATA_DIR)
+        if not Path(path).is_file():  # a plugin that ignores its path would score its training rows
+            where = "is a folder" if Path(path).is_dir() else "does not exist"
+            raise DataError(
+                f"test_data_path: {path} {where} (also looked under AIFORGE_DATA_DIR="
+                f"{self.settings.DATA_DIR}); name the file of held-out test rows"
+            )
         if absolute is not None:
             self._resolve_config(test_data_path=absolute)
         self.test_dataset = self.DatasetClass()

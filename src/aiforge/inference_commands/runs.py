@@ -1,4 +1,5 @@
-"""``aiforge runs`` (the runs in the results folder) and ``aiforge compare`` (two runs side by side)."""
+"""``aiforge runs`` (the runs and sweeps in the results folder) and ``aiforge compare`` (two runs, or
+two sweeps' best trials, side by side)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from aiforge.errors import ConfigError, did_you_mean
 from aiforge.inference_commands.loading import read_json
 from aiforge.mappings import flatten  # config keys as dotted names (``training_config.learning_rate``)
+from aiforge.reporting import sweep_folder
 from aiforge.runs import files as run_files
 
 COMPLETED, INCOMPLETE, UNREADABLE = "completed", "incomplete", "unreadable results"
@@ -67,7 +69,13 @@ def run_summary(run_dir: Path) -> dict[str, Any]:
 
 def list_runs(results_dir: Path, experiment: str | None = None) -> list[dict[str, Any]]:
     """Every run under ``results_dir`` (or one experiment's), newest first."""
-    results_dir = Path(results_dir)
+    experiments = _experiment_dirs(Path(results_dir), experiment)
+    runs = [run_summary(run) for exp in experiments for run in sorted(exp.iterdir()) if _is_run_dir(run)]
+    return sorted(runs, key=lambda r: (r["started"], r["id"]), reverse=True)
+
+
+def _experiment_dirs(results_dir: Path, experiment: str | None) -> list[Path]:
+    """The experiment folders (or the one named); a ConfigError names the ones there."""
     if not results_dir.is_dir():
         return []
     experiments = sorted(p for p in results_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -79,8 +87,92 @@ def list_runs(results_dir: Path, experiment: str | None = None) -> list[dict[str
                 f"no experiment {experiment!r} in {results_dir}{did_you_mean(experiment, names)}{known}"
             )
         experiments = [results_dir / experiment]
-    runs = [run_summary(run) for exp in experiments for run in sorted(exp.iterdir()) if _is_run_dir(run)]
-    return sorted(runs, key=lambda r: (r["started"], r["id"]), reverse=True)
+    return experiments
+
+
+# -- sweeps -------------------------------------------------------------------------------
+def sweep_summary(folder: Path) -> dict[str, Any]:
+    """One row of the sweeps table: study, experiment, trials finished/requested, best, folder."""
+    results = sweep_folder.read_results(folder)
+    requested = results.get("trials_requested")
+    if requested is None:  # no trial finished yet: the config says how many were asked for
+        requested = _requested_trials(folder)
+    return {
+        "study": results.get("study_name") or folder.name,
+        "experiment": folder.parent.parent.name,
+        "metric": results.get("metric"),
+        "direction": results.get("direction"),
+        "trials_finished": (results.get("trials_complete") or 0) + (results.get("trials_pruned") or 0),
+        "trials_requested": requested,
+        "trials_failed": results.get("trials_failed") or 0,
+        "best_trial": results.get("best_trial"),
+        "best_value": results.get("best_value"),
+        "best_params": results.get("best_params"),
+        "best_run_dir": results.get("best_run_dir"),
+        "folder": str(folder),
+    }
+
+
+def _requested_trials(folder: Path) -> int | None:
+    import yaml
+
+    try:
+        data = yaml.safe_load((folder / sweep_folder.CONFIG_FILE).read_text(encoding="utf-8"))
+        return int(data["sweep"]["trials"])
+    except (OSError, yaml.YAMLError, TypeError, KeyError, ValueError):
+        return None
+
+
+def list_sweeps(results_dir: Path, experiment: str | None = None) -> list[dict[str, Any]]:
+    """Every sweep under ``results_dir`` (or one experiment's), by experiment and study name."""
+    experiments = _experiment_dirs(Path(results_dir), experiment)
+    return [sweep_summary(folder) for exp in experiments for folder in sweep_folder.sweep_folders(exp)]
+
+
+def sweeps_table(sweeps: list[dict[str, Any]], title: str) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in ("experiment", "study", "trials", "metric", "best value", "best trial"):
+        table.add_column(column, justify="right" if column in ("trials", "best value") else "left")
+    table.add_column("folder", overflow="fold")
+    for sweep in sweeps:
+        requested = sweep["trials_requested"]
+        done = f"{sweep['trials_finished']}/{'-' if requested is None else requested}"
+        if sweep["trials_failed"]:
+            done += f" ({sweep['trials_failed']} failed)"
+        metric = f"{sweep['metric']} ({sweep['direction']})" if sweep["metric"] else "-"
+        table.add_row(
+            sweep["experiment"],
+            sweep["study"],
+            done,
+            metric,
+            _fmt(sweep["best_value"]),
+            _fmt(sweep["best_trial"]),
+            sweep["folder"],
+        )
+    return table
+
+
+def sweep_best_run(path: Path, results_dir: Path | None = None) -> dict[str, Any] | None:
+    """For ``aiforge compare``: when ``path`` names a sweep folder, its summary with ``run_dir``, the
+    best trial's run folder; None when it is not a sweep folder. A sweep without a complete trial,
+    or whose best run folder is gone, is a ConfigError."""
+    folder = run_files.find_run_dir(path, results_dir, need=()).path
+    if not sweep_folder.is_sweep_folder(folder):
+        return None
+    summary = sweep_summary(folder)
+    run_dir = sweep_folder.trial_run_dir(folder, summary["best_run_dir"])
+    if summary["best_trial"] is None or run_dir is None:
+        raise ConfigError(
+            f"the sweep in {folder} has no complete trial yet: there is no best trial to compare"
+        )
+    if not (run_dir / run_files.CONFIG_FILE).is_file():
+        raise ConfigError(
+            f"the best trial ({summary['best_trial']}) of the sweep in {folder} has no run folder at "
+            f"{run_dir}: was it moved or deleted?"
+        )
+    return {**summary, "run_dir": run_dir}
 
 
 def _fmt(value: Any) -> str:

@@ -53,6 +53,13 @@ class IntParam(_Param):
         _check_range(self.low, self.high, self.log)
         if self.log and self.step != 1:
             raise ValueError("log: true needs step 1 (Optuna samples a log scale only over every integer)")
+        if (self.high - self.low) % self.step:  # Optuna would quietly drop the values past the last step
+            last = self.low + (self.high - self.low) // self.step * self.step
+            hint = f"e.g. high: {last}" if last > self.low else f"or a step of at most {self.high - self.low}"
+            raise ValueError(
+                f"step {self.step} does not lead from low {self.low} to high {self.high}; "
+                f"make high - low a multiple of step ({hint})"
+            )
         return self
 
     def values(self) -> list[int]:
@@ -128,6 +135,11 @@ class SweepConfig(StrictSection):
     def _metric_key(cls, name: str) -> str:
         if not name.strip():
             raise ValueError("name a validation metric, e.g. val_loss or val_accuracy")
+        if name.startswith("test_"):
+            raise ValueError(
+                f"'{name}' is a held-out test metric, which a sweep never looks at (that is what keeps it "
+                f"honest); optimise the validation one, e.g. val_{name.removeprefix('test_')}"
+            )
         return monitor_key(name)
 
     @field_validator("study_name")

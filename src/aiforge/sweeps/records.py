@@ -8,12 +8,11 @@ import io
 from pathlib import Path
 from typing import Any
 
+from aiforge.reporting.sweep_folder import CONFIG_FILE, RESULTS_FILE, TRIALS_FILE
 from aiforge.runs import files as run_files
+from aiforge.runtime.log import logger
 from aiforge.sweeps.config import SweepConfig
 
-TRIALS_FILE = "trials.csv"
-RESULTS_FILE = "sweep_results.json"
-CONFIG_FILE = "sweep_config.yaml"
 FINISHED = ("COMPLETE", "PRUNED")
 
 
@@ -117,6 +116,20 @@ def write_records(folder: Path, study_name: str, sweep: SweepConfig, trials: lis
     record = results_record(study_name, sweep, trials)
     run_files.write_text(folder / TRIALS_FILE, trials_table(trials, list(sweep.space)))
     run_files.write_json(folder / RESULTS_FILE, record)
+    return record
+
+
+def write_final_records(
+    folder: Path, study_name: str, sweep: SweepConfig, trials: list[Any]
+) -> dict[str, Any]:
+    """The records when the sweep ends, then its pictures and report.html (a failure to draw costs
+    the pictures, never the records); returns the results record."""
+    from aiforge.sweeps.pictures import draw_report
+
+    record = write_records(folder, study_name, sweep, trials)
+    report = draw_report(folder, sweep.resolved_direction, trials)
+    if report is not None:
+        logger.info(f"Sweep report: {report}")
     return record
 
 

@@ -16,6 +16,7 @@ from aiforge.errors import AIForgeError, RunInterrupted
 from aiforge.runtime.log import logger
 from aiforge.sweeps import records
 from aiforge.sweeps.loading import SweepSetup, setup_from
+from aiforge.sweeps.progress import SweepProgress, trial_line
 from aiforge.sweeps.space import check_space, distributions
 from aiforge.sweeps.study import open_storage, open_study, sweep_dir
 from aiforge.sweeps.trial import (
@@ -26,6 +27,8 @@ from aiforge.sweeps.trial import (
     result_attrs,
     run_trial,
 )
+
+PARENT_RUN_ATTR = "mlflow_parent_run_id"  # the study's user attribute: the sweep's MLflow run
 
 
 def requeue(study: Any, trial: Any) -> None:
@@ -66,12 +69,16 @@ def open_sweep(setup: SweepSetup, settings: AppSettings) -> tuple[Any, str, Path
     study_name = sweep.study_name or setup.config.experiment_name
     folder = sweep_dir(settings.RESULTS_DIR, setup.config.experiment_name, study_name)
     storage = open_storage(sweep, folder, requeue=requeue)
-    study = open_study(sweep, storage, study_name, setup.config.training_config.epochs)
+    study = open_study(sweep, storage, study_name, setup.config)
     return study, study_name, folder
 
 
-def run_sweep(setup: SweepSetup, settings: AppSettings) -> dict[str, Any]:
-    """Check the space, open the study, run the trials; the sweep_results record."""
+def run_sweep(setup: SweepSetup, settings: AppSettings, progress: bool = False) -> dict[str, Any]:
+    """Check the space, open the study, run the trials; the sweep_results record.
+
+    ``progress``: a live display of the trials (on a terminal); the worker processes then log
+    warnings only, as the display counts their trials.
+    """
     check_space(setup.base, setup.config, setup.sweep, settings.PLUGINS_DIR)
     study, study_name, folder = open_sweep(setup, settings)
     fail_dead_trials(study)
@@ -80,15 +87,61 @@ def run_sweep(setup: SweepSetup, settings: AppSettings) -> dict[str, Any]:
         f"Sweep '{study_name}': {setup.sweep.trials} trials of {setup.sweep.metric} "
         f"({setup.sweep.resolved_direction}), {setup.sweep.workers} worker(s) -> {folder}"
     )
-    if setup.sweep.workers == 1:
-        work(study, setup, settings, study_name, folder)
-    else:
-        _run_workers(setup, settings)
-    return records.write_records(folder, study_name, setup.sweep, study.get_trials(deepcopy=False))
+    parent = open_parent_run(setup, settings, study, study_name, folder)
+    parent_id = parent.run_id if parent is not None else None
+    status = "FAILED"
+    display = SweepProgress(study, study_name, setup.sweep) if progress else contextlib.nullcontext()
+    try:
+        with display:
+            if setup.sweep.workers == 1:
+                work(study, setup, settings, study_name, folder, parent_id)
+            else:
+                quiet = settings.model_copy(update={"LOG_LEVEL": "WARNING"}) if progress else settings
+                _run_workers(setup, quiet, parent_id)
+        status = "FINISHED"
+    except (RunInterrupted, KeyboardInterrupt):
+        status = "KILLED"
+        raise
+    finally:
+        if parent is not None:
+            with contextlib.suppress(Exception):  # the sweep's own error is the one to show
+                parent.record_best(records.results_record(study_name, setup.sweep, study.get_trials()))
+            parent.end(status)
+    return records.write_final_records(folder, study_name, setup.sweep, study.get_trials(deepcopy=False))
 
 
-def work(study: Any, setup: SweepSetup, settings: AppSettings, study_name: str, folder: Path) -> None:
-    """Ask, run and tell trials until the study has ``trials`` finished or running ones."""
+def open_parent_run(
+    setup: SweepSetup, settings: AppSettings, study: Any, study_name: str, folder: Path
+) -> Any:
+    """The sweep's parent MLflow run (its trials' runs are its children), the one a continued sweep
+    started before (its id in the study's user attrs); None when tracking is off."""
+    from aiforge.config.tracking_uris import redact
+    from aiforge.tracking.mlflow_sweep import SweepParentRun
+
+    parent = SweepParentRun.for_config(setup.config, settings)
+    if parent is None:
+        return None
+    section = setup.sweep.model_dump(mode="json", exclude_none=True)
+    if setup.sweep.storage is not None:
+        section["storage"] = redact(setup.sweep.storage)
+    stored = study.user_attrs.get(PARENT_RUN_ATTR)
+    tags = {"aiforge.sweep_dir": str(folder), "aiforge.study_name": study_name}
+    run_id = parent.open(study_name, stored, {"sweep": section}, tags)
+    if run_id is not None and run_id != stored:
+        study.set_user_attr(PARENT_RUN_ATTR, run_id)
+    return parent
+
+
+def work(
+    study: Any,
+    setup: SweepSetup,
+    settings: AppSettings,
+    study_name: str,
+    folder: Path,
+    parent_run_id: str | None = None,
+) -> None:
+    """Ask, run and tell trials until the study has ``trials`` finished or running ones; each
+    trial's MLflow run is a child of ``parent_run_id`` (the sweep's run) when given."""
     from optuna.trial import TrialState
 
     sweep, wanted = setup.sweep, setup.sweep.trials
@@ -113,7 +166,9 @@ def work(study: Any, setup: SweepSetup, settings: AppSettings, study_name: str, 
             return
         try:
             with _heartbeat(study, trial):
-                results, pruned = run_trial(trial, setup.base, sweep.metric, settings, setup.source)
+                results, pruned = run_trial(
+                    trial, setup.base, sweep.metric, settings, setup.source, parent_run_id
+                )
         except KeyboardInterrupt:  # the run saved a checkpoint: its values are queued to resume it
             with contextlib.suppress(Exception):
                 study.tell(trial, state=TrialState.FAIL)
@@ -161,21 +216,14 @@ def _log_trial(
 ) -> None:
     trials = study.get_trials(deepcopy=False)
     record = records.write_records(folder, study_name, sweep, trials)
-    shown = "" if value is None else f" {sweep.metric} {value:.4g}"
-    best = record["best_value"]
-    best_text = (
-        "none yet" if best is None else f"{best:.4g} (trial {record['best_trial']}, {record['best_params']})"
-    )
-    logger.info(
-        f"sweep: trial {number} {state}{shown} | {records.finished(trials)}/{sweep.trials} finished "
-        f"| best {best_text}"
-    )
+    done = records.finished(trials)
+    logger.info(trial_line(number, state, sweep.metric, value, record, done, sweep.trials))
 
 
 # -- several worker processes -------------------------------------------------------------
 
 
-def _run_workers(setup: SweepSetup, settings: AppSettings) -> None:
+def _run_workers(setup: SweepSetup, settings: AppSettings, parent_run_id: str | None = None) -> None:
     """``workers`` spawned processes on the same storage; SIGTERM is passed on to them (a terminal's
     Ctrl-C reaches them itself), and the sweep stops as they do."""
     import multiprocessing
@@ -187,7 +235,7 @@ def _run_workers(setup: SweepSetup, settings: AppSettings) -> None:
     processes = [
         context.Process(
             target=worker_main,
-            args=(setup.base, sweep_data, setup.source, settings, threads),
+            args=(setup.base, sweep_data, setup.source, settings, threads, parent_run_id),
             name=f"aiforge-sweep-worker-{index}",
         )
         for index in range(count)
@@ -223,7 +271,12 @@ def _run_workers(setup: SweepSetup, settings: AppSettings) -> None:
 
 
 def worker_main(
-    base: dict[str, Any], sweep_data: dict[str, Any], source: str, settings: Any, threads: int
+    base: dict[str, Any],
+    sweep_data: dict[str, Any],
+    source: str,
+    settings: Any,
+    threads: int,
+    parent_run_id: str | None = None,
 ) -> None:
     """One worker process: its share of torch's threads, then trials until the study has enough."""
     import sys
@@ -237,7 +290,7 @@ def worker_main(
     try:
         setup = setup_from(base, {**sweep_data, "workers": 1}, source, settings.PLUGINS_DIR)
         study, study_name, folder = open_sweep(setup, settings)
-        work(study, setup, settings, study_name, folder)
+        work(study, setup, settings, study_name, folder, parent_run_id)
     except RunInterrupted as err:
         sys.exit(err.exit_code)
     except KeyboardInterrupt:

@@ -6,13 +6,19 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from aiforge.config.tracking_uris import redact
 from aiforge.errors import ConfigError
+from aiforge.mappings import flatten
+from aiforge.reporting.sweep_folder import SWEEPS_DIR
+from aiforge.runs import files as run_files
+from aiforge.runs.records import config_record
 from aiforge.sweeps.config import SweepConfig
 
-SWEEPS_DIR = "sweeps"
+if TYPE_CHECKING:
+    from aiforge.config.model_configs import ExperimentConfig
+
 JOURNAL_FILE = "optuna_journal.log"
 STUDY_ATTR = "aiforge_sweep"  # the study's user attribute holding what makes it the same search
 HEARTBEAT_S = 60  # an RDB trial with no heartbeat for GRACE_S is failed (its worker died) and re-queued
@@ -20,18 +26,29 @@ GRACE_S = 180
 
 
 def sweep_dir(results_dir: Path, experiment_name: str, study_name: str) -> Path:
-    """``RESULTS_DIR/<experiment>/sweeps/<study>/``, created."""
+    """``RESULTS_DIR/<experiment>/sweeps/<study>/``, created; a linked ``sweeps`` or study folder is
+    refused before anything (the study's journal included) is written through it."""
     folder = Path(results_dir) / experiment_name / SWEEPS_DIR / study_name
+    for part in (folder.parent, folder):
+        run_files.refuse_linked_folder(part)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
-def identity(sweep: SweepConfig) -> dict[str, Any]:
-    """What a continued study must share with the stored one (plain JSON, compared as such)."""
+# Keys a machine may set its own way when it joins a shared study (its paths, its tracking store).
+_LOCAL_KEYS = ("data_path", "test_data_path", "tracking")
+
+
+def identity(sweep: SweepConfig, config: ExperimentConfig | None = None) -> dict[str, Any]:
+    """What a continued study must share with the stored one (plain JSON, compared as such): the
+    metric, the direction, the space and the base experiment, so every trial of a study ran the
+    same experiment apart from the searched values."""
     space = {key: spec.model_dump(mode="json") for key, spec in sorted(sweep.space.items())}
-    return json.loads(
-        json.dumps({"metric": sweep.metric, "direction": sweep.resolved_direction, "space": space})
-    )
+    found: dict[str, Any] = {"metric": sweep.metric, "direction": sweep.resolved_direction, "space": space}
+    if config is not None:
+        record = {k: v for k, v in config_record(config).items() if k not in _LOCAL_KEYS}
+        found["base"] = {key: value for key, value in flatten(record).items() if key not in sweep.space}
+    return json.loads(json.dumps(found, default=str))
 
 
 def open_storage(sweep: SweepConfig, folder: Path, requeue: Any = None) -> Any:
@@ -51,6 +68,7 @@ def open_storage(sweep: SweepConfig, folder: Path, requeue: Any = None) -> Any:
             return JournalStorage(JournalFileBackend(str(path)))
         except OSError as err:
             raise ConfigError(f"sweep.storage: cannot use the journal file {path}: {err}") from None
+    target = with_installed_driver(target)
     for attempt in range(3):
         try:
             with warnings.catch_warnings():
@@ -75,10 +93,32 @@ def _storage_error(target: str, err: BaseException) -> NoReturn:
     password = _password(target)
     if password:
         text = text.replace(password, "***")
+    if isinstance(err, ImportError) or "Failed to import DB access module" in text:
+        advice = (
+            "The database driver for this URL is not installed: for PostgreSQL, "
+            "pip install 'aiforge[postgres]' (psycopg2), or name a driver in the URL "
+            "(postgresql+psycopg2://...)."
+        )
+    else:
+        advice = "Check that the database server runs and the URL (host, port, user, database) is right."
     raise ConfigError(
         f"sweep.storage: cannot reach the Optuna storage {redact(target)}: {type(err).__name__}: {text}\n"
-        "Check that the database server runs and the URL (host, port, user, database) is right."
+        + advice
     ) from None
+
+
+def with_installed_driver(url: str) -> str:
+    """``postgresql://`` means psycopg (3) to SQLAlchemy 2.1, psycopg2 before it; the ``postgres`` extra
+    installs psycopg2, so a plain URL uses whichever of the two is installed."""
+    import importlib.util
+
+    scheme, sep, rest = url.partition("://")
+    if scheme not in ("postgresql", "postgres") or not sep:
+        return url
+    for module, driver in (("psycopg", "psycopg"), ("psycopg2", "psycopg2")):
+        if importlib.util.find_spec(module) is not None:
+            return f"postgresql+{driver}://{rest}"
+    return url
 
 
 def _password(url: str) -> str | None:
@@ -94,7 +134,7 @@ def sampler_for(sweep: SweepConfig) -> Any:
     import optuna
 
     if sweep.sampler == "grid":
-        return optuna.samplers.GridSampler(sweep.grid())
+        return _grid_sampler(sweep.grid())
     if sweep.sampler == "random":
         return optuna.samplers.RandomSampler()
     # constant_liar: trials running at once (workers, machines) do not all pick the same point.
@@ -111,12 +151,13 @@ def pruner_for(sweep: SweepConfig, epochs: int) -> Any:
     return optuna.pruners.NopPruner()
 
 
-def open_study(sweep: SweepConfig, storage: Any, study_name: str, epochs: int) -> Any:
+def open_study(sweep: SweepConfig, storage: Any, study_name: str, config: ExperimentConfig) -> Any:
     """Create the study, or load the one of that name when it is the same search (else exit 2)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    mine = identity(sweep)
+    epochs = config.training_config.epochs
+    mine = identity(sweep, config)
     study = optuna.create_study(
         storage=storage,
         study_name=study_name,
@@ -152,4 +193,21 @@ def _difference(stored: dict[str, Any], mine: dict[str, Any]) -> str:
     for key in sorted(set(old) | set(new)):
         if old.get(key) != new.get(key):
             parts.append(f"search space at {key} (stored {old.get(key)}, now {new.get(key)})")
+    old, new = stored.get("base", {}), mine.get("base", {})
+    for key in sorted(set(old) | set(new)):
+        if old.get(key) != new.get(key):
+            parts.append(f"experiment at {key} (stored {old.get(key)!r}, now {new.get(key)!r})")
     return "; ".join(parts) or "search"
+
+
+def _grid_sampler(grid: dict[str, list[Any]]) -> Any:
+    """Optuna's GridSampler, without its ``study.stop()`` once the grid is used up: that call only
+    works inside ``study.optimize``, and the sweep asks and tells trials itself (it stops at the
+    requested count, which the space check keeps within the grid)."""
+    import optuna
+
+    class AskTellGridSampler(optuna.samplers.GridSampler):
+        def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+            return None
+
+    return AskTellGridSampler(grid)

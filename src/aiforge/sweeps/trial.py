@@ -77,8 +77,12 @@ def run_trial(
     metric: str,
     settings: AppSettings,
     source: str,
+    parent_run_id: str | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Run the trial's experiment; its final results and whether the pruner stopped it.
+
+    ``parent_run_id``: the sweep's tracked run; the trial's run is tracked as its child (a resumed
+    trial reopens its own tracked run, a child already).
 
     A re-queued trial (``resume_from`` set) continues its run folder from the checkpoint when it has
     one; a folder with final results is read back, not run again.
@@ -97,6 +101,8 @@ def run_trial(
     else:
         config = trial_config(base, trial.params, f"{source} (trial {trial.number})", settings.PLUGINS_DIR)
         orchestrator = Orchestrator(config, settings=settings, callbacks=[reporter])
+    if parent_run_id is not None and orchestrator.tracker is not None:
+        orchestrator.tracker.parent_run_id = parent_run_id
     results = orchestrator.run_experiment()
     return results, reporter.pruned
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 MAX_PARAMS_PER_BATCH = 100  # MLflow's limit per log_batch call
 MAX_PARAM_LENGTH = 500  # the smallest limit among MLflow server versions still in use
 RUN_INFO_FILE = "mlflow_run.json"
+PARENT_RUN_TAG = "mlflow.parentRunId"  # MLflow's tag of a nested run: its parent run's id
 STEP_LOSS = "step_train_loss"
 # A metric goes to MLflow at once when the last send is at least this old; metrics that come
 # sooner wait for the first one after that (or the end of training). Each write to MLflow's SQL
@@ -58,6 +59,9 @@ def _param_text(data: Any) -> str:
 class MLflowCallback(Tracker):
     """Tracks a run in MLflow; only the main process talks to the server.
 
+    ``parent_run_id`` (argument or attribute, set before the run starts): the run is started as a
+    nested child of that MLflow run, as a sweep's trials are.
+
     ``mlflow`` is imported when the run starts, so importing AIForge never needs it. Once the run
     has started, a store that fails costs the tracking, never the run: one warning names the store
     and what failed, the details go to the debug log, and nothing more is sent to MLflow.
@@ -72,6 +76,7 @@ class MLflowCallback(Tracker):
         log_model: bool = True,
         log_every_n_steps: int | None = None,
         on_unreachable: str = "fail",
+        parent_run_id: str | None = None,
     ) -> None:
         try:
             import mlflow  # noqa: F401
@@ -84,6 +89,7 @@ class MLflowCallback(Tracker):
         self.log_model = log_model
         self.log_every_n_steps = log_every_n_steps
         self.on_unreachable = on_unreachable
+        self.parent_run_id = parent_run_id  # a sweep's parent run: this run starts nested under it
         self.batches_seen = 0
         self.run_id: str | None = None
         self._logged_epochs: set[int] = set()
@@ -160,6 +166,8 @@ class MLflowCallback(Tracker):
             "aiforge.dataset_plugin": orchestrator.config.dataset_plugin,
             **self.tags,
         }
+        if self.parent_run_id:
+            tags[PARENT_RUN_TAG] = self.parent_run_id  # MLflow's nested run (no active parent needed)
         run = mlflow.start_run(run_name=self.run_name or run_dir.name, tags=tags)
         self.run_id = run.info.run_id
         params = flatten(config_record(orchestrator.config))  # what config.yaml holds

@@ -62,9 +62,13 @@ class Tracker(Callback, ABC):
       the Orchestrator hands it to the other ranks.
     - ``state_dict``/``load_state_dict``: saved in each checkpoint, so a resume continues the same
       tracked run; ``on_train_batch_end`` for per-step metrics (called only when overridden).
+    - ``parent_run_id``: set (before the run starts) by a sweep to its own tracked run's id: the
+      run is then tracked as that run's child (MLflow: a nested run). A backend without nesting
+      may ignore it.
     """
 
     run_id: str | None = None
+    parent_run_id: str | None = None
 
     def check_store(self, run_dir: Path | None = None) -> None:
         """Before the run folder is made (a resume: before it trains): can the backend be used?"""
