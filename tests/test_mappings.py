@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 
+import pytest
+
 from aiforge.mappings import flatten
 
 
@@ -37,3 +39,14 @@ def test_the_three_callers_keep_their_output() -> None:
     assert list(report_flatten(data)) == list(runs_flatten(data).items())
     assert mlflow_flatten(data) == {"a.b": "1", "a.c": "[1, 2]", "d": "0.5", "t": '[1, "x"]'}
     assert mlflow_flatten({}) == {} and mlflow_flatten(7) == {"": "7"}
+
+
+def test_set_at_path_makes_missing_levels_and_names_a_level_that_is_not_a_mapping() -> None:
+    from aiforge.mappings import set_at_path
+
+    data = {"a": None, "b": {"c": 3}}
+    set_at_path(data, "a.x.y", 1)
+    set_at_path(data, "b.d", 2)
+    assert data == {"a": {"x": {"y": 1}}, "b": {"c": 3, "d": 2}}
+    with pytest.raises(ValueError, match=r"^'b\.c' is 3, not a mapping$"):
+        set_at_path(data, "b.c.e", 0)

@@ -16,3 +16,21 @@ def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
     for key, value in data.items():
         flat.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
     return flat
+
+
+def set_at_path(data: dict[str, Any], key_path: str, value: Any) -> None:
+    """Set ``a.b.c`` in nested mappings, making the missing (or null) levels on the way.
+
+    A level that holds something other than a mapping is a ValueError naming it
+    (``'a.b' is 3, not a mapping``); callers add which key path they were setting.
+    """
+    parts = key_path.split(".")
+    node = data
+    for depth, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ValueError(f"'{'.'.join(parts[: depth + 1])}' is {child!r}, not a mapping")
+        node = child
+    node[parts[-1]] = value

@@ -22,6 +22,7 @@ from aiforge.config.model_configs import (
     model_config_as,
 )
 from aiforge.errors import ConfigError, PluginError, did_you_mean
+from aiforge.mappings import set_at_path
 
 
 class _YAMLLoader(yaml.SafeLoader):
@@ -151,16 +152,10 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
         except (ValueError, RecursionError) as err:  # an integer too long to convert, deep nesting
             problem = "nested too deeply" if isinstance(err, RecursionError) else str(err)
             raise ConfigError(f"override '{_clip(override)}': cannot read the value: {problem}") from None
-        node = result
-        for depth, part in enumerate(parts[:-1]):
-            child = node.setdefault(part, {})
-            if child is None:
-                child = node[part] = {}
-            if not isinstance(child, dict):
-                where = ".".join(parts[: depth + 1])
-                raise ConfigError(f"override '{override}': '{where}' is {child!r}, not a mapping")
-            node = child
-        node[parts[-1]] = value
+        try:
+            set_at_path(result, ".".join(parts), value)
+        except ValueError as err:
+            raise ConfigError(f"override '{override}': {err}") from None
     return result
 
 

@@ -17,7 +17,7 @@ from aiforge.core.data_pipeline import BaseDataset, BasePreprocessor, split_with
 from aiforge.core.plugins import call_plugin, plugin_classes
 from aiforge.data.batching import first_batch, loader_options, make_batches
 from aiforge.data.fitting import dims_from_data, fill_model_dims, fitted_preprocessor
-from aiforge.data.loading import load_rows, plugin_batches
+from aiforge.data.loading import load_rows, load_test_file, plugin_batches, resolve_data_path
 from aiforge.errors import AIForgeError, CheckpointError, DataError
 from aiforge.runs import files as run_files
 from aiforge.runs.lock import RunLock
@@ -45,7 +45,6 @@ from aiforge.training.from_config import (
     dry_run,
     metric_set,
     model_config_for,
-    resolve_data_path,
     standard_callbacks,
 )
 from aiforge.training.trainer import Trainer
@@ -322,27 +321,15 @@ class Orchestrator:
             if len(split_off):
                 self.test_dataset, self.test_indices = self.dataset, split_off
             return
-        path, absolute = resolve_data_path(cfg.test_data_path, self.settings.DATA_DIR)
-        if not Path(path).is_file():  # a plugin that ignores its path would score its training rows
-            where = "is a folder" if Path(path).is_dir() else "does not exist"
-            raise DataError(
-                f"test_data_path: {path} {where} (also looked under AIFORGE_DATA_DIR="
-                f"{self.settings.DATA_DIR}); name the file of held-out test rows"
-            )
+        self.test_dataset, absolute = load_test_file(
+            self.DatasetClass,
+            cfg.dataset_plugin,
+            cfg.test_data_path,
+            self.settings.DATA_DIR,
+            cfg.dataset_args,
+        )
         if absolute is not None:
             self._resolve_config(test_data_path=absolute)
-        self.test_dataset = self.DatasetClass()
-        try:
-            load_rows(
-                self.test_dataset,
-                cfg.dataset_plugin,
-                path,
-                cfg.test_data_path,
-                self.settings.DATA_DIR,
-                cfg.dataset_args,
-            )
-        except DataError as err:
-            raise DataError(f"test_data_path {cfg.test_data_path!r}: {err}") from err
         self.test_indices = torch.arange(len(self.test_dataset))
 
     def _test_batches(self) -> Any:

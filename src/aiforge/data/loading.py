@@ -61,3 +61,40 @@ def plugin_batches(
             f"dataset plugin '{plugin}' failed while preparing the {rows} rows "
             f"(as_tensors, or the Preprocessor's transform_batch): {type(err).__name__}: {err}"
         ) from err
+
+
+def resolve_data_path(data_path: str | None, data_dir: Path) -> tuple[str | None, str | None]:
+    """``data_path`` as given (absolute or from the working directory), else under AIFORGE_DATA_DIR;
+    and, when it exists, its absolute form for the saved config (so a rerun finds it again)."""
+    if data_path is None:
+        return None, None
+    path = Path(data_path).expanduser()
+    if not path.is_absolute() and not path.exists() and (data_dir / path).exists():
+        path = data_dir / path
+    return str(path), str(path.resolve()) if path.exists() else None
+
+
+def load_test_file(
+    dataset_class: type[BaseDataset],
+    plugin: str,
+    test_data_path: str,
+    data_dir: Path,
+    dataset_args: dict[str, Any],
+) -> tuple[BaseDataset, str | None]:
+    """Every row of ``test_data_path``, read by the run's dataset plugin with its dataset_args, and
+    the file's absolute path for the saved config. The file must exist: a plugin that ignores its
+    path would otherwise hand back its training rows as "test" rows."""
+    path, absolute = resolve_data_path(test_data_path, data_dir)
+    assert path is not None
+    if not Path(path).is_file():
+        where = "is a folder" if Path(path).is_dir() else "does not exist"
+        raise DataError(
+            f"test_data_path: {path} {where} (also looked under AIFORGE_DATA_DIR={data_dir}); "
+            "name the file of held-out test rows"
+        )
+    dataset = dataset_class()
+    try:
+        load_rows(dataset, plugin, path, test_data_path, data_dir, dataset_args)
+    except DataError as err:
+        raise DataError(f"test_data_path {test_data_path!r}: {err}") from err
+    return dataset, absolute

@@ -11,6 +11,7 @@ from typing import Any
 from aiforge.config.loading import build_experiment_config
 from aiforge.config.model_configs import ExperimentConfig
 from aiforge.errors import ConfigError
+from aiforge.mappings import set_at_path
 from aiforge.sweeps.config import CategoricalParam, FloatParam, IntParam, SweepConfig
 
 
@@ -33,17 +34,10 @@ def apply_params(base: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str
     """A copy of the base config data with each ``a.b.c`` key path set to its value."""
     data = copy.deepcopy(dict(base))
     for key, value in params.items():
-        parts = key.split(".")
-        node = data
-        for depth, part in enumerate(parts[:-1]):
-            child = node.setdefault(part, {})
-            if child is None:
-                child = node[part] = {}
-            if not isinstance(child, dict):
-                where = ".".join(parts[: depth + 1])
-                raise ConfigError(f"sweep.space.{key}: '{where}' is {child!r} in the config, not a mapping")
-            node = child
-        node[parts[-1]] = value
+        try:
+            set_at_path(data, key, value)
+        except ValueError as err:
+            raise ConfigError(f"sweep.space.{key}: {err} in the config") from None
     return data
 
 

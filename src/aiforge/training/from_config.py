@@ -196,17 +196,6 @@ def model_config_for(config: ExperimentConfig, model_class: type[BaseModel]) -> 
         ) from None
 
 
-def resolve_data_path(data_path: str | None, data_dir: Path) -> tuple[str | None, str | None]:
-    """``data_path`` as given (absolute or from the working directory), else under AIFORGE_DATA_DIR;
-    and, when it exists, its absolute form for the saved config (so a rerun finds it again)."""
-    if data_path is None:
-        return None, None
-    path = Path(data_path).expanduser()
-    if not path.is_absolute() and not path.exists() and (data_dir / path).exists():
-        path = data_dir / path
-    return str(path), str(path.resolve()) if path.exists() else None
-
-
 def dry_run(
     config: ExperimentConfig,
     model: BaseModel,
