@@ -58,7 +58,8 @@ def clean_mlflow(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("mlflow.tracking._tracking_service.utils._tracking_uri", None)
 
 
-def test_a_sweep_is_one_parent_run_with_a_child_per_trial(tmp_path: Path, clean_mlflow: None) -> None:
+def tracked_settings(tmp_path: Path) -> tuple[str, AppSettings]:
+    """Tracking on, to a SQLite MLflow store in ``tmp_path``: its URI and the settings."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     settings = AppSettings(
         RESULTS_DIR=tmp_path / "results",
@@ -67,6 +68,11 @@ def test_a_sweep_is_one_parent_run_with_a_child_per_trial(tmp_path: Path, clean_
         MLFLOW_TRACKING_URI=uri,
         LOG_LEVEL="WARNING",
     )
+    return uri, settings
+
+
+def test_a_sweep_is_one_parent_run_with_a_child_per_trial(tmp_path: Path, clean_mlflow: None) -> None:
+    uri, settings = tracked_settings(tmp_path)
     config = tiny_experiment("mlflow_sweep")
     config["tracking"] = {"log_model": False}
     sweep = {"trials": 3, "metric": "accuracy", "space": SPACE}
@@ -103,14 +109,7 @@ def test_a_sweep_is_one_parent_run_with_a_child_per_trial(tmp_path: Path, clean_
 
 
 def test_no_parent_run_when_tracking_is_off(tmp_path: Path, clean_mlflow: None) -> None:
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    settings = AppSettings(
-        RESULTS_DIR=tmp_path / "results",
-        DEVICE="cpu",
-        TRACKING=True,
-        MLFLOW_TRACKING_URI=uri,
-        LOG_LEVEL="WARNING",
-    )
+    _, settings = tracked_settings(tmp_path)
     config = tiny_experiment("untracked_sweep")
     config["tracking"] = {"enabled": False}
     Sweep(config, {"trials": 1, "space": SPACE}, settings=settings).run()
@@ -126,14 +125,7 @@ def test_a_parent_store_that_fails_warns_and_the_sweep_goes_on(
         raise RuntimeError("the store is gone")
 
     monkeypatch.setattr(mlflow_sweep.SweepParentRun, "_create", broken)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    settings = AppSettings(
-        RESULTS_DIR=tmp_path / "results",
-        DEVICE="cpu",
-        TRACKING=True,
-        MLFLOW_TRACKING_URI=uri,
-        LOG_LEVEL="WARNING",
-    )
+    uri, settings = tracked_settings(tmp_path)
     config = tiny_experiment("broken_parent")
     config["tracking"] = {"log_model": False}
     result = Sweep(config, {"trials": 2, "space": SPACE}, settings=settings).run()
