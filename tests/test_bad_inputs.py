@@ -437,16 +437,19 @@ CASES = [
         USAGE,
         ("data.csv has no data rows (only a header)",),
     ),
-    Case(
-        "tabular-missing-value",
+    Case(  # an empty feature cell is a gap, filled in by the tabular preprocessor (issue 19)
+        "tabular-missing-value-is-a-gap",
         tabular(csv=HEADER + "1,2,a\n3,4,b\n5,,a\n" + ROWS),
         run(),
-        USAGE,
-        ("data.csv: missing value in column 'x2' at row 3 (line 4 of the file)",),
+        OK,
+        ("Run finished",),
     ),
-    Case(
+    Case(  # text in a column declared a number column (by default it would be a category)
         "tabular-text-in-numeric-column",
-        tabular(csv=HEADER + "1,2,a\n3,4,b\n5,6,a\n7,8,b\nabc,1,a\n" + ROWS),
+        tabular(
+            csv=HEADER + "1,2,a\n3,4,b\n5,6,a\n7,8,b\nabc,1,a\n" + ROWS,
+            dataset_args={"column_types": {"x1": "number"}},
+        ),
         run(),
         USAGE,
         ("data.csv: column 'x1' row 5 (line 6 of the file): 'abc' is not a number",),
@@ -921,7 +924,7 @@ def test_debug_shows_the_traceback(workdir: Path, capsys) -> None:
 SUBPROCESS_CASES = [
     "yaml-malformed",
     "plugin-model-misspelled",
-    "tabular-missing-value",
+    "tabular-text-in-numeric-column",
     "name-traversal",
     "plugin-bug-during-run",
 ]

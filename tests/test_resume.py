@@ -390,3 +390,21 @@ def test_a_write_refused_by_the_operating_system_is_a_clear_error(workspace: Pat
     assert done.returncode == 1, done.stderr
     assert "cannot write" in done.stderr and "last.pt" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_resume_on_data_of_another_width_says_the_data_changed(workspace: Path, tmp_path: Path) -> None:
+    rows = ["colour,size,label"] + [f"{'red' if i % 2 else 'blue'},{i % 7},{i % 3}" for i in range(200)]
+    table = tmp_path / "table.csv"
+    table.write_text("\n".join(rows) + "\n")
+    config = {**CONFIG, "dataset_plugin": "tabular", "data_path": str(table), "preprocess_args": {}}
+    config["dataset_args"] = {"target_column": "label"}
+    (tmp_path / "table.yaml").write_text(yaml.safe_dump(config))
+    code, run_dir = start(
+        workspace, str(tmp_path / "table.yaml"), tmp_path / "results", {"KILL_AT_STEP": "12"}
+    )
+    assert code == -signal.SIGKILL
+    table.write_text(table.read_text().replace("red,1,", "green,1,"))  # a third colour: one more column
+    resumed = aiforge(workspace, "run", "--resume", str(run_dir))
+    assert resumed.returncode == 2
+    assert "the training data differs from the data this run started with" in resumed.stderr
+    assert "remove input_dim" not in resumed.stderr  # advice for a new config, not a resume

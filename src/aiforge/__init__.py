@@ -28,6 +28,7 @@ _EXPORTS = {
     "ModelCheckpoint": "aiforge.utils.callbacks",
     "MLflowCallback": "aiforge.tracking.mlflow_callback",
     "AIForgeError": "aiforge.errors",
+    "BadItemError": "aiforge.errors",
     "CheckpointError": "aiforge.errors",
     "ConfigError": "aiforge.errors",
     "DataError": "aiforge.errors",
@@ -38,6 +39,7 @@ _EXPORTS = {
 __all__ = [
     "AIForgeError",
     "AppSettings",
+    "BadItemError",
     "BaseDataset",
     "BaseModel",
     "BasePreprocessor",
@@ -78,7 +80,14 @@ if TYPE_CHECKING:  # for editors and type checkers only
     from aiforge.core.base_model import BaseModel
     from aiforge.core.data_pipeline import BaseDataset, BasePreprocessor, InMemoryDataset
     from aiforge.core.orchestrator import Orchestrator
-    from aiforge.errors import AIForgeError, CheckpointError, ConfigError, DataError, PluginError
+    from aiforge.errors import (
+        AIForgeError,
+        BadItemError,
+        CheckpointError,
+        ConfigError,
+        DataError,
+        PluginError,
+    )
     from aiforge.sweeps.config import SweepConfig
     from aiforge.sweeps.sweep import Sweep
     from aiforge.utils.callbacks import Callback, EarlyStopping, ModelCheckpoint

@@ -28,6 +28,19 @@ class DataError(AIForgeError):
     """The data cannot be read or does not fit the experiment."""
 
 
+class BadItemError(DataError):
+    """One item of a dataset cannot be read (an image file that is not one, a damaged file): a
+    plugin with ``on_bad_item: skip`` leaves it out and counts it; otherwise exit 2 naming it."""
+
+
+class DimsMismatch(DataError):
+    """A model-config value that disagrees with what the data gives (``advice``: what to do)."""
+
+    def __init__(self, name: str, configured: object, found: object, advice: str) -> None:
+        self.name, self.configured, self.found = name, configured, found
+        super().__init__(f"model_config.{name}={configured}, but the data has {found} {advice}")
+
+
 class ArgumentError(ConfigError, ValueError):
     """An argument from the config (``dataset_args``, ``optimizer_args``, ...) that a plugin or an
     AIForge helper refuses: exit 2 like any ConfigError, and still the ValueError that Python callers

@@ -110,6 +110,8 @@ def test_dump_by_alias_uses_model_config_key_with_subclass_fields() -> None:
         "num_hidden_layers": 1,
         "dropout_rate": 0.3,
         "activation_fn": "ReLU",
+        "embedding_cardinalities": None,  # filled from a table's many-level categories
+        "embedding_dim": None,
     }
     assert json.loads(seed_config().model_dump_json(by_alias=True))["model_config"]["hidden_dim"] == 64
 

@@ -21,6 +21,7 @@ from aiforge.core.plugins import (
     PluginLocation,
     available_names,
     builtin_names,
+    call_plugin,
     describe_plugins,
     load_class,
     locate,
@@ -32,7 +33,21 @@ from aiforge.plugins.simple_nn.dataset import Dataset as SimpleDataset
 from aiforge.plugins.simple_nn.model import Model as SimpleModel
 from plugin_builders import make_entry_point_plugin, make_folder_plugin
 
-BUILTINS = ["breast_cancer", "diabetes", "digits", "iris", "simple_nn", "tabular", "wine"]
+BUILTINS = [
+    "breast_cancer",
+    "cnn",
+    "diabetes",
+    "digits",
+    "digits_png",
+    "image_folder",
+    "iris",
+    "simple_nn",
+    "tabular",
+    "text",
+    "text_classifier",
+    "torchvision_model",
+    "wine",
+]
 EP_PACKAGES = ("ext_plugin_pkg", "other_pkg")
 GOOD_MODEL = """
 from aiforge.config.model_configs import ModelSpecificConfig
@@ -117,7 +132,11 @@ def test_builtin_classes() -> None:
     assert load_class("simple_nn", "preprocessor") is FeatureScaler
     assert model_config_class("simple_nn") is SimpleNNConfig
     for name in BUILTINS:
-        assert issubclass(load_class(name, "dataset"), BaseDataset)
+        dataset = load_class(name, "dataset", required=False)
+        if dataset is None:  # a model-only plugin
+            assert issubclass(load_class(name, "model"), BaseModel)
+            continue
+        assert issubclass(dataset, BaseDataset)
         assert issubclass(load_class(name, "preprocessor"), BasePreprocessor)
 
 
@@ -497,3 +516,16 @@ def test_describe_plugins_reads_the_environment(plugins_dir: Path, monkeypatch: 
     assert "fromenv" not in {info.location.name for info in describe_plugins()}
     monkeypatch.setenv("AIFORGE_PLUGINS_DIR", str(plugins_dir))
     assert "fromenv" in {info.location.name for info in describe_plugins()}
+
+
+def test_an_unknown_config_argument_lists_only_what_the_config_may_set() -> None:
+    def fit(features, scaler_type="standard", *rest):
+        return None
+
+    def bare(features):
+        return None
+
+    with pytest.raises(ConfigError, match=r"it accepts scaler_type$"):
+        call_plugin("p", "preprocess_args", fit, [1], scaler=1)  # not features: AIForge passes it
+    with pytest.raises(ConfigError, match=r"it accepts no arguments from the config$"):
+        call_plugin("p", "preprocess_args", bare, [1], scaler=1)

@@ -144,7 +144,8 @@ def test_path_errors_come_before_loading(tmp_path):
     (tmp_path / "in.csv").write_text("a\n1\n")
     with pytest.raises(ConfigError, match=r"--output .*out.xlsx: unsupported file type '.xlsx'"):
         cmd_predict(argparse.Namespace(run_dir=run, input=tmp_path / "in.csv", output=tmp_path / "out.xlsx"))
-    with pytest.raises(ConfigError, match=r"--input .*in.json: unsupported file type '.json'"):
+    # Not a table: files (images) or folders, which must exist.
+    with pytest.raises(DataError, match=r"--input: not found: .*in.json"):
         cmd_predict(argparse.Namespace(run_dir=run, input=tmp_path / "in.json", output=tmp_path / "out.csv"))
     with pytest.raises(DataError, match=r"--input: file not found: .*missing.csv"):
         cmd_predict(

@@ -169,10 +169,10 @@ def test_training_and_predict_read_booleans_alike(tmp_path):
     path.write_text("a,b,y\nfalse,1,x\nTRUE,2,y\ntrue,3,x\n0,4,y\n", encoding="utf-8")
     dataset = Dataset()
     dataset.load_data(str(path), target_column="y")
-    assert dataset.features[:, 0].tolist() == [0.0, 1.0, 1.0, 0.0]
+    assert dataset.features.numbers[:, 0].tolist() == [0.0, 1.0, 1.0, 0.0]
     path.write_text("a,b,y\nfalse,1,x\nyes,2,y\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"column 'a' row 2 .*'yes' is not a number"):
-        Dataset().load_data(str(path), target_column="y")
+        Dataset().load_data(str(path), target_column="y", column_types={"a": "number"})
 
 
 def test_duplicate_column_names_are_refused(run_copy, tmp_path, capsys):

@@ -141,7 +141,9 @@ def test_register_adds_the_five_commands():
         None,
     )
     args = parser.parse_args(["predict", "r", "--input", "in.csv", "--output", "out.parquet"])
-    assert (args.input, args.output) == (Path("in.csv"), Path("out.parquet"))
+    assert (args.input, args.output) == ([Path("in.csv")], Path("out.parquet"))
+    images = parser.parse_args(["predict", "r", "--input", "a.png", "photos", "--output", "out.csv"])
+    assert images.input == [Path("a.png"), Path("photos")]
     assert parser.parse_args(["export", "r"]).format == "torchscript"
     assert parser.parse_args(["export", "r", "--format", "onnx", "--output", "m.onnx"]).output == Path(
         "m.onnx"

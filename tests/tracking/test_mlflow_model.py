@@ -80,14 +80,7 @@ def test_an_mlflow_without_the_pt2_format_is_named(monkeypatch):
     assert problem is not None and "has no pt2 format" in problem
 
 
-class OneRowRun:
-    """The orchestrator's part example_rows reads: validation batches as stored."""
-
-    def raw_val_batches(self) -> list[dict[str, torch.Tensor]]:
-        return [{"features": torch.arange(6, dtype=torch.float32).reshape(1, 2, 3)}]
-
-
 def test_example_rows_are_flat_float64_and_never_a_single_row():
-    rows = example_rows(OneRowRun().raw_val_batches())
+    rows = example_rows(torch.arange(6, dtype=torch.float32).reshape(1, 2, 3))  # one row, as stored
     assert rows.dtype == torch.float64 and rows.shape == (2, 6)  # a lone row is doubled
     assert torch.equal(rows[0], torch.arange(6, dtype=torch.float64))

@@ -63,7 +63,15 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
         "`prob_<class>` column per class; for regression `prediction`.",
     )
     predict.add_argument("run_dir", type=Path, metavar="RUN_DIR", help=_RUN_DIR_HELP)
-    predict.add_argument("--input", type=Path, required=True, metavar="FILE", help=".csv, .tsv or .parquet")
+    predict.add_argument(
+        "--input",
+        type=Path,
+        nargs="+",
+        required=True,
+        metavar="FILE",
+        help="a .csv, .tsv or .parquet table of input columns; for a run on images, image files "
+        "or folders of them (one output row per image)",
+    )
     predict.add_argument(
         "--output",
         type=Path,
@@ -163,13 +171,30 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from aiforge.inference_commands.loading import load_run
-    from aiforge.inference_commands.predict import check_paths, predict_file
+    from aiforge.inference_commands.predict import (
+        check_file_inputs,
+        check_paths,
+        is_table_input,
+        predict_file,
+        predict_files,
+        takes_files,
+    )
 
-    input_path, output_path = Path(args.input), Path(args.output)
+    given = args.input if isinstance(args.input, list) else [args.input]
+    inputs, output_path = [Path(path) for path in given], Path(args.output)
     overwrite = getattr(args, "overwrite", False)
-    check_paths(input_path, output_path, overwrite)  # before the run is loaded: fails fast
+    table = is_table_input(inputs)
+    if table:  # before the run is loaded: fails fast
+        check_paths(inputs[0], output_path, overwrite)
+    else:
+        check_file_inputs(inputs, output_path, overwrite)
     loaded = load_run(args.run_dir, _settings(args), device="cpu", allow_dotted_plugins=_allow_dotted(args))
-    summary = predict_file(loaded, input_path, output_path, overwrite)
+    if table and takes_files(loaded):  # an image run: a .txt or .csv given is a file to read as one
+        table = False
+    if table:
+        summary = predict_file(loaded, inputs[0], output_path, overwrite)
+    else:
+        summary = predict_files(loaded, inputs, output_path, overwrite)
     columns = ", ".join(summary["columns"])
     print(f"Wrote {summary['rows']} predictions to {summary['output']} (columns {columns})")
     return 0

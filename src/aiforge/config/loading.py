@@ -320,18 +320,33 @@ def load_experiment_config(
 ) -> ExperimentConfig:
     """Read, override and validate a config file.
 
-    A relative ``data_path`` (or ``test_data_path``) that exists next to the config file (and
-    not in the working directory) is made absolute, so configs travel with their data.
+    A relative ``data_path`` (or ``test_data_path``, or a dataset_args/preprocess_args value
+    under a key ending in ``_file``) that exists next to the config file (and not in the working
+    directory) is made absolute, so configs travel with their data.
     """
     path = Path(path)
     data = apply_overrides(read_config_file(path), overrides)
     for key in ("data_path", "test_data_path"):
-        data_path = data.get(key)
-        if isinstance(data_path, str) and data_path and not Path(data_path).expanduser().is_absolute():
-            beside = path.parent / data_path
-            if not _exists(Path(data_path)) and _exists(beside):
-                data[key] = str(beside.resolve())
+        if key in data:
+            data[key] = _beside(path, data[key])
+    for section in ("dataset_args", "preprocess_args"):  # files they name: tokenizer_file
+        arguments = data.get(section)
+        if isinstance(arguments, dict):
+            data[section] = {
+                key: _beside(path, value) if isinstance(key, str) and key.endswith("_file") else value
+                for key, value in arguments.items()
+            }
     return build_experiment_config(data, source=str(path), plugins_dir=plugins_dir)
+
+
+def _beside(config_path: Path, value: Any) -> Any:
+    """A relative path found next to the config file (and not in the working directory) as an
+    absolute one; anything else as it is."""
+    if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+        beside = config_path.parent / value
+        if not _exists(Path(value)) and _exists(beside):
+            return str(beside.resolve())
+    return value
 
 
 def _exists(path: Path) -> bool:

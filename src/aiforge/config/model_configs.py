@@ -282,6 +282,18 @@ class SimpleNNConfig(ModelSpecificConfig):
     activation_fn: Literal["ReLU", "Sigmoid", "Tanh", "GELU", "LeakyReLU", "SiLU"] = Field(
         "ReLU", description="Activation of the hidden layers."
     )
+    embedding_cardinalities: list[PositiveInt] | None = Field(
+        None,
+        description=(
+            "Categories per embedded input column: the first len(...) input columns are category "
+            "indices, each embedded (default: from the data, e.g. the tabular plugin)."
+        ),
+    )
+    embedding_dim: PositiveInt | None = Field(
+        None,
+        le=MAX_WIDTH,
+        description="Width of each embedding (default: min(16, (categories + 1) // 2) per column).",
+    )
 
 
 class ExperimentConfig(StrictSection):

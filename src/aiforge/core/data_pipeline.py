@@ -18,9 +18,23 @@ Item = dict[str, Any]
 class BaseDataset(Dataset, ABC):
     """A dataset plugin's ``Dataset``: ``load_data`` fills it, items are dicts.
 
-    Each item is ``{"features": Tensor, "labels": Tensor}``. A dataset that can
-    describe itself may also set ``class_names`` (classification) so predictions
+    Each item is ``{"features": Tensor, "labels": Tensor}``; features may also be raw values
+    that the plugin's Preprocessor turns into tensors in ``transform_batch`` (texts). A dataset
+    that can describe itself may also set ``class_names`` (classification) so predictions
     can be mapped back to the original labels.
+
+    Optional hooks, looked up by name (a plugin defines only what it needs):
+
+    - ``features_from_table(frame, source)``: the raw features for the rows of a pandas
+      DataFrame of raw input columns, for ``aiforge predict --input TABLE`` (without it, the
+      table's feature columns are read as numbers);
+    - ``features_from_files(paths)``: the raw features of image files, stacked, for
+      ``aiforge predict --input FOLDER_OR_FILE``; ``file_suffixes``: the suffixes of the files
+      in an input folder to read (others are left out);
+    - ``model_dims()``: model-config values the data decides (also on the Preprocessor):
+      each fills the model config field of that name when the config declares it and leaves
+      it unset, like ``input_dim`` and ``output_dim``; a model whose config lacks one of them
+      is refused (it would misread the features).
     """
 
     class_names: list[str] | None = None
@@ -35,8 +49,13 @@ class BaseDataset(Dataset, ABC):
     def load_data(self, data_path: str | None, **dataset_args: Any) -> None:
         """Read or generate the data; ``dataset_args`` come from the config."""
 
-    def as_tensors(self) -> dict[str, torch.Tensor] | None:
-        """All items as stacked tensors, when the data lives in memory (enables fast batching)."""
+    def as_tensors(self) -> dict[str, Any] | None:
+        """All items as stacked tensors, when the data lives in memory (enables fast batching).
+
+        ``features`` may instead be a row container of the plugin's own (a table of mixed
+        columns) that supports ``len``, indexing by a tensor of row numbers and slicing; the
+        Preprocessor's ``transform_batch`` must then turn it into a tensor.
+        """
         return None
 
 
@@ -79,6 +98,11 @@ class BasePreprocessor(ABC):
     or override ``state_dict``/``load_state_dict``.
     """
 
+    # With data read item by item (not in memory), fit on at most this many training rows, a
+    # random sample (the training rows are in a seeded random order): statistics of images need
+    # not hold every image at once. None: every training row.
+    fit_sample_size: int | None = None
+
     @abstractmethod
     def fit(self, features: torch.Tensor, **preprocess_args: Any) -> None:
         """Learn from the training split's features, stacked as one tensor ``[N, ...]``."""
@@ -86,6 +110,17 @@ class BasePreprocessor(ABC):
     @abstractmethod
     def transform(self, data_item: Item) -> Item:
         """Return a transformed copy of one item."""
+
+    def augment_batch(self, batch: Item) -> Item:
+        """Random changes to a TRAINING batch as read (before ``transform_batch``); none by default.
+
+        Override for augmentation: AIForge calls it on training batches only, once per batch (in
+        the DataLoader's workers when there are any), with torch's random numbers seeded for
+        that batch (from the run's random numbers and the process's rank: a resumed run repeats
+        them, and each rank of a distributed run draws its own). A preprocessor with an
+        ``augments`` attribute that is false is not called (no augmentation configured).
+        """
+        return batch
 
     def inverse_transform(self, data_item: Item) -> Item:
         """Undo ``transform`` where that is possible."""
@@ -219,9 +254,14 @@ def split_with_test(
     return rest[inner[val_count:]], rest[inner[:val_count]], test
 
 
-def stack_features(dataset: BaseDataset, indices: torch.Tensor) -> torch.Tensor:
-    """The features of the given rows as one tensor, for fitting a preprocessor."""
+def stack_features(dataset: BaseDataset, indices: torch.Tensor) -> Any:
+    """The features of the given rows, for fitting a preprocessor: one tensor ``[N, ...]``; the
+    dataset's own row container when ``as_tensors`` holds one (a table of mixed columns); a list
+    when the items' features are texts."""
     tensors = dataset.as_tensors()
     if tensors is not None:
         return tensors["features"][indices]
-    return torch.stack([torch.as_tensor(dataset[int(i)]["features"]) for i in indices])
+    features = [dataset[int(i)]["features"] for i in indices]
+    if features and isinstance(features[0], str | bytes):
+        return features
+    return torch.stack([torch.as_tensor(value) for value in features])

@@ -21,19 +21,27 @@ class InferenceModel(nn.Module):
         model: BaseModel,
         preprocessor: BasePreprocessor | None,
         task: str,
-        feature_shape: tuple[int, ...],
+        feature_shape: tuple[int, ...] | None,
         logits: bool = True,
     ) -> None:
         super().__init__()
         self.model = model
         self.preprocessor = preprocessor
         self.task = task
-        self.feature_shape = tuple(feature_shape)
+        self.feature_shape = tuple(feature_shape) if feature_shape is not None else None
         self.logits = logits
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        # Rows may arrive flattened (a DataFrame's columns): restore the trained shape.
-        features = features.to(torch.get_default_dtype()).reshape(-1, *self.feature_shape)
+        """Numeric features (what exports take); rows may arrive flattened (a DataFrame's columns)."""
+        features = features.to(torch.get_default_dtype())
+        if self.feature_shape is not None:
+            features = features.reshape(-1, *self.feature_shape)  # restore the trained shape
+        return self.from_raw(features)
+
+    def from_raw(self, raw_features: object) -> torch.Tensor:
+        """Predictions for features as the dataset holds them: tensors, or a plugin's raw values
+        (a table of mixed columns, texts) that its preprocessor turns into tensors."""
+        features = raw_features
         if self.preprocessor is not None:
             features = self.preprocessor.transform_batch({"features": features})["features"]
         outputs = self.model(features)

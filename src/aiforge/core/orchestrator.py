@@ -17,8 +17,14 @@ from aiforge.core.data_pipeline import BaseDataset, BasePreprocessor, split_with
 from aiforge.core.plugins import call_plugin, plugin_classes
 from aiforge.data.batching import first_batch, loader_options, make_batches
 from aiforge.data.fitting import dims_from_data, fill_model_dims, fitted_preprocessor
-from aiforge.data.loading import load_rows, load_test_file, plugin_batches, resolve_data_path
-from aiforge.errors import AIForgeError, CheckpointError, DataError
+from aiforge.data.loading import (
+    load_rows,
+    load_test_file,
+    plugin_batches,
+    resolve_data_path,
+    resolve_file_arguments,
+)
+from aiforge.errors import AIForgeError, CheckpointError, DataError, DimsMismatch
 from aiforge.runs import files as run_files
 from aiforge.runs.lock import RunLock
 from aiforge.runs.placement import discard_unused_run_dir, place_run
@@ -246,16 +252,40 @@ class Orchestrator:
         from aiforge.core.inference import InferenceModel
 
         assert self.model is not None
-        shape = tuple(first_batch(self.raw_val_batches())["features"].shape[1:])
+        example = self.numeric_example()
+        shape = tuple(example.shape[1:]) if example is not None else None
         logits = outputs_are_logits(self.config.training_config.loss_fn_name)
         return InferenceModel(self.model, self.preprocessor, self.task, shape, logits=logits)
 
+    def numeric_example(self) -> torch.Tensor | None:
+        """The first validation batch before preprocessing, as numbers: what an exported or MLflow
+        model takes. None when the raw inputs are not numbers (texts, a table with categories); a
+        plugin's row container of numbers only gives its ``as_tensor()``."""
+        features = first_batch(self.raw_val_batches())["features"]
+        if isinstance(features, torch.Tensor):
+            return features
+        as_tensor = getattr(features, "as_tensor", None)
+        numbers = as_tensor() if callable(as_tensor) else None
+        return numbers if isinstance(numbers, torch.Tensor) else None
+
     def feature_names(self) -> list[str]:
-        """Column names of the flattened features: the dataset's own, else f0, f1, ..."""
+        """Column names of the flattened features: the dataset's own, else f0, f1, ...
+
+        For raw features that are not numbers (a table with categories), the dataset's
+        ``feature_names``: the input columns, whatever their kind.
+        """
         assert self.dataset is not None
-        width = math.prod(first_batch(self.raw_val_batches())["features"].shape[1:])
         names = getattr(self.dataset, "feature_names", None)
-        return [str(n) for n in names] if names and len(names) == width else [f"f{i}" for i in range(width)]
+        example = self.numeric_example()
+        if example is None:
+            return [str(n) for n in names or []]
+        width = math.prod(example.shape[1:])
+        # A row container's own names for its numbers (a table's date parts), when it has them.
+        columns = getattr(first_batch(self.raw_val_batches())["features"], "number_names", None)
+        for candidate in (columns, names):
+            if candidate and len(candidate) == width:
+                return [str(n) for n in candidate]
+        return [f"f{i}" for i in range(width)]
 
     def raw_val_batches(self) -> Any:
         """Validation rows as stored, before preprocessing."""
@@ -276,6 +306,7 @@ class Orchestrator:
     # -- steps ---------------------------------------------------------------------------
     def prepare_data(self) -> None:
         """Load, split, fit the preprocessor on the training rows only, and batch."""
+        self._resolve_file_arguments()
         cfg = self.config
         self.dataset = self.DatasetClass()
         data_path = self._resolve_data_path()
@@ -470,7 +501,16 @@ class Orchestrator:
         assert self.run_dir is not None and self.model is not None
         logits = outputs_are_logits(self.config.training_config.loss_fn_name)
         batches = self.all_val_batches()
-        write_run_report(self.run_dir, self.model, batches, self.task, logits, self.device, self.run_lock)
+        write_run_report(
+            self.run_dir,
+            self.model,
+            batches,
+            self.task,
+            logits,
+            self.device,
+            self.run_lock,
+            raw_val_batches=self.raw_val_batches(),  # the same rows in the same order, as stored
+        )
 
     # -- helpers -------------------------------------------------------------------------
     def _resolve_data_path(self) -> str | None:
@@ -478,6 +518,13 @@ class Orchestrator:
         if absolute is not None:
             self._resolve_config(data_path=absolute)
         return path
+
+    def _resolve_file_arguments(self) -> None:
+        """Files named in dataset_args/preprocess_args (``tokenizer_file``) as absolute paths."""
+        for key in ("dataset_args", "preprocess_args"):
+            resolved = resolve_file_arguments(getattr(self.config, key), self.settings.DATA_DIR)
+            if resolved is not None:
+                self._resolve_config(**{key: resolved})
 
     def _fill_model_dims(self) -> None:
         """Fill ``input_dim``/``output_dim`` from the data when the config leaves them out."""
@@ -490,10 +537,23 @@ class Orchestrator:
             self.task,
             self.config.training_config.loss_fn_name,
             self.config.dataset_plugin,
+            self.preprocessor,
         )
         if self.task == "classification":
             self.num_classes = found["output_dim"]
-        model_config, updates = fill_model_dims(self.config.model_specific_config, found)
+        try:
+            model_config, updates = fill_model_dims(
+                self.config.model_specific_config, found, self.config.dataset_plugin
+            )
+        except DimsMismatch as err:
+            if self.resume_from is None:
+                raise
+            # The resumed config holds the dims of the data the run started with.
+            raise DataError(
+                f"the training data differs from the data this run started with (it gave "
+                f"{err.name}={err.configured}, it now gives {err.found}); a resume needs the same data "
+                "and dataset_args: put them back, or start a new run"
+            ) from None
         if updates:
             logger.info(f"From the data: {_fmt(updates)}")
             self._resolve_config(model_specific_config=model_config)

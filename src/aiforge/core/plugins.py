@@ -396,11 +396,19 @@ def call_plugin(plugin: str, config_key: str | None, function: Any, *args: Any, 
         try:
             signature.bind(*args, **kwargs)
         except TypeError as err:
-            accepted = [p for p in signature.parameters if p != "self"]
+            filled = set(list(signature.parameters)[: len(args)])  # given by AIForge, not the config
+            accepted = [
+                name
+                for name, parameter in signature.parameters.items()
+                if name != "self"
+                and name not in filled
+                and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
+            ]
             unknown = [k for k in kwargs if k not in signature.parameters]
             hint = did_you_mean(unknown[0], accepted) if unknown else ""
             raise ConfigError(
-                f"plugin '{plugin}': {name}: {err}{hint}{where}; it accepts {', '.join(accepted)}"
+                f"plugin '{plugin}': {name}: {err}{hint}{where}; it accepts "
+                f"{', '.join(accepted) if accepted else 'no arguments from the config'}"
             ) from None
     try:
         return function(*args, **kwargs)

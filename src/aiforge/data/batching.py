@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 
 from aiforge.core.data_pipeline import BaseDataset, BasePreprocessor, Item
-from aiforge.errors import TrainingError
+from aiforge.errors import AIForgeError, TrainingError
 
 Shard = tuple[int, int]  # (rank, world size) of a distributed run
 CPU = torch.device("cpu")
@@ -70,8 +70,10 @@ class TensorBatches:
         seed: int,
         shard: Shard | None = None,
         pad: bool = True,
+        per_batch: Any = None,
     ) -> None:
         self.tensors = tensors
+        self.per_batch = per_batch  # run on each batch as it is cut (augmentation, then preprocessing)
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.generator = torch.Generator().manual_seed(seed)
@@ -99,9 +101,15 @@ class TensorBatches:
             if self.shard:
                 order = self._rows(order if order is not None else torch.arange(self.total))
             assert order is not None
-            tensors = {key: value[order.to(value.device)] for key, value in tensors.items()}
+            tensors = {key: _rows_of(value, order) for key, value in tensors.items()}
         for start in range(0, self.count, self.batch_size):
-            yield {key: value[start : start + self.batch_size] for key, value in tensors.items()}
+            batch = {key: value[start : start + self.batch_size] for key, value in tensors.items()}
+            yield self.per_batch(batch) if self.per_batch is not None else batch
+
+
+def _rows_of(values: Any, order: torch.Tensor) -> Any:
+    """The rows ``order`` of a tensor (on its device) or of a dataset's own row container."""
+    return values[order.to(values.device)] if isinstance(values, torch.Tensor) else values[order]
 
 
 class ShardSampler(torch.utils.data.Sampler[int]):
@@ -135,25 +143,54 @@ class PreprocessedSubset(TorchDataset):
         return self.preprocessor.transform(item) if self.preprocessor else item
 
 
-class CollateThenTransform:
-    """A DataLoader ``collate_fn``: stack the raw items, then preprocess the batch in one call.
+class PrepareBatch:
+    """One raw batch made ready for the model: augmented (training batches), then preprocessed.
 
-    For preprocessors with a vectorised ``transform_batch`` (FeatureScaler): one tensor
-    operation per batch instead of one per item.
+    Augmentation draws from a generator of its own per batch, seeded from torch's random numbers
+    (checkpointed, and seeded per DataLoader worker) and the process's ``rank``: the same after
+    a resume, and different on each rank of a distributed run, whose random numbers are alike.
     """
 
-    def __init__(self, preprocessor: BasePreprocessor) -> None:
+    def __init__(self, preprocessor: BasePreprocessor, augment: bool, rank: int = 0) -> None:
         self.preprocessor = preprocessor
+        self.augment = augment
+        self.rank = rank
 
-    def __call__(self, items: list[Item]) -> Item:
+    def __call__(self, batch: Item) -> Item:
+        if self.augment:
+            seed = int(torch.randint(0, 2**62, ())) + self.rank
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                batch = self.preprocessor.augment_batch(batch)
+        return self.preprocessor.transform_batch(batch)
+
+
+class CollateThenTransform(PrepareBatch):
+    """A DataLoader ``collate_fn``: stack the raw items, then prepare the batch in one call.
+
+    For preprocessors with a vectorised ``transform_batch`` (FeatureScaler): one tensor
+    operation per batch instead of one per item; for augmenting ones, in the loader's workers.
+    """
+
+    def __call__(self, items: list[Item]) -> Item:  # type: ignore[override]
         from torch.utils.data import default_collate
 
-        return self.preprocessor.transform_batch(default_collate(items))
+        return super().__call__(default_collate(items))
 
 
 def _vectorised(preprocessor: BasePreprocessor | None) -> bool:
     return preprocessor is not None and (
         type(preprocessor).transform_batch is not BasePreprocessor.transform_batch
+    )
+
+
+def _augments(preprocessor: BasePreprocessor | None) -> bool:
+    """Whether the preprocessor augments: it overrides ``augment_batch`` and (when it says so) has
+    augmentation configured (``augments``), so a run without any keeps the fast path."""
+    return (
+        preprocessor is not None
+        and type(preprocessor).augment_batch is not BasePreprocessor.augment_batch
+        and bool(getattr(preprocessor, "augments", True))
     )
 
 
@@ -173,15 +210,22 @@ def make_batches(
     parts (``shuffle``), validation rows split without repeats.
     """
     options = options or LoaderOptions()
+    augment = shuffle and _augments(preprocessor)  # training batches only
     tensors = dataset.as_tensors()
     if tensors is not None:
         rows = {key: value[indices] for key, value in tensors.items()}
-        if preprocessor is not None:
+        per_batch = None
+        if preprocessor is not None and augment:  # a new random change per batch, every epoch
+            per_batch = PrepareBatch(preprocessor, augment=True, rank=shard[0] if shard else 0)
+        elif preprocessor is not None:  # once for the whole split
             rows = preprocessor.transform_batch(rows)
         rows = _on_device_if_fits(rows, options.device)
-        return TensorBatches(rows, batch_size, shuffle, seed, shard, pad=shuffle)
-    vectorised = _vectorised(preprocessor)
-    collate = CollateThenTransform(preprocessor) if vectorised and preprocessor is not None else None
+        return TensorBatches(rows, batch_size, shuffle, seed, shard, pad=shuffle, per_batch=per_batch)
+    vectorised = _vectorised(preprocessor) or augment
+    rank = shard[0] if shard else 0
+    collate = (
+        CollateThenTransform(preprocessor, augment, rank) if vectorised and preprocessor is not None else None
+    )
     if shard is None and (preprocessor is None or vectorised):
         # The plugin's own items, picked by the sampler: no wrapper call per item.
         sampler = RowSampler(indices, shuffle, seed)
@@ -262,7 +306,7 @@ class EpochSeededLoader(DataLoader):
 
 def _on_device_if_fits(rows: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
     """On a GPU with room to spare, the rows live there: no copy per batch, shuffles on the GPU."""
-    if device.type != "cuda":
+    if device.type != "cuda" or not all(isinstance(value, torch.Tensor) for value in rows.values()):
         return rows
     size = sum(value.numel() * value.element_size() for value in rows.values())
     free, _ = torch.cuda.mem_get_info(device)
@@ -325,7 +369,7 @@ def read_batches(batches: Iterable[Item], dataset_name: str, where: str = "batch
     """The loader's batches; a failure inside the dataset plugin (its Dataset or Preprocessor) names
     the plugin and the batch (``where``, with ``{batch}`` its 1-based number). Built-in tensor
     batches run no plugin code: read directly, without a wrapper per batch."""
-    if isinstance(batches, TensorBatches):
+    if isinstance(batches, TensorBatches) and batches.per_batch is None:
         return iter(batches)
     return _plugin_batches(batches, dataset_name, where)
 
@@ -341,6 +385,8 @@ def _plugin_batches(batches: Iterable[Item], dataset_name: str, where: str) -> I
             batch = next(iterator)
         except StopIteration:
             return
+        except AIForgeError:  # the plugin saying on purpose that the data is wrong (a bad file)
+            raise
         except Exception as err:
             raise TrainingError(
                 f"dataset plugin '{dataset_name}' failed while reading a batch: {type(err).__name__}: {err} "

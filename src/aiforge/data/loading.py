@@ -74,6 +74,25 @@ def resolve_data_path(data_path: str | None, data_dir: Path) -> tuple[str | None
     return str(path), str(path.resolve()) if path.exists() else None
 
 
+FILE_ARGUMENT_SUFFIX = "_file"  # dataset_args/preprocess_args keys that name a file (tokenizer_file)
+
+
+def resolve_file_arguments(arguments: dict[str, Any], data_dir: Path) -> dict[str, Any] | None:
+    """``arguments`` with each relative path under a key ending in ``_file`` made absolute when
+    the file is found (as given, else under AIFORGE_DATA_DIR), like ``data_path``: the run's
+    config.yaml then names it wherever a later command (predict, a rerun) starts. None: no change."""
+    resolved = dict(arguments)
+    for key, value in arguments.items():
+        if isinstance(key, str) and key.endswith(FILE_ARGUMENT_SUFFIX) and isinstance(value, str) and value:
+            try:
+                _, absolute = resolve_data_path(value, data_dir)
+            except (OSError, ValueError):  # a name no file can have: the plugin says why
+                continue
+            if absolute is not None and absolute != value:
+                resolved[key] = absolute
+    return resolved if resolved != arguments else None
+
+
 def load_test_file(
     dataset_class: type[BaseDataset],
     plugin: str,

@@ -130,26 +130,51 @@ def _load_other_data(loaded: LoadedRun, path: Path) -> Any:
     orchestrator = loaded.orchestrator
     cfg = orchestrator.config
     dataset = orchestrator.DatasetClass()
+    args = dict(cfg.dataset_args)
+    kinds = getattr(orchestrator.dataset, "column_kinds", None)
+    trained_names = getattr(orchestrator.dataset, "feature_names", None)
+    if kinds:  # read each column as the run's data was (a category stays one), not inferred anew
+        # Columns by name, in the run's order, as predict reads them; ignored ones are not needed.
+        used = [name for name in trained_names or kinds if kinds.get(name) != "ignore"]
+        args["column_types"] = {name: kinds[name] for name in used if name in kinds}
+        args["feature_columns"] = used
+        target = getattr(orchestrator.dataset, "target_name", None)
+        if target is not None:
+            args["target_column"] = target
+        trained_names = used
     try:
-        call_plugin(cfg.dataset_plugin, "dataset_args", dataset.load_data, str(path), **cfg.dataset_args)
+        call_plugin(cfg.dataset_plugin, "dataset_args", dataset.load_data, str(path), **args)
     except DataError as err:
-        raise DataError(f"--data {path}: {err}") from None
+        if not kinds:
+            raise DataError(f"--data {path}: {err}") from None
+        # Perhaps the file has other columns: read it as it is, for the names check below to say so.
+        dataset = orchestrator.DatasetClass()
+        try:
+            call_plugin(cfg.dataset_plugin, "dataset_args", dataset.load_data, str(path), **cfg.dataset_args)
+        except DataError:
+            raise DataError(f"--data {path}: {err}") from None
+        if set(getattr(dataset, "feature_names", [])) >= set(trained_names or []):
+            raise DataError(f"--data {path}: {err}") from None
     if len(dataset) == 0:
         raise DataError(f"--data {path}: dataset plugin '{cfg.dataset_plugin}' loaded no rows")
 
-    expected_shape = tuple(first_batch(orchestrator.raw_val_batches())["features"].shape[1:])
-    found_shape = tuple(dataset[0]["features"].shape)
-    if found_shape != expected_shape:
+    expected = first_batch(orchestrator.raw_val_batches())["features"]
+    first = dataset[0]["features"]
+    # A row container (the tabular plugin's RawTable) has no shape; its columns are checked below.
+    expected_shape = tuple(expected.shape[1:]) if hasattr(expected, "shape") else None
+    found_shape = tuple(first.shape) if hasattr(first, "shape") else None
+    if found_shape is not None and expected_shape is not None and found_shape != expected_shape:
         raise DataError(
             f"--data {path}: each row has features of shape {list(found_shape)}, "
             f"but the model was trained on {list(expected_shape)}"
         )
-    trained_names = getattr(orchestrator.dataset, "feature_names", None)
     names = getattr(dataset, "feature_names", None)
     if trained_names and names and list(names) != list(trained_names):
+        missing = [name for name in trained_names if name not in names]
+        fix = f" (the file lacks {missing})" if kinds and missing else " (same columns, same order)"
         raise DataError(
             f"--data {path}: the feature columns are {list(names)}, but the model was trained on "
-            f"{list(trained_names)} (same columns, same order)"
+            f"{list(trained_names)}{fix}"
         )
 
     run_classes = loaded.class_names

@@ -72,20 +72,29 @@ def sample_inputs(loaded: LoadedRun) -> list[Any]:
     """
     import torch
 
-    from aiforge.data.batching import first_batch
-
-    features = first_batch(loaded.orchestrator.raw_val_batches())["features"].cpu()
-    rows = features.reshape(len(features), -1).to(torch.float32)
+    features = loaded.orchestrator.numeric_example()
+    assert features is not None  # export_run refuses runs whose inputs are not numbers
+    rows = features.cpu().reshape(len(features), -1).to(torch.float32)
     return [rows, torch.cat([rows, rows[:1]])]
 
 
 def metadata(loaded: LoadedRun) -> dict[str, Any]:
     """What a user of the exported file needs to know: inputs, outputs and classes."""
+    example = loaded.orchestrator.numeric_example()
+    shape = list(example.shape[1:]) if example is not None else []
+    images = len(shape) == 3  # [C, H, W]: the size to resize images to, and their channels
+    described = (
+        f"float32 images [batch, {', '.join(map(str, shape))}] (C, H, W: resize to this size first; "
+        f"raw pixel values 0-255) or the same values flattened to [batch, {shape[0] * shape[1] * shape[2]}]"
+        if images
+        else "float32 [batch, num_features]"
+    )
     return {
         "run_dir": str(loaded.run_dir),
         "task": loaded.task,
-        "feature_names": loaded.orchestrator.feature_names(),
-        "input": "float32 [batch, num_features], raw (the model applies the run's preprocessing)",
+        "feature_names": [] if images else loaded.orchestrator.feature_names(),
+        "input_shape": shape,
+        "input": f"{described}, raw (the model applies the run's preprocessing)",
         "output": "class probabilities [batch, num_classes]"
         if loaded.task == "classification"
         else "predictions",
@@ -100,6 +109,12 @@ def export_run(
     import torch
 
     check_format(fmt)
+    if loaded.orchestrator.numeric_example() is None:
+        raise ConfigError(
+            f"run {loaded.run_dir} takes raw values (texts, or a table with categories), which its "
+            f"preprocessor turns into numbers in Python: an exported {fmt} model takes numbers only. "
+            "Use `aiforge predict RUN_DIR --input FILE` on raw inputs instead"
+        )
     path = output_path(loaded, fmt, output, overwrite)
     model = loaded.orchestrator.inference_model().cpu().eval()
     samples = sample_inputs(loaded)

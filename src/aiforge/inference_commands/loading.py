@@ -142,8 +142,10 @@ def _rebuild(run_dir: Path, settings: Any, device: str | None) -> LoadedRun:
     try:
         orchestrator.prepare_data()
     except DataError as err:
+        _check_same_classes(run_dir, labels, orchestrator.dataset)  # the likelier cause, said plainly
         raise DataError(f"run {run_dir}: cannot load its data again: {err}") from None
     assert orchestrator.dataset is not None
+    _check_same_classes(run_dir, labels, orchestrator.dataset)
     resolved = orchestrator.config  # its data path made absolute
     source = str(resolved.data_path or resolved.dataset_plugin)
     split_off = resolved.test_data_path is None  # test rows taken out of the run's own data
@@ -168,6 +170,25 @@ def _rebuild(run_dir: Path, settings: Any, device: str | None) -> LoadedRun:
     if names is None and orchestrator.dataset is not None and orchestrator.dataset.class_names is not None:
         names = [str(c) for c in orchestrator.dataset.class_names]
     return LoadedRun(run_dir, orchestrator, results, names, labels_path if labels is not None else None)
+
+
+def _check_same_classes(run_dir: Path, labels: dict[str, Any] | None, dataset: Any) -> None:
+    """The data's class names must be the run's (label_mapping.json): a renamed, added or swapped
+    class folder would otherwise be scored against labels that mean other classes."""
+    from aiforge.runs.labels import count, show
+
+    names = getattr(dataset, "class_names", None)
+    if labels is None or names is None:
+        return
+    found, trained = [str(name) for name in names], list(labels["classes"])
+    older_numbers = trained == [str(i) for i in range(len(trained))]  # runs before names were kept
+    if found != trained and not (older_numbers and len(found) == len(trained)):
+        raise DataError(
+            f"run {run_dir}: its data has {count(len(found))} ({show(found)}), but its "
+            f"{run_files.LABELS_FILE} names {count(len(trained))} ({show(trained)}): the data (or that "
+            f"file) changed since the run, so the model's outputs cannot be named by them. {PUT_BACK}, "
+            "or, to evaluate on other data, pass it with --data"
+        )
 
 
 def _device_for(run_dir: Path, setting: str) -> str:

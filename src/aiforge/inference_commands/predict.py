@@ -136,7 +136,6 @@ def output_columns(loaded: LoadedRun, width: int) -> tuple[list[str] | None, lis
 
 def predict_frame(loaded: LoadedRun, frame: Any, source: str = "input", text: bool = True) -> Any:
     """``frame`` with the predictions appended (the input columns are kept as they are)."""
-    import numpy as np
     import torch
 
     orchestrator = loaded.orchestrator
@@ -150,16 +149,36 @@ def predict_frame(loaded: LoadedRun, frame: Any, source: str = "input", text: bo
             f"{source} names column(s) {', '.join(map(repr, repeated))} more than once; "
             "every column needs its own name"
         )
-    columns = select_feature_columns(list(frame.columns), orchestrator.feature_names(), source)
-    matrix = feature_matrix(frame, columns, source, text)
-
+    from_table = getattr(orchestrator.dataset, "features_from_table", None)
     model = orchestrator.inference_model().cpu().eval()
+    if callable(from_table):  # the dataset plugin reads its own raw columns (categories, texts)
+        from aiforge.core.plugins import call_plugin
+
+        raw = call_plugin(orchestrator.config.dataset_plugin, None, from_table, frame, source)
+        outputs = model_outputs(model.from_raw, raw, len(frame), CHUNK_ROWS)
+    else:
+        columns = select_feature_columns(list(frame.columns), orchestrator.feature_names(), source)
+        matrix = feature_matrix(frame, columns, source, text)
+        outputs = model_outputs(model, torch.from_numpy(matrix), len(matrix), CHUNK_ROWS)
+    _check_finite(outputs, source, text)
+    return with_predictions(loaded, frame, outputs, source)
+
+
+def model_outputs(predict: Any, features: Any, count: int, chunk_rows: int) -> Any:
+    """``predict`` over ``features`` (``count`` rows, sliced ``chunk_rows`` at a time) as one
+    NumPy array of shape (rows, outputs): a large input never needs one huge batch."""
+    import torch
+
     chunks = []
     with torch.no_grad():
-        for start in range(0, len(matrix), CHUNK_ROWS):
-            chunks.append(model(torch.from_numpy(matrix[start : start + CHUNK_ROWS])).cpu())
-    outputs = torch.cat(chunks).reshape(len(matrix), -1).numpy()
-    _check_finite(outputs, source, text)
+        for start in range(0, count, chunk_rows):
+            chunks.append(predict(features[start : start + chunk_rows]).cpu())
+    return torch.cat(chunks).reshape(count, -1).numpy()
+
+
+def with_predictions(loaded: LoadedRun, frame: Any, outputs: Any, source: str) -> Any:
+    """``frame`` with the label and probability (or value) columns of ``outputs`` appended."""
+    import numpy as np
 
     classes, value_columns = output_columns(loaded, outputs.shape[1])
     new_columns = [LABEL_COLUMN, *value_columns] if classes is not None else value_columns
@@ -218,6 +237,99 @@ def predict_file(
     predicted = predict_frame(loaded, frame, input_path.name, text)
     write_table(predicted, output_path)
     added = [c for c in predicted.columns if c not in frame.columns]
+    return {"rows": len(predicted), "output": str(output_path), "columns": added}
+
+
+FILE_CHUNK = 256  # files (images) decoded and predicted at a time
+
+
+def takes_files(loaded: LoadedRun) -> bool:
+    """Whether the run's dataset plugin reads input files (images) and no table of input columns."""
+    dataset = loaded.orchestrator.dataset
+    return callable(getattr(dataset, "features_from_files", None)) and not callable(
+        getattr(dataset, "features_from_table", None)
+    )
+
+
+def is_table_input(inputs: list[Path]) -> bool:
+    """One .csv/.tsv/.parquet file is a table of raw inputs; anything else is files (images) or
+    folders of them."""
+    return len(inputs) == 1 and inputs[0].suffix.lower() in (*TEXT_SUFFIXES, *PARQUET_SUFFIXES)
+
+
+def check_file_inputs(inputs: list[Path], output_path: Path, overwrite: bool = False) -> Path:
+    """The checks :func:`check_paths` makes, for files or folders given as ``--input``."""
+    from aiforge.inference_commands.outputs import check_output_path
+
+    table_kind(output_path, "--output")
+    for path in inputs:
+        if not path.exists():
+            raise DataError(f"--input: not found: {path} (looked for {path.resolve()})")
+    return check_output_path(output_path, overwrite=overwrite, inputs=inputs)
+
+
+def input_files(inputs: list[Path], suffixes: Any = None) -> list[Path]:
+    """The files to predict: each file as given, and each folder's files (in sorted order, its
+    subfolders too, not following links to folders, hidden names left out), only those with
+    one of ``suffixes`` (lower case) when the dataset plugin names them."""
+    import os
+
+    wanted = {str(suffix).lower() for suffix in suffixes} if suffixes else None
+    files: list[Path] = []
+    for given in inputs:
+        if not given.is_dir():
+            files.append(given)
+            continue
+        found = []
+        for folder, subfolders, names in os.walk(given):
+            subfolders[:] = [name for name in subfolders if not name.startswith(".")]
+            for name in names:
+                path = Path(folder, name)
+                if name.startswith(".") or not path.is_file():
+                    continue
+                if wanted is None or path.suffix.lower() in wanted:
+                    found.append(path)
+        if not found:
+            kinds = f" ({', '.join(sorted(wanted))})" if wanted else ""
+            raise DataError(f"--input: the folder {given} holds no input files{kinds}")
+        files += sorted(found)
+    return files
+
+
+PATH_COLUMN = "path"
+
+
+def predict_files(
+    loaded: LoadedRun, inputs: list[Path], output_path: Path, overwrite: bool = False
+) -> dict[str, Any]:
+    """One row per input file (images): its path, then the predictions, written as a table."""
+    import pandas as pd
+
+    from aiforge.core.plugins import call_plugin
+
+    output_path = check_file_inputs(inputs, output_path, overwrite)
+    orchestrator = loaded.orchestrator
+    plugin = orchestrator.config.dataset_plugin
+    from_files = getattr(orchestrator.dataset, "features_from_files", None)
+    if not callable(from_files):
+        if len(inputs) == 1 and inputs[0].is_file():
+            table_kind(inputs[0], "--input")  # one file of another kind: say which tables are read
+        raise ConfigError(
+            f"run {loaded.run_dir}: its dataset plugin '{plugin}' reads tables, not files; "
+            "give one .csv, .tsv or .parquet file of input columns as --input"
+        )
+    files = input_files(inputs, getattr(orchestrator.dataset, "file_suffixes", None))
+    model = orchestrator.inference_model().cpu().eval()
+
+    def predict(paths: list[Path]) -> Any:
+        return model.from_raw(call_plugin(plugin, None, from_files, list(paths)))
+
+    outputs = model_outputs(predict, files, len(files), FILE_CHUNK)
+    frame = pd.DataFrame({PATH_COLUMN: [str(path) for path in files]})
+    _check_finite(outputs, "--input", text=False)
+    predicted = with_predictions(loaded, frame, outputs, "--input")
+    write_table(predicted, output_path)
+    added = [c for c in predicted.columns if c != PATH_COLUMN]
     return {"rows": len(predicted), "output": str(output_path), "columns": added}
 
 

@@ -55,7 +55,7 @@ def read_json(path: Path) -> dict[str, Any]:
 
 def write_predictions(path: Path, targets: Any, predictions: Any) -> None:
     """``val_predictions.csv``: one row per validation value, columns target and prediction."""
-    target_values, predicted_values = _pair(targets, predictions)
+    target_values, predicted_values = pair_of(targets, predictions)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["target", "prediction"])
@@ -106,8 +106,8 @@ def plot_curves(history_csv: Path, out_dir: Path, best_epoch: int | None = None)
 
 def confusion_counts(targets: Any, predictions: Any, num_classes: int = 0) -> np.ndarray:
     """``counts[true, predicted]``, at least ``num_classes`` square (more if a larger index occurs)."""
-    true, predicted = _pair(targets, predictions)
-    true, predicted = _class_indices(true, "targets"), _class_indices(predicted, "predictions")
+    true, predicted = pair_of(targets, predictions)
+    true, predicted = class_indices(true, "targets"), class_indices(predicted, "predictions")
     size = max(num_classes, int(max(true.max(), predicted.max())) + 1 if true.size else 0)
     return np.bincount(true * size + predicted, minlength=size * size).reshape(size, size)
 
@@ -116,15 +116,15 @@ def plot_confusion_matrix(
     targets: Any, predictions: Any, class_names: Sequence[str] | None, path: Path
 ) -> Path:
     """The confusion matrix, or past MAX_MATRIX_CLASSES classes its summary (see confusion_figure)."""
-    return _save(confusion_figure(targets, predictions, class_names), path)
+    return save_figure(confusion_figure(targets, predictions, class_names), path)
 
 
 def confusion_figure(targets: Any, predictions: Any, class_names: Sequence[str] | None) -> Any:
     """A matrix of counts coloured by the share of each true class (rows sum to 1); past
     MAX_MATRIX_CLASSES classes, a summary that never builds the K x K table."""
     names = [str(name) for name in class_names or []]
-    true, predicted = _pair(targets, predictions)
-    true, predicted = _class_indices(true, "targets"), _class_indices(predicted, "predictions")
+    true, predicted = pair_of(targets, predictions)
+    true, predicted = class_indices(true, "targets"), class_indices(predicted, "predictions")
     size = max(len(names), int(max(true.max(), predicted.max())) + 1 if true.size else 0)
     if size > MAX_MATRIX_CLASSES:
         return _confusion_summary(true, predicted, names + [str(i) for i in range(len(names), size)])
@@ -206,7 +206,7 @@ def plot_regression(
     """A predicted-vs-true scatter with the identity line, and residuals (true - predicted)."""
     from matplotlib.figure import Figure
 
-    true, predicted = (values.astype(float) for values in _pair(targets, predictions))
+    true, predicted = (values.astype(float) for values in pair_of(targets, predictions))
     finite = np.isfinite(true) & np.isfinite(predicted)
     true, predicted = true[finite], predicted[finite]
     if true.size == 0:
@@ -230,7 +230,7 @@ def plot_regression(
     r2 = f", R² {1 - float((residuals**2).sum()) / spread:.3f}" if spread > 0 else ""
     axes.set_title(f"Predicted vs true (validation, {true.size} rows{r2}{dropped})")
     axes.legend(loc="upper left")
-    written = [_save(figure, path_pred_vs_true)]
+    written = [save_figure(figure, path_pred_vs_true)]
 
     figure = Figure(figsize=(6.4, 4.2), layout="constrained")
     axes = figure.add_subplot()
@@ -239,7 +239,7 @@ def plot_regression(
     axes.set_xlabel("predicted value")
     axes.set_ylabel("residual (true - predicted)")
     axes.set_title(f"Residuals (validation, mean {residuals.mean():.3g}, std {residuals.std():.3g}{dropped})")
-    written.append(_save(figure, path_residuals))
+    written.append(save_figure(figure, path_residuals))
     return written
 
 
@@ -301,6 +301,8 @@ def write_run_plots(
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+
 def _draw_curves(
     path: Path,
     title: str,
@@ -326,14 +328,14 @@ def _draw_curves(
     axes.set_title(title)
     axes.grid(alpha=0.3)
     axes.legend()
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def _curve_label(column: str) -> str:
     return {"train_loss": "train", "val_loss": "validation"}.get(column, column.removeprefix("val_"))
 
 
-def _save(figure: Any, path: Path) -> Path:
+def save_figure(figure: Any, path: Path) -> Path:
     """Rendered by Agg (the PNG default of a bare ``Figure``); the temp file's suffix is not
     ``.png``, hence ``format``."""
     with run_files.atomic_path(path) as tmp:
@@ -341,7 +343,7 @@ def _save(figure: Any, path: Path) -> Path:
     return Path(path)
 
 
-def _pair(targets: Any, predictions: Any) -> tuple[np.ndarray, np.ndarray]:
+def pair_of(targets: Any, predictions: Any) -> tuple[np.ndarray, np.ndarray]:
     """Both as flat numpy arrays of one length (tensors, arrays and lists are accepted)."""
     true, predicted = _flat(targets), _flat(predictions)
     if true.size != predicted.size:
@@ -359,7 +361,7 @@ def _flat(values: Any) -> np.ndarray:
     return np.asarray(values).reshape(-1)
 
 
-def _class_indices(values: np.ndarray, name: str) -> np.ndarray:
+def class_indices(values: np.ndarray, name: str) -> np.ndarray:
     if values.dtype.kind in "iub":
         indices = values.astype(np.int64)
     else:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiforge.errors import DataError
 from aiforge.reporting import plots
+from aiforge.reporting.misclassified import MISCLASSIFIED_FILE
 from aiforge.runs import files as run_files
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ _PREDICTION_PLOTS = (
     (plots.CONFUSION_MATRIX_FILE, "Confusion matrix"),
     (plots.PRED_VS_TRUE_FILE, "Predicted vs true"),
     (plots.RESIDUALS_FILE, "Residuals"),
+    (MISCLASSIFIED_FILE, "Misclassified validation images"),
 )
 
 

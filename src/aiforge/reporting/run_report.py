@@ -10,6 +10,7 @@ import torch
 
 from aiforge.data.batching import to_device
 from aiforge.reporting import build_report, write_run_plots
+from aiforge.reporting.misclassified import write_misclassified
 from aiforge.runtime.log import logger
 
 if TYPE_CHECKING:
@@ -25,18 +26,34 @@ def write_run_report(
     logits: bool,
     device: torch.device,
     lock: RunLock | None = None,
+    raw_val_batches: Iterable[Any] | None = None,
 ) -> None:
     """PNG plots and report.html from ``model``'s predictions on every validation batch; a failure
-    here costs the pictures, never the finished run. ``lock``: the run folder's lock, when held."""
+    here costs the pictures, never the finished run. ``lock``: the run folder's lock, when held.
+    ``raw_val_batches``: the same validation rows before preprocessing, in the same order; when
+    they are images, the misclassified ones are drawn too."""
     try:
         targets, predictions = val_predictions(model, val_batches, task, logits, device)
         write_run_plots(run_dir, targets, predictions, task)
+        if raw_val_batches is not None and task == "classification" and targets is not None:
+            _draw_misclassified(run_dir, raw_val_batches, targets, predictions)
         report = build_report(run_dir, lock=lock)  # the run holds it
     except Exception as err:
         logger.opt(exception=err).debug("Plots or report failed")
         logger.warning(f"No report for this run: {err}  (retry: aiforge report {run_dir})")
         return
     logger.info(f"Report: {report}")
+
+
+def _draw_misclassified(
+    run_dir: Path, raw_val_batches: Iterable[Any], targets: Any, predictions: Any
+) -> None:
+    """``misclassified.png``; a failure costs that picture only."""
+    try:
+        write_misclassified(run_dir, raw_val_batches, targets, predictions)
+    except Exception as err:
+        logger.opt(exception=err).debug("misclassified images failed")
+        logger.warning(f"No picture of the misclassified images: {err}")
 
 
 def val_predictions(

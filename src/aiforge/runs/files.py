@@ -19,6 +19,8 @@ from aiforge.errors import AIForgeError, LinkedRunFileError, RunFileError
 CONFIG_FILE = "config.yaml"
 ENVIRONMENT_FILE = "environment.json"
 PREPROCESSOR_FILE = "preprocessor.safetensors"
+# The fitted state's JSON values (vocabularies, column kinds, settings), to read; never read back.
+PREPROCESSOR_JSON_FILE = "preprocessor.json"
 LABELS_FILE = "label_mapping.json"
 HISTORY_FILE = "metrics.csv"
 RESULTS_FILE = "final_results.json"

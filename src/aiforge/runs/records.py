@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,14 +21,20 @@ if TYPE_CHECKING:
 # Keys left out of the record while at their default: a run without a test split records (and
 # checks on resume) exactly what runs recorded before these keys existed.
 _OMITTED_AT_DEFAULT = {"test_fraction": 0.0, "test_data_path": None}
+# The same for simple_nn's embeddings (a table with many-level categories fills them).
+_MODEL_OMITTED_AT_DEFAULT = {"embedding_cardinalities": None, "embedding_dim": None}
 
 
 def config_record(config: ExperimentConfig) -> dict[str, Any]:
     """The resolved config as plain data: what ``config.yaml`` and every checkpoint hold."""
     record = config.model_dump(mode="json", by_alias=True)
-    for key, default in _OMITTED_AT_DEFAULT.items():
-        if key in record and record[key] == default:
-            del record[key]
+    for section, omitted in (
+        (record, _OMITTED_AT_DEFAULT),
+        (record.get("model_config"), _MODEL_OMITTED_AT_DEFAULT),
+    ):
+        for key, default in omitted.items():
+            if isinstance(section, dict) and key in section and section[key] == default:
+                del section[key]
     return record
 
 
@@ -46,6 +53,24 @@ def save_records(
         run_files.write_json(run_dir / run_files.LABELS_FILE, labels)
     if preprocessor is not None:
         preprocessor.save(run_dir / run_files.PREPROCESSOR_FILE)
+        run_files.write_json(run_dir / run_files.PREPROCESSOR_JSON_FILE, readable_state(preprocessor))
+
+
+READABLE_TENSOR_VALUES = 10_000  # a larger fitted tensor is shown by its shape only
+
+
+def readable_state(preprocessor: BasePreprocessor) -> dict[str, Any]:
+    """The fitted state to read: JSON values as they are, tensors as lists (their shape and dtype
+    past READABLE_TENSOR_VALUES values); preprocessor.safetensors stays what the run reads back."""
+    tensors, metadata = preprocessor.serialisable_state()
+    state = json.loads(metadata["json"])
+    for key, tensor in tensors.items():
+        shown = str(tensor.dtype).removeprefix("torch.")
+        if tensor.numel() <= READABLE_TENSOR_VALUES:
+            state[key] = tensor.tolist()
+        else:
+            state[key] = f"<tensor of shape {list(tensor.shape)}, {shown}>"
+    return {"class": metadata["class"], "state": state}
 
 
 def labels_of(task: str, dataset: BaseDataset | None) -> dict[str, Any] | None:

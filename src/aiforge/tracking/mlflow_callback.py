@@ -408,8 +408,16 @@ class MLflowCallback(Tracker):
 
         from aiforge.tracking.mlflow_model import example_rows, log_inference_model
 
+        example = orchestrator.numeric_example()
+        if example is None:
+            logger.info(
+                "MLflow model not logged: it takes numeric features, and this run's inputs are raw "
+                "values (text or categories); predict with `aiforge predict RUN_DIR --input FILE`"
+            )
+            mlflow.set_tag("aiforge.model_format", "none (raw inputs)")
+            return
         model = orchestrator.inference_model().cpu().eval()
-        rows = example_rows(orchestrator.raw_val_batches())
+        rows = example_rows(example)
         model_format = log_inference_model(model, rows, orchestrator.feature_names())
         mlflow.set_tag("aiforge.model_format", model_format)
 

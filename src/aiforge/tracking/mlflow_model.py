@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from aiforge.runtime.log import logger
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterator
 
     import torch
 
@@ -113,17 +113,15 @@ class _TabularTorchFlavor:
         mlflow_model.save(str(Path(path) / "MLmodel"))
 
 
-def example_rows(raw_val_batches: Iterable[Any]) -> torch.Tensor:
-    """A few validation rows (from batches as stored), flattened, as float64 (what a DataFrame of
-    numbers holds).
+def example_rows(features: torch.Tensor) -> torch.Tensor:
+    """A few validation rows (``features``: a batch as stored), flattened, as float64 (what a
+    DataFrame of numbers holds).
 
     At least two rows: torch.export fixes a dimension of size 1, and the batch must stay free.
     """
     import torch
 
-    from aiforge.data.batching import first_batch
-
-    features = first_batch(raw_val_batches)["features"][:EXAMPLE_ROWS].cpu()
+    features = features[:EXAMPLE_ROWS].cpu()
     rows = features.reshape(len(features), -1).to(torch.float64)
     return rows if len(rows) > 1 else torch.cat([rows, rows])
 

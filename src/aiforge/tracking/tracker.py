@@ -38,8 +38,9 @@ class TrackedRun(Protocol):
     def feature_names(self) -> list[str]:
         """The names of the flattened feature columns."""
 
-    def raw_val_batches(self) -> Any:
-        """Validation batches as stored, before preprocessing (an example input)."""
+    def numeric_example(self) -> Any:
+        """A validation batch before preprocessing as a tensor of numbers; None when the raw
+        inputs are not numbers (texts, a table with categories)."""
 
 
 class Tracker(Callback, ABC):

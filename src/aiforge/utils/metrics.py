@@ -50,6 +50,9 @@ class MetricSet:
     """
 
     def __init__(self, names: list[str], task: str, num_outputs: int, logits: bool = True) -> None:
+        from aiforge.runtime.torchvision_import import import_if_installed
+
+        import_if_installed()  # torchmetrics imports torchvision itself; see that module
         import torchmetrics as tm
 
         check_metrics_fit_task(names, task)

@@ -4,17 +4,40 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from pandas.api.types import is_bool_dtype, is_float_dtype, is_integer_dtype, is_numeric_dtype
+from pandas.api.types import (
+    is_bool_dtype,
+    is_datetime64_any_dtype,
+    is_numeric_dtype,
+)
 
 from aiforge.core.data_pipeline import InMemoryDataset
 from aiforge.errors import DataError, did_you_mean
-from aiforge.plugins.tabular.reading import Table, as_numbers, read_table
+from aiforge.plugins.tabular.columns import (
+    RawTable,
+    as_text,
+    build_table,
+    check_column_types,
+    infer_kind,
+    is_gap,
+    near_miss,
+)
+from aiforge.plugins.tabular.reading import Table, read_table
+from aiforge.plugins.tabular.targets import (
+    Source,
+    class_labels,
+    existing_file,
+    infer_task,
+    regression_labels,
+    reject_infinite,
+    reject_missing,
+    writable,
+)
 from aiforge.runtime.log import logger
 
 _TASKS = ("auto", "classification", "regression")
@@ -28,8 +51,12 @@ class Dataset(InMemoryDataset):
 
     - ``target_column``: the column to predict (default: the last column).
     - ``feature_columns``: list of input columns (default: every other column).
-      Features must be numbers (``true``/``false`` count as 1/0); a missing or
-      non-numeric cell is an error naming its column and row, never silently dropped.
+      Each column's kind is inferred (see ``columns.infer_kind`` and docs/tables.md):
+      number, boolean, category, date (ISO dates become year, month, day of week and day
+      of year) or ignore (a text with a different value in every row, such as an id: left
+      out with a warning). Empty cells are gaps, filled in by the preprocessor.
+    - ``column_types``: ``{column: number|category|boolean|date|ignore}`` overrides the
+      inferred kinds; a cell that does not fit its column's kind is an error naming it.
     - ``task``: ``auto`` (default), ``classification`` or ``regression``. ``auto``
       picks classification for a text/bool target, or a whole-number target with at
       most ``classification_max_classes`` distinct values; otherwise regression.
@@ -41,7 +68,9 @@ class Dataset(InMemoryDataset):
     original values, which are kept as ``class_names``. After loading,
     ``feature_names``, ``target_name`` and ``task`` describe the table.
     A text file is parsed a few megabytes at a time into one float32 matrix, so loading a
-    large numeric file needs little more memory than that matrix.
+    large numeric file needs little more memory than that matrix. The features are held as a
+    :class:`~aiforge.plugins.tabular.columns.RawTable` (numbers with gaps, category text), which
+    the tabular preprocessor encodes.
     Parquet needs pyarrow: ``pip install "aiforge[parquet]"``.
     """
 
@@ -50,6 +79,8 @@ class Dataset(InMemoryDataset):
         self.feature_names: list[str] = []
         self.target_name: str | None = None
         self.task: str | None = None
+        self.column_kinds: dict[str, str] = {}
+        self.features: RawTable = RawTable(torch.empty(0, 0), [])
 
     def load_data(
         self,
@@ -60,32 +91,79 @@ class Dataset(InMemoryDataset):
         delimiter: str | None = None,
         classification_max_classes: int = 20,
         sep: str | None = None,
+        column_types: dict[str, str] | None = None,
     ) -> None:
         if task not in _TASKS:
             raise DataError(f"tabular: task must be one of {', '.join(_TASKS)}, not {task!r}")
         _check_arguments(target_column, feature_columns, delimiter, sep, classification_max_classes)
         if delimiter is not None and sep is not None and delimiter != sep:
             raise DataError(f"tabular: delimiter={delimiter!r} and sep={sep!r} disagree; give one")
-        path = _existing_file(data_path)
+        path = existing_file(data_path)
         with contextlib.closing(read_table(path, delimiter if delimiter is not None else sep)) as table:
             if table.empty:
                 raise DataError(f"{path} has no data rows (only a header)")
-            source = _Source(path.name, has_header_line=table.has_header_line)
+            source = Source(path.name, has_header_line=table.has_header_line)
             target, features = _pick_columns(table.columns, source, target_column, feature_columns)
-            matrix, column = _read_rows(table, features, target, source)
-        _reject_missing(column, target, source)
-        self.task = task if task != "auto" else _infer_task(column, classification_max_classes)
+            overrides = check_column_types(column_types, features, path.name)
+            rows, column = _read_rows(table, features, target, source, overrides)
+        reject_missing(column, target, source)
+        self.column_kinds = _kinds(rows, features, overrides, source)
+        raw = _raw_table(rows, features, self.column_kinds, source)
+        self.task = task if task != "auto" else infer_task(column, classification_max_classes)
         if self.task == "classification":
-            labels, self.class_names = _class_labels(column, target, source)
+            labels, self.class_names = class_labels(column, target, source)
         else:
-            labels, self.class_names = _regression_labels(column, target, source), None
+            labels, self.class_names = regression_labels(column, target, source), None
         self.feature_names, self.target_name = features, target
-        self.set_tensors(torch.from_numpy(matrix), labels)
+        self.set_tensors(raw, labels)
         classes = f", {len(self.class_names)} classes" if self.class_names else ""
+        kinds = ", ".join(f"{name}: {kind}" for name, kind in self.column_kinds.items())
         logger.debug(
-            f"tabular: {path.name}: {len(matrix)} rows, {len(features)} features, "
+            f"tabular: {path.name}: {len(raw)} rows, {len(features)} features ({kinds}), "
             f"target {target!r} ({self.task}{classes})"
         )
+
+    def set_tensors(self, features: Any, labels: Any) -> None:
+        """Store the rows: a RawTable as it is (``evaluate`` remaps labels through this)."""
+        if not isinstance(features, RawTable):
+            super().set_tensors(features, labels)
+            return
+        labels = torch.as_tensor(labels)
+        if len(features) != len(labels):
+            raise DataError(f"{len(features)} feature rows but {len(labels)} labels")
+        self.features, self.labels = features, labels
+
+    def __getitem__(self, idx: int) -> dict[str, Any]:
+        return {"features": self.features[torch.tensor([idx])], "labels": self.labels[idx]}
+
+    def features_from_table(self, frame: pd.DataFrame, source: str) -> RawTable:
+        """The features of a table of raw input columns, read with the kinds of the training columns.
+
+        A missing column is a DataError naming it; a gap is fine (the preprocessor fills it); a
+        cell that does not fit its column's kind (text in a number column) names column and row.
+        """
+        columns = [str(c) for c in frame.columns]
+        needed = [name for name in self.feature_names if self.column_kinds.get(name) != "ignore"]
+        missing = [name for name in needed if name not in columns]
+        if missing:
+            first = missing[0]
+            more = f" (and {len(missing) - 1} more: {missing[1:]})" if len(missing) > 1 else ""
+            raise DataError(
+                f"{source}: feature column {first!r} is missing{did_you_mean(first, columns)}{more}; "
+                f"the model was trained on the columns {needed}"
+            )
+        text: dict[str, np.ndarray] = {}
+        numeric: dict[str, np.ndarray] = {}
+        for name in needed:
+            column = frame[name] if isinstance(frame[name], pd.Series) else frame[name].iloc[:, 0]
+            plain = is_numeric_dtype(column) and not is_bool_dtype(column)
+            if self.column_kinds.get(name) == "number" and plain:
+                with np.errstate(over="ignore"):
+                    numeric[name] = column.to_numpy(dtype=np.float32, na_value=np.nan)
+            else:
+                text[name] = as_text(column.to_numpy(dtype=object))
+        where = Source(source, has_header_line=True).at
+        return build_table(text, self.column_kinds, self.feature_names, where, source, numeric, trained=True)
 
 
 def _check_arguments(
@@ -116,37 +194,9 @@ def _check_arguments(
         )
 
 
-@dataclass(frozen=True)
-class _Source:
-    """The file's name, and how to say where a row is so the user can find it in the file."""
-
-    name: str
-    has_header_line: bool
-    first_row: int = 0  # rows before the chunk that positions count from
-
-    def at(self, pos: int) -> str:
-        row = self.first_row + pos + 1
-        return f"row {row} (line {row + 1} of the file)" if self.has_header_line else f"row {row}"
-
-
-def _existing_file(data_path: str | None) -> Path:
-    if data_path is None or not str(data_path).strip():
-        raise DataError("the tabular dataset needs data_path: the CSV or Parquet file to read")
-    path = Path(data_path).expanduser()
-    try:
-        exists, is_dir = path.exists(), path.is_dir()
-    except (OSError, ValueError) as err:  # a name too long, a NUL byte
-        raise DataError(f"data_path {str(data_path)[:200]!r} is not a usable file path: {err}") from None
-    if not exists:
-        raise DataError(f"data file not found: {path} (looked for {path.resolve()})")
-    if is_dir:
-        raise DataError(f"data_path {path} is a directory; the tabular dataset reads one file")
-    return path
-
-
 def _pick_columns(
     columns: list[str],
-    source: _Source,
+    source: Source,
     target_column: str | None,
     feature_columns: Sequence[str] | str | None,
 ) -> tuple[str, list[str]]:
@@ -179,62 +229,53 @@ def _pick_columns(
     return target, features
 
 
-def _reject_missing(column: pd.Series, name: str, source: _Source) -> None:
-    missing = column.isna().to_numpy()
-    if missing.any():
-        at = source.at(int(missing.argmax()))
-        hint = ": an empty cell, or a row with fewer fields than the header" if source.has_header_line else ""
-        raise DataError(f"{source.name}: missing value in column {name!r} at {at}{hint}")
+@dataclass
+class _Rows:
+    """A file's feature cells: numbers in one float32 matrix (NaN gaps), text columns as text."""
 
-
-def _as_numbers(column: pd.Series, name: str, source: _Source, hint: str = "") -> pd.Series:
-    """The column as numbers (true/false as 1/0, see ``as_numbers``); a cell that is not one is an error."""
-    numbers, bad = as_numbers(column)
-    if bad.any():
-        pos = int(bad.argmax())
-        raise DataError(
-            f"{source.name}: column {name!r} {source.at(pos)}: "
-            f"{_show(column.iloc[pos])} is not a number{hint}"
-        )
-    return numbers
-
-
-def _show(value: object) -> str:
-    """A cell as the user wrote it: text quoted, numbers plain (not ``np.float64(inf)``)."""
-    return repr(value) if isinstance(value, str) else str(value)
-
-
-def _reject_infinite(values: np.ndarray, names: list[str], frame: pd.DataFrame, source: _Source) -> None:
-    bad = ~np.isfinite(values.reshape(len(values), -1))
-    if bad.any():
-        pos = int(bad.any(axis=1).argmax())
-        name = names[int(bad[pos].argmax())]
-        raise DataError(
-            f"{source.name}: column {name!r} {source.at(pos)}: "
-            f"{_show(frame[name].iloc[pos])} is not a finite float32 number"
-        )
+    matrix: np.ndarray
+    text: dict[str, np.ndarray] = field(default_factory=dict)
+    was_bool: set[str] = field(default_factory=set)
+    was_date: set[str] = field(default_factory=set)  # datetime64 columns (Parquet), any time zone
 
 
 def _read_rows(
-    table: Table, features: list[str], target: str, source: _Source
-) -> tuple[np.ndarray, pd.Series]:
-    """The float32 feature matrix, filled in place one frame of rows at a time, and the target.
+    table: Table, features: list[str], target: str, source: Source, kinds: dict[str, str]
+) -> tuple[_Rows, pd.Series]:
+    """The features, filled in place one frame of rows at a time, and the target.
 
     No float64 copy of the whole table is ever held: a large numeric file costs about its
-    float32 matrix, plus one frame of rows while it is parsed.
+    float32 matrix, plus one frame of rows while it is parsed. A column with text in it is kept
+    as text (its rows in earlier frames are written back as text) for the kinds to be inferred.
+    A number too large for float32 is an error naming its cell, unless ``kinds`` (the user's
+    column_types) makes its column a category or ignores it.
     """
+    checked = [j for j, name in enumerate(features) if kinds.get(name) not in ("category", "ignore")]
     matrix = np.empty((table.max_rows, len(features)), dtype=np.float32)
+    text_parts: dict[str, list[tuple[int, np.ndarray]]] = {}
+    was_bool: set[str] = set()
+    was_date: set[str] = set()
     targets = []
     rows = 0
     for chunk in table:
         end = rows + len(chunk)
         if end > len(matrix):  # more rows than line breaks counted (mixed line endings)
             matrix = _grown(matrix, rows, end)
-        _fill_features(matrix[rows:end], chunk, features, replace(source, first_row=rows))
+        _fill_features(matrix[rows:end], chunk, features, rows, text_parts, was_bool, was_date)
+        if checked and np.isinf(matrix[rows:end, checked]).any():
+            names = [features[j] for j in checked]
+            reject_infinite(matrix[rows:end, checked], names, chunk, replace(source, first_row=rows))
         targets.append(chunk[target].copy())  # a copy: a view would keep the whole frame alive
         rows = end
     column = targets[0] if len(targets) == 1 else pd.concat(targets, ignore_index=True)
-    return _writable(matrix[:rows]), column
+    matrix = matrix[:rows]
+    text = {}
+    for name, parts in text_parts.items():
+        values = as_text(matrix[:, features.index(name)].astype(object))
+        for start, part in parts:
+            values[start : start + len(part)] = part
+        text[name] = values
+    return _Rows(writable(matrix), text, was_bool - set(text), was_date), column
 
 
 def _grown(matrix: np.ndarray, rows: int, needed: int) -> np.ndarray:
@@ -243,68 +284,106 @@ def _grown(matrix: np.ndarray, rows: int, needed: int) -> np.ndarray:
     return bigger
 
 
-def _fill_features(out: np.ndarray, chunk: pd.DataFrame, names: list[str], source: _Source) -> None:
-    """Write one frame's feature columns into ``out`` as float32; a bad cell is an error naming it."""
+def _fill_features(
+    out: np.ndarray,
+    chunk: pd.DataFrame,
+    names: list[str],
+    first_row: int,
+    text_parts: dict[str, list[tuple[int, np.ndarray]]],
+    was_bool: set[str],
+    was_date: set[str],
+) -> None:
+    """Write one frame's number columns into ``out`` as float32 (NaN for gaps); keep text columns as text."""
     features = chunk[names]
     if all(isinstance(dtype, np.dtype) and dtype.kind in "iuf" for dtype in features.dtypes):
-        # Numbers only, the usual case: one pass over the frame. A missing cell (NaN) or a number
-        # float32 cannot hold (inf) is left to the column-by-column checks below, which name it.
-        with np.errstate(over="ignore", invalid="ignore"):
+        with np.errstate(over="ignore", invalid="ignore"):  # numbers only, the usual case: one pass
             out[...] = features.to_numpy(dtype=np.float32)
-        if np.isfinite(out).all():
-            return
-    for j, name in enumerate(names):  # per column, not per row: each check is one vectorised pass
+        return
+    for j, name in enumerate(names):  # per column, not per row: each is one vectorised pass
         column = chunk[name]
-        _reject_missing(column, name, source)
-        numbers = _as_numbers(column, name, source)
-        with np.errstate(over="ignore"):  # too big for float32 becomes inf, reported just below
-            out[:, j] = numbers.to_numpy(dtype=np.float32)
-    _reject_infinite(out, names, chunk, source)
+        if is_bool_dtype(column):
+            was_bool.add(name)
+            out[:, j] = column.to_numpy(dtype=np.float32)
+        elif is_numeric_dtype(column):
+            with np.errstate(over="ignore"):  # too big for float32 becomes inf, reported later
+                out[:, j] = column.to_numpy(dtype=np.float32, na_value=np.nan)
+        else:
+            if is_datetime64_any_dtype(column):
+                was_date.add(name)
+            out[:, j] = np.nan
+            text_parts.setdefault(name, []).append((first_row, as_text(column.to_numpy(dtype=object))))
 
 
-def _whole_numbers(column: pd.Series) -> np.ndarray | None:
-    """The values as int64 when every one is a whole number that int64 holds exactly."""
-    if is_integer_dtype(column):
-        return column.to_numpy(dtype=np.int64)
-    if is_float_dtype(column):
-        values = column.to_numpy(dtype=np.float64)
-        if np.all(np.isfinite(values) & (np.mod(values, 1) == 0) & (np.abs(values) < 2**53)):
-            return values.astype(np.int64)
-    return None
-
-
-def _infer_task(column: pd.Series, max_classes: int) -> str:
-    if is_bool_dtype(column) or not is_numeric_dtype(column):
-        return "classification"
-    whole = _whole_numbers(column)
-    if whole is not None and len(np.unique(whole)) <= max_classes:
-        return "classification"
-    return "regression"
-
-
-def _class_labels(column: pd.Series, name: str, source: _Source) -> tuple[torch.Tensor, list[str]]:
-    whole = None if is_bool_dtype(column) else _whole_numbers(column)
-    values = whole if whole is not None else column.to_numpy()
-    try:
-        classes, codes = np.unique(values, return_inverse=True)
-    except TypeError:  # mixed types (say 3 and "a") have no order; compare them as text
-        classes, codes = np.unique(values.astype(str), return_inverse=True)
-    if len(classes) < 2:
-        raise DataError(
-            f"{source.name}: target column {name!r} has a single class {str(classes[0])!r}; "
-            "classification needs at least 2"
+def _kinds(rows: _Rows, features: list[str], overrides: dict[str, str], source: Source) -> dict[str, str]:
+    """Each feature's kind: the override, else inferred; ids and empty columns left out get one
+    warning; a column of numbers or dates but for a few cells is an error naming the first one."""
+    kinds = {}
+    empty = []
+    for j, column in enumerate(features):
+        if column in overrides:
+            kinds[column] = overrides[column]
+        elif column in rows.text:
+            values = rows.text[column]
+            if column in rows.was_date:
+                kind = "date"
+            elif all(is_gap(v) for v in values):
+                kind = "empty"
+            else:
+                kind = infer_kind(values, was_bool=False)
+            if kind in ("category", "ignore"):
+                _refuse_near_miss(values, column, source)
+            kinds[column] = kind
+        elif np.isnan(rows.matrix[:, j]).all():
+            kinds[column] = "empty"
+        else:
+            kinds[column] = "boolean" if column in rows.was_bool else "number"
+        if kinds[column] == "empty":
+            empty.append(column)
+            kinds[column] = "ignore"
+    if empty:
+        logger.warning(
+            f"{source.name}: column(s) {empty} are empty throughout and are left out (nothing to learn)"
         )
-    return torch.from_numpy(codes.reshape(-1).astype(np.int64)), [str(c) for c in classes]
+    ids = [c for c, kind in kinds.items() if kind == "ignore" and c not in overrides and c not in empty]
+    if ids:
+        logger.warning(
+            f"{source.name}: column(s) {ids} have a different text in every row (ids?) and are left out; "
+            "to use one, set dataset_args.column_types: {" + f"{ids[0]}: category" + "}"
+        )
+    if all(kind == "ignore" for kind in kinds.values()):
+        raise DataError(f"{source.name}: every feature column is ignored ({kinds}); no inputs are left")
+    return kinds
 
 
-def _regression_labels(column: pd.Series, name: str, source: _Source) -> torch.Tensor:
-    hint = " (for class labels, set dataset_args: {task: classification})"
-    with np.errstate(over="ignore"):
-        values = _as_numbers(column, name, source, hint).to_numpy(dtype=np.float32)
-    _reject_infinite(values, [name], column.to_frame(), source)
-    return torch.from_numpy(_writable(values))
+def _refuse_near_miss(values: np.ndarray, column: str, source: Source) -> None:
+    """Numbers or dates but for a few cells: a typo, not a category; say which cell and the fix."""
+    near = near_miss(values)
+    if near is not None:
+        kind, pos = near
+        expected = {"number": "a number", "date": "an ISO date (2024-05-31)"}[kind]
+        raise DataError(
+            f"{source.name}: column {column!r} {source.at(pos)}: {values[pos]!r} is not {expected}, "
+            f"but nearly every other cell of the column is {expected}; correct or empty that cell "
+            "(an empty cell is a gap), or to keep the column as text set "
+            "dataset_args.column_types: {" + f"{column}: category" + "}"
+        )
 
 
-def _writable(values: np.ndarray) -> np.ndarray:
-    """Pandas may hand back a read-only view of its data; torch tensors must own theirs."""
-    return np.require(values, requirements=["C", "W"])
+def _raw_table(rows: _Rows, features: list[str], kinds: dict[str, str], source: Source) -> RawTable:
+    """The RawTable of the features; an all-number table keeps its float32 matrix (no copy)."""
+    if not rows.text and all(kinds[name] == "number" for name in features):
+        _reject_infinite_numbers(rows.matrix, features, source)
+        return RawTable(torch.from_numpy(rows.matrix), features)
+    numeric = {name: rows.matrix[:, j] for j, name in enumerate(features) if name not in rows.text}
+    return build_table(rows.text, kinds, features, source.at, source.name, numeric)
+
+
+def _reject_infinite_numbers(values: np.ndarray, names: list[str], source: Source) -> None:
+    bad = np.isinf(values)
+    if bad.any():
+        pos = int(bad.any(axis=1).argmax())
+        name = names[int(bad[pos].argmax())]
+        raise DataError(
+            f"{source.name}: column {name!r} {source.at(pos)}: {values[pos, names.index(name)]} "
+            "is not a finite float32 number"
+        )

@@ -1,5 +1,5 @@
-"""Feature scaling fitted on the training split (``preprocess_args: {scaler_type: standard}``)."""
+"""Encoding of the table's columns, fitted on the training split (imputation, scaling, categories)."""
 
-from aiforge.data.scaling import FeatureScaler as Preprocessor
+from aiforge.plugins.tabular.encoding import TableEncoder as Preprocessor
 
 __all__ = ["Preprocessor"]

@@ -1,0 +1,1 @@
+"""A small convolutional network for image classification (``model_plugin: cnn``)."""

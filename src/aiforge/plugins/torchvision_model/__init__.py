@@ -1,0 +1,1 @@
+"""Any torchvision classification model by name (``model_plugin: torchvision_model``), offline."""
