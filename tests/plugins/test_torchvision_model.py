@@ -125,3 +125,44 @@ def test_torchscript_trace_of_a_gray_model():
     batch = torch.rand(3, 1, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(traced(batch), model(batch))
+
+
+@pytest.mark.slow
+def test_a_finished_run_predicts_after_its_weights_file_moved(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    import numpy as np
+    import yaml
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name, level in (("dark", 40), ("bright", 210)):
+        (tmp_path / "images" / name).mkdir(parents=True)
+        for index in range(8):
+            pixels = np.clip(rng.normal(level, 20, (16, 16, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "images" / name / f"{index}.png")
+    torch.save(Model(config(in_channels=3, output_dim=5)).network.state_dict(), tmp_path / "start.pth")
+    experiment = {
+        "experiment_name": "moved",
+        "model_plugin": "torchvision_model",
+        "dataset_plugin": "image_folder",
+        "data_path": "images",
+        "model_config": {"name": "resnet18", "weights_file": "start.pth"},
+        "training_config": {"epochs": 1, "batch_size": 8},
+    }
+    (tmp_path / "exp.yaml").write_text(yaml.safe_dump(experiment))
+    env = {**os.environ, "AIFORGE_TRACKING": "false"}
+
+    def aiforge(*args: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "aiforge", *args]
+        return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+
+    trained = aiforge("run", "exp.yaml", "--results-dir", "results", "--no-progress")
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    (run_dir,) = (tmp_path / "results" / "moved").iterdir()
+    (tmp_path / "start.pth").unlink()  # the starting weights are gone; the run's own remain
+    predicted = aiforge("predict", str(run_dir), "--input", "images/dark", "--output", "out.csv")
+    assert predicted.returncode == 0, predicted.stderr[-3000:]
+    assert len((tmp_path / "out.csv").read_text().splitlines()) == 9

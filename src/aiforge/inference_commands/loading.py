@@ -163,6 +163,7 @@ def _rebuild(run_dir: Path, settings: Any, device: str | None) -> LoadedRun:
     )
     if saved is not None:
         orchestrator.use_preprocessor(saved)
+    _without_starting_weights(orchestrator)
     orchestrator.build_model()
     _load_weights(model_path, orchestrator.model, orchestrator.device)
 
@@ -170,6 +171,15 @@ def _rebuild(run_dir: Path, settings: Any, device: str | None) -> LoadedRun:
     if names is None and orchestrator.dataset is not None and orchestrator.dataset.class_names is not None:
         names = [str(c) for c in orchestrator.dataset.class_names]
     return LoadedRun(run_dir, orchestrator, results, names, labels_path if labels is not None else None)
+
+
+def _without_starting_weights(orchestrator: Any) -> None:
+    """The run's final weights replace whatever its model started from, so a model-config
+    ``weights_file`` (torchvision_model's pretrained weights) is not read again: it may have moved."""
+    model_config = orchestrator.config.model_specific_config
+    if getattr(model_config, "weights_file", None) is not None:
+        unstarted = model_config.model_copy(update={"weights_file": None})
+        orchestrator.config = orchestrator.config.model_copy(update={"model_specific_config": unstarted})
 
 
 def _check_same_classes(run_dir: Path, labels: dict[str, Any] | None, dataset: Any) -> None:
