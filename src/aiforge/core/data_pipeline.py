@@ -28,6 +28,9 @@ class BaseDataset(Dataset, ABC):
     - ``features_from_table(frame, source)``: the raw features for the rows of a pandas
       DataFrame of raw input columns, for ``aiforge predict --input TABLE`` (without it, the
       table's feature columns are read as numbers);
+    - ``reading_state()`` and ``restore_reading(state)``: what ``features_from_table`` needs, as
+      JSON-able data (column kinds, the text column), and setting it on a fresh instance (a bad
+      state is a ValueError): the MLflow model of a raw-input run reads tables without the data;
     - ``features_from_files(paths)``: the raw features of image files, stacked, for
       ``aiforge predict --input FOLDER_OR_FILE``; ``file_suffixes``: the suffixes of the files
       in an input folder to read (others are left out);

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
 from aiforge.core.base_model import BaseModel
 from aiforge.core.data_pipeline import BasePreprocessor
+
+CHUNK_ROWS = 8192  # rows per forward pass, so a large input does not need one huge tensor
 
 
 class InferenceModel(nn.Module):
@@ -51,3 +55,13 @@ class InferenceModel(nn.Module):
             return outputs.softmax(dim=-1)
         probability = (outputs.sigmoid() if self.logits else outputs).reshape(-1, 1)
         return torch.cat([1 - probability, probability], dim=-1)  # two columns, like multiclass
+
+
+def model_outputs(predict: Any, features: Any, count: int, chunk_rows: int = CHUNK_ROWS) -> Any:
+    """``predict`` over ``features`` (``count`` rows, sliced ``chunk_rows`` at a time) as one
+    NumPy array of shape (rows, outputs): a large input never needs one huge batch."""
+    chunks = []
+    with torch.no_grad():
+        for start in range(0, count, chunk_rows):
+            chunks.append(predict(features[start : start + chunk_rows]).cpu())
+    return torch.cat(chunks).reshape(count, -1).numpy()

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from aiforge.core.inference import CHUNK_ROWS, model_outputs
 from aiforge.errors import ConfigError, DataError, did_you_mean
 from aiforge.inference_commands.loading import LoadedRun
 
 TEXT_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": ","}
 PARQUET_SUFFIXES = (".parquet", ".pq")
-CHUNK_ROWS = 8192  # rows per forward pass, so a large file does not need one huge tensor
 
 
 def table_kind(path: Path, role: str) -> str:
@@ -162,18 +162,6 @@ def predict_frame(loaded: LoadedRun, frame: Any, source: str = "input", text: bo
         outputs = model_outputs(model, torch.from_numpy(matrix), len(matrix), CHUNK_ROWS)
     _check_finite(outputs, source, text)
     return with_predictions(loaded, frame, outputs, source)
-
-
-def model_outputs(predict: Any, features: Any, count: int, chunk_rows: int) -> Any:
-    """``predict`` over ``features`` (``count`` rows, sliced ``chunk_rows`` at a time) as one
-    NumPy array of shape (rows, outputs): a large input never needs one huge batch."""
-    import torch
-
-    chunks = []
-    with torch.no_grad():
-        for start in range(0, count, chunk_rows):
-            chunks.append(predict(features[start : start + chunk_rows]).cpu())
-    return torch.cat(chunks).reshape(count, -1).numpy()
 
 
 def with_predictions(loaded: LoadedRun, frame: Any, outputs: Any, source: str) -> Any:

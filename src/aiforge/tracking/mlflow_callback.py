@@ -410,6 +410,11 @@ class MLflowCallback(Tracker):
 
         example = orchestrator.numeric_example()
         if example is None:
+            from aiforge.tracking.mlflow_raw_logging import can_log_raw_model, log_raw_input_model
+
+            if can_log_raw_model(orchestrator):  # the dataset can read raw columns without its data
+                mlflow.set_tag("aiforge.model_format", log_raw_input_model(orchestrator))
+                return
             logger.info(
                 "MLflow model not logged: it takes numeric features, and this run's inputs are raw "
                 "values (text or categories); predict with `aiforge predict RUN_DIR --input FILE`"

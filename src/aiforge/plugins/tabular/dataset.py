@@ -19,6 +19,7 @@ from pandas.api.types import (
 from aiforge.core.data_pipeline import InMemoryDataset
 from aiforge.errors import DataError, did_you_mean
 from aiforge.plugins.tabular.columns import (
+    KINDS,
     RawTable,
     as_text,
     build_table,
@@ -164,6 +165,39 @@ class Dataset(InMemoryDataset):
                 text[name] = as_text(column.to_numpy(dtype=object))
         where = Source(source, has_header_line=True).at
         return build_table(text, self.column_kinds, self.feature_names, where, source, numeric, trained=True)
+
+    def reading_state(self) -> dict[str, Any]:
+        """What :meth:`features_from_table` needs, as JSON: a fresh Dataset given it by
+        :meth:`restore_reading` reads raw input columns without the training data."""
+        return {
+            "column_kinds": dict(self.column_kinds),
+            "feature_names": list(self.feature_names),
+            "target_name": self.target_name,
+            "task": self.task,
+        }
+
+    def restore_reading(self, state: dict[str, Any]) -> None:
+        """Set the attributes of :meth:`reading_state`; a state of the wrong form is a ValueError."""
+        from aiforge.data import reading_state as check
+
+        state = check.checked_keys(state, ("column_kinds", "feature_names", "target_name", "task"), "tabular")
+        names, kinds = state["feature_names"], state["column_kinds"]
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            raise ValueError(
+                f"tabular: reading state 'feature_names' must be a list of column names, not {names!r}"
+            )
+        if not isinstance(kinds, dict) or set(kinds) != set(names) or len(set(names)) != len(names):
+            raise ValueError(
+                f"tabular: reading state 'column_kinds' must give each of the feature_names {names} "
+                f"one kind, not {kinds!r}"
+            )
+        bad = {column: kind for column, kind in kinds.items() if kind not in KINDS}
+        if bad:
+            raise ValueError(f"tabular: reading state 'column_kinds': {bad} (kinds are {', '.join(KINDS)})")
+        target = check.name(state["target_name"], "target_name", "tabular", optional=True)
+        task = check.task(state["task"], "tabular")
+        self.feature_names, self.column_kinds = list(names), {n: str(kinds[n]) for n in names}
+        self.target_name, self.task = target, task
 
 
 def _check_arguments(

@@ -127,6 +127,20 @@ class Dataset(BaseDataset):
             )
         return texts
 
+    def reading_state(self) -> dict[str, Any]:
+        """What :meth:`features_from_table` needs, as JSON (the text column; the label column and
+        task describe the run): :meth:`restore_reading` sets it on a fresh Dataset."""
+        return {"text_column": self.text_column, "target_name": self.target_name, "task": self.task}
+
+    def restore_reading(self, state: dict[str, Any]) -> None:
+        """Set the attributes of :meth:`reading_state`; a state of the wrong form is a ValueError."""
+        from aiforge.data import reading_state as check
+
+        state = check.checked_keys(state, ("text_column", "target_name", "task"), "text")
+        text = check.name(state["text_column"], "text_column", "text")
+        target = check.name(state["target_name"], "target_name", "text", optional=True)
+        self.text_column, self.target_name, self.task = text, target, check.task(state["task"], "text")
+
 
 def _check_arguments(
     text_column: object,
