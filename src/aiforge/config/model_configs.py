@@ -90,6 +90,12 @@ class TrainingConfig(StrictSection):
     gradient_accumulation_steps: PositiveInt = Field(
         1, description="Optimizer step every N batches (effective batch = N x batch_size)."
     )
+    deterministic: bool = Field(
+        False,
+        description="Deterministic kernels (torch.use_deterministic_algorithms; on CUDA also "
+        "CUBLAS_WORKSPACE_CONFIG=:4096:8 and no cuDNN benchmarking), so a GPU run repeats exactly "
+        "as a CPU one does; an operation without a deterministic kernel then fails naming itself.",
+    )
     early_stopping_patience: PositiveInt | None = Field(
         None,
         description="Epochs without improvement before stopping; unset disables early stopping.",

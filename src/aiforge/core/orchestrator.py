@@ -41,7 +41,7 @@ from aiforge.runtime.distributed import (
     world_size,
 )
 from aiforge.runtime.log import add_run_log, configure_logging, console_configured, logger, remove_run_log
-from aiforge.runtime.seeding import seed_everything
+from aiforge.runtime.seeding import seed_everything, use_deterministic_kernels
 from aiforge.runtime.signals import StopRequests
 from aiforge.tracking.trackers import check_tracking_store, tracker_for
 from aiforge.training.builders import outputs_are_logits, task_for_loss
@@ -217,6 +217,8 @@ class Orchestrator:
                 f"per process, effective batch size {effective}"
             )
         seed_everything(self.config.seed)
+        if self.config.training_config.deterministic:
+            use_deterministic_kernels()
         main = is_main_process()
         assert self.run_dir is not None
         if self.resume_from is None and main:

@@ -21,8 +21,10 @@ if TYPE_CHECKING:
 # Keys left out of the record while at their default: a run without a test split records (and
 # checks on resume) exactly what runs recorded before these keys existed.
 _OMITTED_AT_DEFAULT = {"test_fraction": 0.0, "test_data_path": None}
-# The same for simple_nn's embeddings (a table with many-level categories fills them).
+# The same for simple_nn's embeddings (a table with many-level categories fills them) and for
+# training keys added later.
 _MODEL_OMITTED_AT_DEFAULT = {"embedding_cardinalities": None, "embedding_dim": None}
+_TRAINING_OMITTED_AT_DEFAULT = {"deterministic": False}
 
 
 def config_record(config: ExperimentConfig) -> dict[str, Any]:
@@ -31,6 +33,7 @@ def config_record(config: ExperimentConfig) -> dict[str, Any]:
     for section, omitted in (
         (record, _OMITTED_AT_DEFAULT),
         (record.get("model_config"), _MODEL_OMITTED_AT_DEFAULT),
+        (record.get("training_config"), _TRAINING_OMITTED_AT_DEFAULT),
     ):
         for key, default in omitted.items():
             if isinstance(section, dict) and key in section and section[key] == default:

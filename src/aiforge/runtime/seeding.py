@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from typing import Any
 
@@ -14,6 +15,18 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def use_deterministic_kernels() -> None:
+    """torch's deterministic kernels for this process (``training_config.deterministic``).
+
+    cuBLAS needs its workspace setting before its first use to be deterministic, hence the
+    environment variable (a value the user set is kept). Process-wide, like seeding.
+    """
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
 
 
 def rng_states() -> dict[str, Any]:
