@@ -105,9 +105,8 @@ CONFIG = {
 }
 
 
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("resume")
+def write_resumable_plugin(root: Path) -> None:
+    """The ``resumable`` plugin (model, dataset, preprocessor) in ``root/plugins``."""
     package = root / "plugins" / "resumable"
     package.mkdir(parents=True)
     preprocessor = "from aiforge.plugins.simple_nn.preprocessor import Preprocessor  # noqa: F401\n"
@@ -119,6 +118,12 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     }
     for name, text in files.items():
         (package / f"{name}.py").write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("resume")
+    write_resumable_plugin(root)
     for per_item in (False, True):
         config = json.loads(json.dumps(CONFIG))
         config["dataset_args"]["per_item"] = per_item

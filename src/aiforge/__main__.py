@@ -6,6 +6,6 @@ from aiforge._script_path import drop_working_directory
 
 drop_working_directory()  # before anything else is imported: the script has no such entry
 
-from aiforge.cli import main  # noqa: E402
+from aiforge.cli import console_main  # noqa: E402
 
-sys.exit(main())
+sys.exit(console_main())

@@ -20,6 +20,20 @@ class ConfigError(AIForgeError):
     """The experiment configuration is unreadable or invalid."""
 
 
+class ConflictingKeys(ValueError):
+    """Two keys of one config section that name the same thing (raised inside pydantic's
+    validation, hence a ValueError); ``keys`` (paths below the section) lets the loader say which
+    file gave each."""
+
+    def __init__(self, message: str, keys: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.keys = keys
+
+
+class CallbackInitError(ConfigError):
+    """A config callback's ``__init__`` failed; the command that read the file adds its name."""
+
+
 class PluginError(AIForgeError):
     """A plugin cannot be found, imported, or does not follow the plugin contract."""
 

@@ -259,7 +259,7 @@ def test_override_under_a_non_mapping() -> None:
         match=r"^override 'training_config\.epochs\.x=1': 'training_config\.epochs' is 5, not a mapping$",
     ):
         apply_overrides(data, ["training_config.epochs.x=1"])
-    with pytest.raises(ConfigError, match=r"'metrics' is \['accuracy'\], not a mapping"):
+    with pytest.raises(ConfigError, match=r"'metrics' is a list, and an override cannot set one item"):
         apply_overrides(data, ["metrics.0=f1"])
 
 

@@ -39,3 +39,14 @@ def refusing_port() -> Iterator[int]:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         yield sock.getsockname()[1]
+
+
+@pytest.fixture(autouse=True)
+def _wandb_forgets_its_settings() -> Iterator[None]:
+    """wandb keeps process-wide settings (mode, API key, server) from its first init; a test that
+    ran it online must not decide how the next one runs."""
+    yield
+    import sys
+
+    if "wandb" in sys.modules:
+        sys.modules["wandb"].teardown()

@@ -14,7 +14,7 @@ from aiforge.config.settings import AppSettings
 from aiforge.core.orchestrator import Orchestrator
 from aiforge.tracking.mlflow_callback import MLflowCallback
 from aiforge.tracking.tracker import Tracker
-from aiforge.tracking.trackers import check_tracking_store, tracker_for
+from aiforge.tracking.trackers import check_tracking_store, trackers_for
 from plugin_builders import tiny_experiment
 
 REQUIRED = {"on_experiment_start", "on_epoch_end", "on_experiment_end"}
@@ -58,14 +58,15 @@ def test_a_minimal_tracker_has_the_defaults_a_run_needs(tmp_path):
     tracker = ListTracker()
     assert tracker.run_id is None
     tracker.check_store(None)  # nothing to check by default
-    check_tracking_store(tracker, tmp_path)  # the orchestrator's call, through the interface
+    check_tracking_store([tracker], tmp_path)  # the orchestrator's call, through the interface
     assert tracker.state_dict() == {}
 
 
-def test_tracker_for_gives_a_tracker_or_none():
+def test_trackers_for_gives_trackers_or_none():
     config = ExperimentConfig(**tiny_experiment("tracked"))
-    assert isinstance(tracker_for(config, AppSettings(TRACKING=True)), Tracker)
-    assert tracker_for(config, AppSettings(TRACKING=False)) is None
+    [tracker] = trackers_for(config, AppSettings(TRACKING=True))
+    assert isinstance(tracker, Tracker)
+    assert trackers_for(config, AppSettings(TRACKING=False)) == []
 
 
 def test_a_minimal_tracker_gets_the_hooks_of_a_real_run(tmp_path):

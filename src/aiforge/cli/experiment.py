@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from aiforge.cli.common import EXIT_FAILURE, EXIT_OK, main_rank, settings
+from aiforge.cli.common import EXIT_FAILURE, EXIT_OK, settings
 from aiforge.cli.folder_option import folder
 
 
@@ -30,8 +30,9 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     experiment.add_argument("--device", help="cpu, cuda, cuda:N, mps or auto (AIFORGE_DEVICE)")
 
-    from aiforge.cli.run_folder_plugins import allow_dotted_parser
+    from aiforge.cli.run_folder_plugins import allow_dotted_parser, no_imports_parser
 
+    experiment = argparse.ArgumentParser(add_help=False, parents=[experiment, no_imports_parser()])
     run = commands.add_parser(
         "run",
         parents=[common, experiment, allow_dotted_parser()],
@@ -84,7 +85,9 @@ def _orchestrator(args: argparse.Namespace) -> Any:
 
         args.resume = resumable_run_dir(args.resume, run_settings.RESULTS_DIR)
     config_path = _config_path(args)
-    with _plugins_for(args, config_path):
+    from aiforge.config.trust import no_imports
+
+    with no_imports(bool(getattr(args, "no_imports", False))), _plugins_for(args, config_path):
         config = load_experiment_config(config_path, args.override, run_settings.PLUGINS_DIR)
         from aiforge.container import Container
 
@@ -95,7 +98,12 @@ def _orchestrator(args: argparse.Namespace) -> Any:
             from aiforge.utils.progress import ProgressBar
 
             container.callbacks.override(providers_list(ProgressBar()))
-        return container.orchestrator(resume_from=getattr(args, "resume", None))
+        from aiforge.errors import CallbackInitError
+
+        try:
+            return container.orchestrator(resume_from=getattr(args, "resume", None))
+        except CallbackInitError as err:  # built from the config: name its file
+            raise CallbackInitError(f"{config_path}: {err}") from err
 
 
 def _plugins_for(args: argparse.Namespace, config_path: Path) -> Any:
@@ -127,9 +135,13 @@ def providers_list(*items: Any) -> Any:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    results = _orchestrator(args).run_experiment()
-    if not main_rank():
-        return EXIT_OK
+    orchestrator = _orchestrator(args)
+    orchestrator.results_ready = _print_results  # before MLflow's end-of-run uploads
+    orchestrator.run_experiment()
+    return EXIT_OK
+
+
+def _print_results(results: dict[str, Any]) -> None:
     rows = {
         "epochs completed": f"{results['epochs_completed']} (best epoch {results['best_epoch']})",
         "final val_loss": f"{results['final_val_loss']:.4f}",
@@ -137,10 +149,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         "results": str(Path(results["run_dir"]) / "final_results.json"),
     }
     width = max(map(len, rows)) + 2
-    print(f"\nRun finished: {results['run_dir']}")
+    print(f"\nRun finished: {results['run_dir']}", flush=True)
     for label, value in rows.items():
-        print(f"  {label:<{width}}{value}")
-    return EXIT_OK
+        print(f"  {label:<{width}}{value}", flush=True)
 
 
 def cmd_check(args: argparse.Namespace) -> int:

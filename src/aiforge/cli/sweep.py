@@ -22,9 +22,11 @@ def _positive(text: str) -> int:
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
     """Add the ``sweep`` command (its handler set as ``handler``); ``common``: the shared options."""
+    from aiforge.cli.run_folder_plugins import no_imports_parser
+
     parser = commands.add_parser(
         "sweep",
-        parents=[common],
+        parents=[common, no_imports_parser()],
         help="search hyperparameters: trials of an experiment file with a sweep: section",
     )
     parser.add_argument(
@@ -75,8 +77,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     options = {"workers": args.workers, "storage": args.storage, "study_name": args.study_name}
-    setup = load_sweep_file(args.config, args.override, options, settings.PLUGINS_DIR)
-    record = run_sweep(setup, settings, progress=_show_progress(args))
+    from aiforge.config.trust import no_imports
+
+    with no_imports(args.no_imports):  # run_sweep checks every value of the space before any trial
+        setup = load_sweep_file(args.config, args.override, options, settings.PLUGINS_DIR)
+        record = run_sweep(setup, settings, progress=_show_progress(args))
     done = record["trials_complete"] + record["trials_pruned"]
     print(
         f"\nSweep '{record['study_name']}': {done}/{record['trials_requested']} trials finished "

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -23,6 +23,9 @@ from aiforge.config.model_configs import (
 )
 from aiforge.errors import ConfigError, PluginError, did_you_mean
 from aiforge.mappings import set_at_path
+
+if TYPE_CHECKING:
+    from aiforge.config.composition import ComposedConfig
 
 
 class _YAMLLoader(yaml.SafeLoader):
@@ -71,6 +74,8 @@ DEFAULT_EXAMPLE = "default"
 # a hostile one (deep nesting, YAML aliases that expand exponentially) must fail fast.
 MAX_DEPTH = 50
 MAX_VALUES = 100_000
+# A real config is a few kilobytes; PyYAML takes minutes over ten megabytes (a base: may name any file).
+MAX_FILE_BYTES = 1_000_000
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -82,7 +87,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
             f"{path}: unsupported config format '{path.suffix}'; use .yaml, .yml, .json or .toml"
         )
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _read_text(path)
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
     except (OSError, UnicodeDecodeError) as err:
@@ -95,6 +100,21 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of keys, not {type(data).__name__}")
     return plain_copy(data, str(path))
+
+
+def _read_text(path: Path) -> str:
+    """The file's text, refused when it is not a regular file (a device or pipe never ends) or is
+    larger than ``MAX_FILE_BYTES`` (checked on the bytes read, not only on the size it reports)."""
+    if path.exists() and not path.is_file() and not path.is_dir():  # checked before open: a pipe blocks
+        raise ConfigError(f"{path}: not a regular file (a device, pipe or socket); name a config file")
+    with path.open("rb") as file:
+        data = file.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise ConfigError(
+            f"{path}: the config file is larger than {MAX_FILE_BYTES:,} bytes; a config is a few "
+            "kilobytes (is this the right file?)"
+        )
+    return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as read_text() would
 
 
 def _parse(text: str, kind: str, path: Path) -> Any:
@@ -155,8 +175,22 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
         try:
             set_at_path(result, ".".join(parts), value)
         except ValueError as err:
-            raise ConfigError(f"override '{override}': {err}") from None
+            raise ConfigError(f"override '{_clip(override)}': {_not_a_mapping(result, parts, err)}") from None
     return result
+
+
+def _not_a_mapping(data: dict[str, Any], parts: list[str], err: ValueError) -> str:
+    """Why an override cannot set ``parts``: a list on the way cannot be entered by index."""
+    node: Any = data
+    for depth, part in enumerate(parts[:-1]):
+        node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, list):
+            key = ".".join(parts[: depth + 1])
+            return (
+                f"'{key}' is a list, and an override cannot set one item of a list by index; "
+                f"give the whole list, e.g. -o '{key}=[...]', or change it in the config file"
+            )
+    return str(err)
 
 
 def plain_copy(data: Any, source: str = "the config") -> Any:
@@ -225,9 +259,16 @@ def _show(value: Any, limit: int = 200) -> str:
 
 
 def build_experiment_config(
-    data: Mapping[str, Any], source: str = "config", plugins_dir: Path | None = None
+    data: Mapping[str, Any],
+    source: str = "config",
+    plugins_dir: Path | None = None,
+    origin: Callable[[Iterable[Any]], str] | None = None,
 ) -> ExperimentConfig:
-    """Validate a mapping; every problem is collected into one ConfigError naming key paths."""
+    """Validate a mapping; every problem is collected into one ConfigError naming key paths.
+
+    ``origin`` (a composed config's): the file or override that set a key path; a problem with a
+    value set elsewhere than ``source`` (a base file, an ``-o`` override) names it.
+    """
     data = dict(data)
     if "sweep" in data:  # `aiforge sweep` takes the section off before validating the rest
         raise ConfigError(
@@ -239,7 +280,13 @@ def build_experiment_config(
     try:
         ExperimentConfig.model_validate({**data, "model_config": ModelSpecificConfig()})
     except ValidationError as err:
-        errors += _describe(err, prefix=(), schema=None)
+        errors += _describe(
+            err,
+            prefix=(),
+            schema=None,
+            origin=_elsewhere(origin, source),
+            files=origin or (lambda loc: source),
+        )
     model_config = None
     config_class = _plugin_config_class(data, plugins_dir, errors)
     if config_class is not None:
@@ -250,7 +297,9 @@ def build_experiment_config(
             try:
                 model_config = model_config_as(config_class, model_data)
             except ValidationError as err:
-                errors += _describe(err, prefix=("model_config",), schema=config_class)
+                errors += _describe(
+                    err, prefix=("model_config",), schema=config_class, origin=_elsewhere(origin, source)
+                )
     if errors:
         raise ConfigError(f"invalid experiment config in {source}:\n" + "\n".join(errors))
     config = ExperimentConfig.model_validate({**data, "model_config": model_config})
@@ -293,50 +342,105 @@ def _keys_of(model: type[BaseModel]) -> list[str]:
     return [info.alias or name for name, info in model.model_fields.items()]
 
 
-def _describe(err: ValidationError, prefix: tuple[str, ...], schema: type[BaseModel] | None) -> list[str]:
+def _elsewhere(
+    origin: Callable[[Iterable[Any]], str] | None, source: str
+) -> Callable[[tuple[str, ...]], str]:
+    """`` (set in FILE)`` for a key path whose value came from elsewhere than ``source``, else ``""``."""
+
+    def where(loc: tuple[str, ...]) -> str:
+        found = origin(loc) if origin is not None and loc else source
+        if found == source:
+            return ""
+        return f" (set by {found})" if found.startswith("override ") else f" (set in {found})"
+
+    return where
+
+
+def _describe(
+    err: ValidationError,
+    prefix: tuple[str, ...],
+    schema: type[BaseModel] | None,
+    origin: Callable[[tuple[str, ...]], str] = lambda loc: "",
+    files: Callable[[tuple[str, ...]], str] | None = None,
+) -> list[str]:
+    from aiforge.errors import ConflictingKeys
+
     lines = []
     for error in err.errors():
         loc = prefix + tuple(str(part) for part in error["loc"])
         path = ".".join(loc)
+        where = origin(loc) if path else ""  # at the end: messages still start "key.path: problem"
+        conflict = (error.get("ctx") or {}).get("error")
+        if isinstance(conflict, ConflictingKeys):  # no dump of the section: say where each key was set
+            message = str(conflict)
+            if files is not None:
+                message += (
+                    " [" + ", ".join(f"{key} set in {files((*loc, key))}" for key in conflict.keys) + "]"
+                )
+            lines.append(f"  {path}: {message}")
+            continue
         if error["type"] == "extra_forbidden":
             parent = schema if schema is not None and len(loc) == 2 else _NESTED.get(loc[:-1])
             hint = did_you_mean(loc[-1], _keys_of(parent)) if parent else ""
             if parent is ModelSpecificConfig:
                 hint += " (the model plugin's Model does not set config_class, so it takes no settings)"
-            lines.append(f"  {path}: unknown key{hint}")
+            lines.append(f"  {path}: unknown key{hint}{where}")
         elif error["type"] == "missing":
-            lines.append(f"  {path}: required key is missing")
+            lines.append(f"  {path}: required key is missing{where}")
         else:
             message = error["msg"].removeprefix("Value error, ")
             if not path:  # a check of several keys at once: its message names them
                 lines.append(f"  {message}")
                 continue
-            lines.append(f"  {path}: {message} (got {_show(error.get('input'))})")
+            lines.append(f"  {path}: {message} (got {_show(error.get('input'))}){where}")
     return lines
 
 
+def compose_file(path: Path, overrides: Iterable[str] = (), *, run_folder: bool = False) -> ComposedConfig:
+    """The file's data with its ``base:`` files merged, ``overrides`` applied and ``${...}`` resolved,
+    and where each key path came from (see :mod:`aiforge.config.composition`)."""
+    from aiforge.config.composition import compose
+
+    return compose(path, overrides, read_config_file, apply_overrides, run_folder=run_folder)
+
+
 def load_experiment_config(
-    path: str | Path, overrides: Iterable[str] = (), plugins_dir: Path | None = None
+    path: str | Path,
+    overrides: Iterable[str] = (),
+    plugins_dir: Path | None = None,
+    *,
+    saved: bool = False,
+    ignore_callbacks: bool = False,
 ) -> ExperimentConfig:
-    """Read, override and validate a config file.
+    """Read (with its ``base:`` files), override, resolve ``${...}`` references and validate.
 
     A relative ``data_path`` (or ``test_data_path``, or a dataset_args/preprocess_args value
-    under a key ending in ``_file``) that exists next to the config file (and not in the working
-    directory) is made absolute, so configs travel with their data.
+    under a key ending in ``_file``) that exists next to the config file that set it (and not in
+    the working directory) is made absolute, so configs travel with their data. A run folder's
+    own config (read under ``run_folder_plugins``), or any ``saved`` one (a logged model's), is
+    data: its ``base:`` is refused and its ``${`` is text. ``ignore_callbacks``: the ``callbacks``
+    are neither imported nor validated (evaluate, predict and export never run them).
     """
+    from aiforge.core.plugins import is_run_folder_config
+
     path = Path(path)
-    data = apply_overrides(read_config_file(path), overrides)
+    composed = compose_file(path, overrides, run_folder=saved or is_run_folder_config(path))
+    data = composed.data
+    if ignore_callbacks:
+        data.pop("callbacks", None)
     for key in ("data_path", "test_data_path"):
         if key in data:
-            data[key] = _beside(path, data[key])
+            data[key] = _beside(composed.file_of([key]), data[key])
     for section in ("dataset_args", "preprocess_args"):  # files they name: tokenizer_file
         arguments = data.get(section)
         if isinstance(arguments, dict):
             data[section] = {
-                key: _beside(path, value) if isinstance(key, str) and key.endswith("_file") else value
+                key: _beside(composed.file_of([section, key]), value)
+                if isinstance(key, str) and key.endswith("_file")
+                else value
                 for key, value in arguments.items()
             }
-    return build_experiment_config(data, source=str(path), plugins_dir=plugins_dir)
+    return build_experiment_config(data, source=str(path), plugins_dir=plugins_dir, origin=composed.origin)
 
 
 def _beside(config_path: Path, value: Any) -> Any:

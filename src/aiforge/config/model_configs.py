@@ -17,6 +17,8 @@ from pydantic import (
     model_validator,
 )
 
+from aiforge.config.class_paths import CallbackSpec, translate_scheduler, translate_training
+
 # ModelSpecificConfig lives in a leaf module that the plugin contracts import too; this is its seed path.
 from aiforge.config.model_section import ModelSpecificConfig, model_config_as
 from aiforge.config.strict import FiniteNonNegativeFloat, FinitePositiveFloat, StrictSection
@@ -29,11 +31,34 @@ MAX_LAYERS = 10_000
 
 
 class SchedulerConfig(StrictSection):
-    """An LR scheduler from ``torch.optim.lr_scheduler``, stepped once per epoch."""
+    """An LR scheduler from ``torch.optim.lr_scheduler``, stepped once per epoch or per optimizer
+    step, after an optional linear warmup (see training/schedules.py for the sizing)."""
 
     name: str = Field(..., description="Class name, e.g. StepLR, CosineAnnealingLR, ReduceLROnPlateau.")
     args: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments for the class.")
     monitor: str = Field("val_loss", description="Metric that ReduceLROnPlateau watches.")
+    interval: Literal["epoch", "step"] = Field(
+        "epoch",
+        description="Step the scheduler once per epoch, or once per optimizer step (after gradient "
+        "accumulation); warmup_steps and the sizes filled in count in this unit.",
+    )
+    warmup_steps: NonNegativeInt | None = Field(
+        None,
+        description="Linear warmup over this many intervals (optimizer steps or epochs) before the "
+        "scheduler; not with warmup_ratio.",
+    )
+    warmup_ratio: float | None = Field(
+        None,
+        ge=0.0,
+        lt=1.0,
+        description="Linear warmup over this share of the run's intervals (rounded up); "
+        "not with warmup_steps.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_class_path(cls, data: Any) -> Any:
+        return translate_scheduler(data)  # {class_path, init_args} -> {name, args}
 
     @field_validator("name")
     @classmethod
@@ -47,6 +72,15 @@ class SchedulerConfig(StrictSection):
     @classmethod
     def _monitor_name(cls, name: str) -> str:
         return monitor_key(name)  # 'accuracy' -> 'val_accuracy', as for early_stopping_monitor
+
+    @model_validator(mode="after")
+    def _schedule_fits(self) -> SchedulerConfig:
+        from aiforge.training.schedules import schedule_problem
+
+        problem = schedule_problem(self.name, self.interval, self.warmup_steps, self.warmup_ratio)
+        if problem:
+            raise ValueError(problem)
+        return self
 
 
 class CompileConfig(StrictSection):
@@ -160,6 +194,11 @@ class TrainingConfig(StrictSection):
     local_rank: int = Field(0, ge=0, description="Local rank (set by the launcher).")
     world_size: PositiveInt = Field(1, description="Number of processes (set by the launcher).")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _from_class_paths(cls, data: Any) -> Any:
+        return translate_training(data)  # optimizer:/loss: {class_path, init_args} -> *_name, *_args
+
     @field_validator("compile", mode="before")
     @classmethod
     def _compile_options(cls, value: Any) -> Any:
@@ -235,11 +274,20 @@ class TrainingConfig(StrictSection):
         return data
 
 
+TrackingBackend = Literal["mlflow", "tensorboard", "csv", "wandb"]
+
+
 class TrackingConfig(StrictSection):
-    """MLflow tracking of the run (on by default, to MLflow's default local store)."""
+    """Tracking of the run: MLflow by default (to MLflow's default local store), or any set of
+    ``backends``; ``tracking_uri``, ``experiment_name``, ``log_model`` and ``on_unreachable`` are MLflow's."""
 
     enabled: bool = Field(
-        True, description="Track this run in MLflow (AIFORGE_TRACKING=false also turns it off)."
+        True, description="Track this run (AIFORGE_TRACKING=false also turns every backend off)."
+    )
+    backends: list[TrackingBackend] = Field(
+        default_factory=lambda: ["mlflow"],
+        description="Where to track the run, any of mlflow, tensorboard (event files in the run "
+        "folder's tensorboard/), csv (csv/metrics.csv in the run folder), wandb (needs the wandb package).",
     )
     tracking_uri: str | None = Field(
         None,
@@ -254,13 +302,23 @@ class TrackingConfig(StrictSection):
         "graph (no pickle), or pickled with a warning when the model cannot be traced.",
     )
     log_every_n_steps: PositiveInt | None = Field(
-        None, description="Also log the training loss every N batches (step = batches seen)."
+        None,
+        description="Also log the training loss (step_train_loss) every N optimizer steps, at step = "
+        "the optimizer step (trainer.global_step), in every backend.",
     )
     on_unreachable: Literal["fail", "warn"] = Field(
         "fail",
         description="When the MLflow store cannot be used at the start (server down, file locked or "
         "damaged): fail (exit 2, nothing made), or warn and train untracked.",
     )
+
+    @field_validator("backends")
+    @classmethod
+    def _unique_backends(cls, backends: list[str]) -> list[str]:
+        repeated = sorted({name for name in backends if backends.count(name) > 1})
+        if repeated:
+            raise ValueError(f"lists {', '.join(repeated)} more than once; name each backend once")
+        return backends
 
     @field_validator("tracking_uri")
     @classmethod
@@ -357,6 +415,12 @@ class ExperimentConfig(StrictSection):
     )
     tracking: TrackingConfig = Field(
         default_factory=TrackingConfig, description="MLflow tracking of the run."
+    )
+    callbacks: list[CallbackSpec] = Field(
+        default_factory=list,
+        description="Callbacks built from the config, each {class_path, init_args}: a built-in's short "
+        "name or the dotted path of an aiforge.utils.callbacks.Callback subclass (imported: configs "
+        "are code; --no-imports refuses dotted paths). They run after the trackers.",
     )
 
     @field_validator("experiment_name")
@@ -460,6 +524,10 @@ def logged_name_problems(config: ExperimentConfig) -> list[str]:
     monitors = {"training_config.early_stopping_monitor": tcfg.early_stopping_monitor}
     if tcfg.scheduler is not None:
         monitors["training_config.scheduler.monitor"] = tcfg.scheduler.monitor
+    for index, spec in enumerate(getattr(config, "callbacks", None) or []):  # EarlyStopping only warns
+        early_stopping = spec.class_path in ("EarlyStopping", "aiforge.utils.callbacks.EarlyStopping")
+        if early_stopping and "monitor" in spec.init_args:
+            monitors[f"callbacks.{index}.init_args.monitor"] = spec.init_args["monitor"]
     for key, monitor in monitors.items():
         if monitor not in known:
             problems.append(f"{key}: '{monitor}' is not logged by this run; choose from {', '.join(known)}")

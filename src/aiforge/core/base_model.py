@@ -67,6 +67,23 @@ class BaseModel(nn.Module, ABC):
 
 
 _INDEX_TARGET_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss, nn.MultiMarginLoss)
+# Torch's classification losses that take float targets: a subclass with ``task`` keeps them.
+_FLOAT_TARGET_CLASSIFICATION_LOSSES = (
+    nn.BCELoss,
+    nn.BCEWithLogitsLoss,
+    nn.MultiLabelSoftMarginLoss,
+    nn.SoftMarginLoss,
+    nn.HingeEmbeddingLoss,
+    nn.MultiLabelMarginLoss,
+)
+
+
+def _index_targets_by_task(loss_fn: nn.Module) -> bool:
+    """A custom loss with ``task = "classification"`` counts as CrossEntropyLoss (see
+    ``training.builders.loss_kind``): integer class labels, as the task and metrics assume."""
+    return getattr(type(loss_fn), "task", None) == "classification" and not isinstance(
+        loss_fn, _FLOAT_TARGET_CLASSIFICATION_LOSSES
+    )
 
 
 def align_for_loss(
@@ -77,7 +94,7 @@ def align_for_loss(
     This lets one dataset (integer labels, or float values of shape ``[N]``) work
     with a one-output model (``[N, 1]``) under MSE, L1 or BCEWithLogits alike.
     """
-    if isinstance(loss_fn, _INDEX_TARGET_LOSSES):
+    if isinstance(loss_fn, _INDEX_TARGET_LOSSES) or _index_targets_by_task(loss_fn):
         return predictions, targets if targets.dtype == torch.int64 else targets.long()
     if predictions.dim() == targets.dim() + 1 and predictions.shape[-1] == 1:
         predictions = predictions.squeeze(-1)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from aiforge.config.class_paths import build_callback
 from aiforge.config.model_configs import ExperimentConfig
 from aiforge.config.settings import AppSettings, get_settings, setting_source
 from aiforge.core.base_model import BaseModel
@@ -32,7 +34,6 @@ from aiforge.runs.records import config_record, labels_of, save_environment, sav
 from aiforge.runs.resume import explain_failure, resumable_run_dir
 from aiforge.runtime.device import resolve_device
 from aiforge.runtime.distributed import (
-    broadcast_object,
     is_initialized,
     is_main_process,
     launch_from_environment,
@@ -43,7 +44,7 @@ from aiforge.runtime.distributed import (
 from aiforge.runtime.log import add_run_log, configure_logging, console_configured, logger, remove_run_log
 from aiforge.runtime.seeding import seed_everything, use_deterministic_kernels
 from aiforge.runtime.signals import StopRequests
-from aiforge.tracking.trackers import check_tracking_store, tracker_for
+from aiforge.tracking.trackers import check_tracking_store, share_run_ids, trackers_for
 from aiforge.training.builders import outputs_are_logits, task_for_loss
 from aiforge.training.checkpoint import load_resume_state
 from aiforge.training.from_config import (
@@ -53,6 +54,7 @@ from aiforge.training.from_config import (
     model_config_for,
     standard_callbacks,
 )
+from aiforge.training.schedules import sized_length
 from aiforge.training.trainer import Trainer
 from aiforge.utils.callbacks import Callback, ModelCheckpoint
 from aiforge.utils.metrics import MetricSet, default_metrics
@@ -98,9 +100,13 @@ class Orchestrator:
             self.device = torch.device("cuda", self.launch.local_rank)  # one GPU per process
         self.task = task_for_loss(self.config.training_config.loss_fn_name)
         self.extra_callbacks = list(callbacks or [])
+        # The config's callbacks, built now: an __init__ that fails is a ConfigError before any folder.
+        self.config_callbacks = [
+            build_callback(spec, f"callbacks.{index}") for index, spec in enumerate(self.config.callbacks)
+        ]
         self.metric_names = self.config.metrics or default_metrics(self.task)
         self._check_config_fits_plugins()
-        self.tracker = tracker_for(self.config, self.settings)
+        self.trackers = trackers_for(self.config, self.settings)  # tracking.backends, in order
 
         self.run_dir: Path | None = None
         self.dataset: BaseDataset | None = None
@@ -117,6 +123,9 @@ class Orchestrator:
         self.num_classes: int | None = None  # set by prepare_data() for classification
         self.stop_requests = StopRequests()
         self._run_lock: RunLock | None = None
+        # Called with final_results.json's content as soon as the run's files are written,
+        # before the trackers send their last work (the CLI prints its summary here).
+        self.results_ready: Callable[[dict[str, Any]], None] | None = None
 
     @classmethod
     def from_run_dir(
@@ -167,12 +176,12 @@ class Orchestrator:
             configure_logging(self.settings.LOG_LEVEL if is_main_process() else "WARNING")
         started = time.perf_counter()
         if self.resume_from is None:
-            check_tracking_store(self.tracker)
+            check_tracking_store(self.trackers)
         self.run_dir, resuming, self._run_lock = place_run(
             self.settings.RESULTS_DIR, self.config.experiment_name, self.resume_from
         )
         if self.resume_from is not None:  # under the folder's lock; a refusal leaves it as it was
-            check_tracking_store(self.tracker, self.run_dir)
+            check_tracking_store(self.trackers, self.run_dir)
         log_name = run_files.LOG_FILE if is_main_process() else f"aiforge_debug.rank{self.launch.rank}.log"
         self.log_path = self.run_dir / log_name
         log_sink = add_run_log(self.log_path)
@@ -185,6 +194,8 @@ class Orchestrator:
             with self.stop_requests:
                 self._run_steps()
                 results = self.finish(time.perf_counter() - started)
+            if self.results_ready is not None and is_main_process():
+                self._show_results(results)
             self._end_experiment("FINISHED")
             logger.info(f"Results are in {self.run_dir}")
             return results
@@ -204,6 +215,15 @@ class Orchestrator:
         finally:
             if log_sink is not None:
                 remove_run_log(log_sink)
+
+    def _show_results(self, results: dict[str, Any]) -> None:
+        """``results_ready`` before the trackers' end-of-run uploads; its failure (a closed pipe
+        when the output goes to ``| head``) costs the summary, never the finished run."""
+        assert self.results_ready is not None
+        try:
+            self.results_ready(results)
+        except Exception as err:
+            logger.warning(f"The run finished, but showing its results failed: {type(err).__name__}: {err}")
 
     def _run_steps(self) -> None:
         """Everything up to the trained model; a resume reuses the folder's records, never rewrites them."""
@@ -241,7 +261,12 @@ class Orchestrator:
         """Tell the callbacks of a started run how it ended; a failing callback never hides the error."""
         if self.trainer is None:
             return
-        for callback in self.trainer.callbacks:
+        from aiforge.tracking.mlflow_callback import MLflowCallback
+
+        # MLflow copies the run folder as it ends: after the other callbacks and trackers wrote
+        # their last files (TensorBoard's hparams and figures, W&B's finished run).
+        ends = sorted(self.trainer.callbacks, key=lambda callback: isinstance(callback, MLflowCallback))
+        for callback in ends:
             try:
                 callback.on_experiment_end(self, status, error)
             except Exception as hook_error:
@@ -427,14 +452,15 @@ class Orchestrator:
         """The training loop with early stopping, checkpoints and the LR schedule."""
         assert self.model is not None and self.model.optimizer is not None
         metrics = self._metric_set()
-        others = [self.tracker] if self.tracker is not None else []
+        others: list[Callback] = list(self.trackers)
         assert self.run_dir is not None
         callbacks, self.checkpoint = standard_callbacks(
             self.config.training_config,
             self.run_dir,
             self.model.optimizer,
             config_record(self.config),
-            others + self.extra_callbacks,
+            others + self.config_callbacks + self.extra_callbacks,
+            batches_per_epoch=sized_length(self.train_dataloader),  # sizes a per-step LR schedule
         )
         self.trainer = Trainer(
             self.model,
@@ -451,8 +477,7 @@ class Orchestrator:
             self._restore_trainer(self.resume_state)
         for callback in callbacks:
             callback.on_experiment_start(self)
-        if self.tracker is not None and is_initialized():  # rank 0 started it; the others learn its id
-            self.tracker.run_id = broadcast_object(self.tracker.run_id)
+        share_run_ids(self.trackers)  # under torchrun: rank 0 started the tracked runs
         epochs = self.config.training_config.epochs
         logger.info(f"Training for up to {epochs} epochs")
         return self.trainer.fit(self.train_dataloader, self.val_dataloader, epochs)

@@ -168,6 +168,12 @@ _run_folder: contextvars.ContextVar[_RunFolderSource | None] = contextvars.Conte
 )
 
 
+def is_run_folder_config(path: str | Path) -> bool:
+    """Whether ``path`` is the run folder config being read now (its ``base:``/``${`` are data)."""
+    source = _run_folder.get()
+    return source is not None and Path(path) == source.config_file
+
+
 @contextlib.contextmanager
 def run_folder_plugins(config_file: str | Path, allow_dotted: bool = False) -> Iterator[None]:
     """Resolve plugins named by a run folder's ``config_file``: a run folder is data, not code.
@@ -177,12 +183,15 @@ def run_folder_plugins(config_file: str | Path, allow_dotted: bool = False) -> I
     directory that ``python -m``/``-c`` put first on ``sys.path`` is also taken off it meanwhile,
     so no module there shadows an installed one.
     """
+    from aiforge.config.trust import run_folder_config
+
     token = _run_folder.set(_RunFolderSource(Path(config_file), allow_dotted))
     removed = None if allow_dotted else _working_directory_entry()
     if removed is not None:
         del sys.path[0]
-    try:
-        yield
+    try:  # the same rule for the classes its config names (callbacks, optimizer, loss, scheduler)
+        with run_folder_config(None if allow_dotted else Path(config_file)):
+            yield
     finally:
         _run_folder.reset(token)
         if removed is not None:
@@ -197,7 +206,17 @@ def _working_directory_entry() -> str | None:
 
 
 def _refuse_run_folder_import_path(name: str) -> None:
-    """A dotted path named only by a run folder's config is not imported without the opt-in."""
+    """A dotted path named only by a run folder's config is not imported without the opt-in, and
+    none under ``--no-imports``."""
+    from aiforge.config.trust import NO_IMPORTS_FLAG, imports_refused
+
+    if imports_refused():
+        raise PluginError(
+            f"plugin '{name}' is a dotted import path, and {NO_IMPORTS_FLAG} allows only built-in, "
+            f"installed (entry-point group '{ENTRY_POINT_GROUP}') and AIFORGE_PLUGINS_DIR plugins "
+            f"(a config that names a module imports it: configs are code); install the plugin, or "
+            f"run without {NO_IMPORTS_FLAG} if you trust this config and that module"
+        )
     source = _run_folder.get()
     if source is None or source.allow_dotted:
         return

@@ -13,7 +13,7 @@ from aiforge.core.plugins import call_plugin
 from aiforge.errors import DataError, DimsMismatch, PluginError
 from aiforge.runtime.distributed import broadcast_object, is_initialized, is_main_process
 from aiforge.runtime.log import logger
-from aiforge.training.builders import BINARY_LOSSES
+from aiforge.training.builders import BINARY_LOSSES, loss_kind
 
 
 def all_labels(dataset: BaseDataset) -> torch.Tensor:
@@ -111,7 +111,7 @@ def output_dim(dataset: BaseDataset, task: str, loss_name: str, plugin: str) -> 
             f"{loss_name} makes this a classification task, but dataset plugin '{plugin}' holds a "
             "regression target; use a regression loss such as MSELoss, or a classification dataset"
         )
-    if loss_name in BINARY_LOSSES:
+    if loss_kind(loss_name) in BINARY_LOSSES:
         labels = all_labels(dataset)
         if not bool(((labels == 0) | (labels == 1)).all()):
             raise DataError(

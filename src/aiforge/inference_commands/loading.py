@@ -129,7 +129,9 @@ def _rebuild(run_dir: Path, settings: Any, device: str | None) -> LoadedRun:
             f"{run_dir} has no {run_files.FINAL_MODEL_FILE}: the run did not finish "
             "(its checkpoints are in checkpoints/)"
         )
-    config = load_experiment_config(run_dir / run_files.CONFIG_FILE, plugins_dir=settings.PLUGINS_DIR)
+    config = load_experiment_config(  # callbacks are never run here: not imported, not checked
+        run_dir / run_files.CONFIG_FILE, plugins_dir=settings.PLUGINS_DIR, ignore_callbacks=True
+    )
     device = device or _device_for(run_dir, settings.DEVICE)
     settings = settings.model_copy(update={"TRACKING": False, "DEVICE": device})
     orchestrator = Orchestrator(config, settings=settings)

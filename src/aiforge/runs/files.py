@@ -27,6 +27,12 @@ RESULTS_FILE = "final_results.json"
 FINAL_MODEL_FILE = "final_model.pt"
 LOG_FILE = "aiforge_debug.log"
 CHECKPOINT_DIR = "checkpoints"
+# The tracking backends' own files in the run folder (tracking.backends): TensorBoard's event
+# files (``tensorboard --logdir results/`` finds every run's), the CSV tracker's flat file, W&B's folder.
+TENSORBOARD_DIR = "tensorboard"
+CSV_TRACKING_DIR = "csv"
+CSV_TRACKING_FILE = "metrics.csv"  # in CSV_TRACKING_DIR: steps and epochs, not the run's own metrics.csv
+WANDB_DIR = "wandb"
 # The files in CHECKPOINT_DIR; what they hold is training/checkpoint.py's (runs/ sits below it and
 # needs the names too: placement and resume look for a checkpoint without reading one).
 LAST_CHECKPOINT = "last.pt"  # the newest full training state

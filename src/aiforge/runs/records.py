@@ -20,11 +20,13 @@ if TYPE_CHECKING:
 
 # Keys left out of the record while at their default: a run without a test split records (and
 # checks on resume) exactly what runs recorded before these keys existed.
-_OMITTED_AT_DEFAULT = {"test_fraction": 0.0, "test_data_path": None}
+_OMITTED_AT_DEFAULT: dict[str, Any] = {"test_fraction": 0.0, "test_data_path": None, "callbacks": []}
 # The same for simple_nn's embeddings (a table with many-level categories fills them) and for
 # training keys added later.
 _MODEL_OMITTED_AT_DEFAULT = {"embedding_cardinalities": None, "embedding_dim": None}
 _TRAINING_OMITTED_AT_DEFAULT = {"deterministic": False}
+_SCHEDULER_OMITTED_AT_DEFAULT = {"interval": "epoch", "warmup_steps": None, "warmup_ratio": None}
+_TRACKING_OMITTED_AT_DEFAULT = {"backends": ["mlflow"]}
 
 
 def config_record(config: ExperimentConfig) -> dict[str, Any]:
@@ -34,11 +36,32 @@ def config_record(config: ExperimentConfig) -> dict[str, Any]:
         (record, _OMITTED_AT_DEFAULT),
         (record.get("model_config"), _MODEL_OMITTED_AT_DEFAULT),
         (record.get("training_config"), _TRAINING_OMITTED_AT_DEFAULT),
+        ((record.get("training_config") or {}).get("scheduler"), _SCHEDULER_OMITTED_AT_DEFAULT),
+        (record.get("tracking"), _TRACKING_OMITTED_AT_DEFAULT),
     ):
         for key, default in omitted.items():
             if isinstance(section, dict) and key in section and section[key] == default:
                 del section[key]
     return record
+
+
+def config_file_text(config: ExperimentConfig) -> str:
+    """``config.yaml``'s text: the record, with a literal ``${`` (a ``\\${`` the user wrote, now
+    resolved) written ``\\${`` again, so ``aiforge run RUN/config.yaml`` does not make it a reference.
+    Reading the run folder as data turns ``\\${`` back into ``${`` (config.composition)."""
+    record = escape_references(config_record(config))
+    return "# Resolved configuration of this run.\n" + yaml.safe_dump(record, sort_keys=False)
+
+
+def escape_references(value: Any) -> Any:
+    """``value`` with every ``${`` in its text written ``\\${``."""
+    if isinstance(value, str):
+        return value.replace("${", "\\${")
+    if isinstance(value, dict):
+        return {key: escape_references(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [escape_references(item) for item in value]
+    return value
 
 
 def save_records(
@@ -50,8 +73,7 @@ def save_records(
     """The resolved config (enough to rerun: ``aiforge run <run_dir>/config.yaml``), the class
     names (``labels``, from :func:`labels_of`), and the fitted preprocessor, written as soon as
     they exist so that every checkpoint has them beside it."""
-    text = "# Resolved configuration of this run.\n" + yaml.safe_dump(config_record(config), sort_keys=False)
-    run_files.write_text(run_dir / run_files.CONFIG_FILE, text)
+    run_files.write_text(run_dir / run_files.CONFIG_FILE, config_file_text(config))
     if labels is not None:
         run_files.write_json(run_dir / run_files.LABELS_FILE, labels)
     if preprocessor is not None:

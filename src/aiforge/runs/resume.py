@@ -49,9 +49,24 @@ def explain_failure(error: BaseException, run_dir: Path, log_path: Path, trained
     if not trained or not (run_dir / run_files.CHECKPOINT_DIR / run_files.LAST_CHECKPOINT).exists():
         return
     if isinstance(error, RunInterrupted):
-        logger.warning(f"Run interrupted ({error}); continue it with: aiforge run --resume {run_dir}")
+        logger.warning(f"Run interrupted ({error}); continue it with: {_resume_command(run_dir)}")
     elif not isinstance(error, AIForgeError):
         logger.warning(f"The last checkpoint stays usable: aiforge run --resume {run_dir}")
+
+
+def _resume_command(run_dir: Path) -> str:
+    """``aiforge run --resume DIR``, with ``--allow-dotted-plugins`` when the run's config names a
+    plugin or class by dotted path (its run folder is data: resuming refuses them otherwise)."""
+    import yaml
+
+    from aiforge.config.trust import ALLOW_DOTTED_FLAG, names_dotted_path
+
+    command = f"aiforge run --resume {run_dir}"
+    try:
+        record = yaml.safe_load((run_dir / run_files.CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError):  # the hint is a courtesy: never fail on it
+        return command
+    return f"{command} {ALLOW_DOTTED_FLAG}" if names_dotted_path(record) else command
 
 
 def check_run_records(run_dir: Path, preprocessor: bool, labels: dict[str, Any] | None) -> None:

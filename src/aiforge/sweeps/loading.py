@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from aiforge.config.loading import apply_overrides, build_experiment_config, plain_copy, read_config_file
+from aiforge.config.loading import build_experiment_config, compose_file, plain_copy
 from aiforge.config.model_configs import ExperimentConfig
 from aiforge.errors import ConfigError
 from aiforge.sweeps.config import SweepConfig
@@ -57,7 +57,8 @@ def load_sweep_file(
     """Read the file, apply ``-o`` overrides (``sweep.trials=4`` too) and the command's options
     (``workers``, ``storage``, ``study_name``: set as given, never parsed), then validate both parts."""
     path = Path(path)
-    data = apply_overrides(read_config_file(path), overrides)
+    composed = compose_file(path, overrides)  # base: files and ${...} references, as `aiforge run` reads
+    data = composed.data
     sweep_data = data.pop("sweep", None)
     if sweep_data is None:
         raise ConfigError(
@@ -69,10 +70,10 @@ def load_sweep_file(
     for key in ("data_path", "test_data_path"):  # beside the file, as load_experiment_config does
         value = data.get(key)
         if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
-            beside = path.parent / value
+            beside = composed.file_of([key]).parent / value
             if not _exists(Path(value)) and _exists(beside):
                 data[key] = str(beside.resolve())
-    return setup_from(data, sweep_data, str(path), plugins_dir)
+    return setup_from(data, sweep_data, str(path), plugins_dir, origin=composed.origin)
 
 
 def _exists(path: Path) -> bool:
@@ -88,8 +89,10 @@ def setup_from(
     sweep: Mapping[str, Any] | SweepConfig,
     source: str = "config",
     plugins_dir: Path | None = None,
+    origin: Callable[[Iterable[Any]], str] | None = None,
 ) -> SweepSetup:
-    """A SweepSetup from data or validated objects (the Python API's way in)."""
+    """A SweepSetup from data or validated objects (the Python API's way in); ``origin`` names
+    the file (a base file, an override) that set a key path, for error messages."""
     if isinstance(base, ExperimentConfig):
         data = base.model_dump(mode="json", by_alias=True)  # as config.yaml records it
     else:
@@ -97,5 +100,5 @@ def setup_from(
     if "sweep" in data:
         raise ConfigError(f"{source}: give the sweep section separately, not inside the experiment config")
     sweep_cfg = sweep_config(sweep, source)
-    config = build_experiment_config(data, source=source, plugins_dir=plugins_dir)
+    config = build_experiment_config(data, source=source, plugins_dir=plugins_dir, origin=origin)
     return SweepSetup(base=data, config=config, sweep=sweep_cfg, source=source)

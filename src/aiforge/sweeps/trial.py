@@ -95,14 +95,17 @@ def run_trial(
     if resume and (Path(resume) / run_files.RESULTS_FILE).is_file():
         trial.set_user_attr("run_dir", resume)
         return json.loads((Path(resume) / run_files.RESULTS_FILE).read_text()), False
+    # The sweep's own config, also for a resumed trial: the folder's config.yaml is data (it
+    # must match this one, which the resume checks), and this one's class paths were trusted.
+    config = trial_config(base, trial.params, f"{source} (trial {trial.number})", settings.PLUGINS_DIR)
     if resume and _has_checkpoint(Path(resume)):
         trial.set_user_attr("run_dir", resume)
-        orchestrator = Orchestrator.from_run_dir(resume, settings=settings, callbacks=[reporter])
+        orchestrator = Orchestrator(config, settings=settings, callbacks=[reporter], resume_from=resume)
     else:
-        config = trial_config(base, trial.params, f"{source} (trial {trial.number})", settings.PLUGINS_DIR)
         orchestrator = Orchestrator(config, settings=settings, callbacks=[reporter])
-    if parent_run_id is not None and orchestrator.tracker is not None:
-        orchestrator.tracker.parent_run_id = parent_run_id
+    if parent_run_id is not None:
+        for tracker in orchestrator.trackers:  # a backend without nested runs ignores it
+            tracker.parent_run_id = parent_run_id
     results = orchestrator.run_experiment()
     return results, reporter.pruned
 

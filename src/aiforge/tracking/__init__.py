@@ -1,1 +1,2 @@
-"""Experiment trackers: which one a run gets, and the MLflow callback, model and store checks."""
+"""Experiment trackers: which ones a run gets (MLflow, TensorBoard, CSV, W&B), their shared
+failure rule, and MLflow's model and store checks."""

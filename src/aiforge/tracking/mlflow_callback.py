@@ -6,14 +6,17 @@ import json
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aiforge.runs.records import config_record
 from aiforge.runtime.distributed import is_main_process
 from aiforge.runtime.log import logger
+from aiforge.tracking.isolation import warn_tracking_stopped
 from aiforge.tracking.mlflow_failures import drop_active_run, one_quick_try, password, run_folder_files
 from aiforge.tracking.mlflow_logs import route_mlflow_errors
+from aiforge.tracking.run_values import STEP_LOSS, STEP_LR, final_metrics, flat_params, flat_values
+from aiforge.tracking.step_tracker import StepValues
 from aiforge.tracking.store_check import (
     TrackingStoreError,
     prepare_store,
@@ -24,7 +27,6 @@ from aiforge.tracking.store_check import (
     store_name,
 )
 from aiforge.tracking.tracker import Tracker
-from aiforge.utils.callbacks import Callback
 
 if TYPE_CHECKING:
     from aiforge.tracking.tracker import TrackedRun
@@ -33,7 +35,6 @@ MAX_PARAMS_PER_BATCH = 100  # MLflow's limit per log_batch call
 MAX_PARAM_LENGTH = 500  # the smallest limit among MLflow server versions still in use
 RUN_INFO_FILE = "mlflow_run.json"
 PARENT_RUN_TAG = "mlflow.parentRunId"  # MLflow's tag of a nested run: its parent run's id
-STEP_LOSS = "step_train_loss"
 # A metric goes to MLflow at once when the last send is at least this old; metrics that come
 # sooner wait for the first one after that (or the end of training). Each write to MLflow's SQL
 # store costs ~20 ms of CPU (in its logging thread, still with the GIL), more than a small epoch.
@@ -41,15 +42,13 @@ METRICS_FLUSH_INTERVAL_S = 1.0
 
 
 def flatten(data: Any) -> dict[str, str]:
-    """MLflow params: ``{"a": {"b": 1}}`` -> ``{"a.b": "1"}`` (:func:`aiforge.mappings.flatten`, an
-    empty mapping left out); lists as JSON, long values truncated with a note."""
-    from aiforge.mappings import flatten as flat_keys
-
-    return {key: _param_text(value) for key, value in flat_keys(data).items() if not isinstance(value, dict)}
+    """MLflow params: ``{"a": {"b": 1}}`` -> ``{"a.b": "1"}`` (:func:`run_values.flat_values`: an
+    empty mapping left out, None and lists as JSON), long values truncated with a note."""
+    return {key: _param_text(value) for key, value in flat_values(data).items()}
 
 
 def _param_text(data: Any) -> str:
-    text = json.dumps(data) if isinstance(data, (list, tuple)) else str(data)
+    text = str(data)
     if len(text) > MAX_PARAM_LENGTH:
         note = "...(truncated)"
         text = text[: MAX_PARAM_LENGTH - len(note)] + note
@@ -77,6 +76,7 @@ class MLflowCallback(Tracker):
         log_every_n_steps: int | None = None,
         on_unreachable: str = "fail",
         parent_run_id: str | None = None,
+        lr_per_step: bool = False,
     ) -> None:
         try:
             import mlflow  # noqa: F401
@@ -87,22 +87,22 @@ class MLflowCallback(Tracker):
         self.run_name = run_name
         self.tags = dict(tags or {})
         self.log_model = log_model
-        self.log_every_n_steps = log_every_n_steps
+        self.steps = StepValues(log_every_n_steps, lr_per_step)  # the same rule as every backend's
         self.on_unreachable = on_unreachable
         self.parent_run_id = parent_run_id  # a sweep's parent run: this run starts nested under it
-        self.batches_seen = 0
         self.run_id: str | None = None
         self._logged_epochs: set[int] = set()
-        self._logged_batches = 0
+        # A resumed run: per-step key -> the last optimizer step MLflow has of it (before the crash).
+        self._logged_steps: dict[str, int] = {}
         self._pending: list[Any] = []  # mlflow Metric entities not yet handed to MLflow
-        self._unsent_steps: list[tuple[int, float, int]] = []  # from a checkpoint: (step, value, time)
+        # From a checkpoint: the per-step values that waited to be sent, (key, step, value, time).
+        self._unsent_steps: list[tuple[str, int, float, int]] = []
         self._flushed_at = time.monotonic()
-        self._sends: list[Any] = []  # mlflow RunOperations of metric batches not yet known sent
+        self._sends: list[Future[None]] = []  # metric batches not yet known sent
+        self._sender: ThreadPoolExecutor | None = None  # one thread: batches go in order
         self._failed = False  # the store failed during the run: tracking stopped
         self._routing = False  # MLflow's error logs go to the debug log (see mlflow_logs)
-        if not log_every_n_steps:
-            # No per-batch work: the trainer then never calls this callback per batch.
-            self.on_train_batch_end = Callback.on_train_batch_end.__get__(self)  # type: ignore[method-assign]
+        self.steps.skip_batches_unless_wanted(self)
         self.active = is_main_process()
 
     def check_store(self, run_dir: Path | None = None) -> None:
@@ -132,6 +132,8 @@ class MLflowCallback(Tracker):
 
     def on_experiment_start(self, orchestrator: TrackedRun) -> None:
         """Start the MLflow run and log the resolved config and the environment record."""
+        trainer = getattr(orchestrator, "trainer", None)
+        self.steps.last_step = int(trainer.global_step) if trainer is not None else 0
         if not self.active:
             return
         import mlflow
@@ -170,8 +172,8 @@ class MLflowCallback(Tracker):
             tags[PARENT_RUN_TAG] = self.parent_run_id  # MLflow's nested run (no active parent needed)
         run = mlflow.start_run(run_name=self.run_name or run_dir.name, tags=tags)
         self.run_id = run.info.run_id
-        params = flatten(config_record(orchestrator.config))  # what config.yaml holds
-        items = list(params.items())
+        params = {key: _param_text(value) for key, value in flat_params(orchestrator.config).items()}
+        items = list(params.items())  # what config.yaml holds
 
         def send() -> None:
             for start in range(0, len(items), MAX_PARAMS_PER_BATCH):
@@ -211,19 +213,19 @@ class MLflowCallback(Tracker):
             mlflow.start_run(run_id=self.run_id)
             client = mlflow.MlflowClient()
             logged = client.get_metric_history(self.run_id, "train_loss")
-            logged_steps = client.get_metric_history(self.run_id, STEP_LOSS)
+            per_step = {key: client.get_metric_history(self.run_id, key) for key in (STEP_LOSS, STEP_LR)}
         except MlflowException as err:
             raise ConfigError(
                 f"cannot reopen MLflow run {self.run_id} at {mlflow.get_tracking_uri()}: {err}"
             ) from None
         self._logged_epochs = {metric.step for metric in logged}
-        self._logged_batches = max((metric.step for metric in logged_steps), default=0)
-        # Step losses that waited to be sent when the checkpoint was taken: training will not
+        self._logged_steps = {key: max((m.step for m in got), default=0) for key, got in per_step.items()}
+        # Step values that waited to be sent when the checkpoint was taken: training will not
         # compute them again. (Epochs are sent again from the history below.)
         self._pending = [
-            Metric(STEP_LOSS, value, timestamp, step)
-            for step, value, timestamp in self._unsent_steps
-            if step > self._logged_batches
+            Metric(key, value, timestamp, step)
+            for key, step, value, timestamp in self._unsent_steps
+            if step > self._logged_steps.get(key, 0)
         ]
         history = orchestrator.trainer.history if orchestrator.trainer is not None else []
         for row in history:
@@ -232,13 +234,14 @@ class MLflowCallback(Tracker):
         logger.info(f"MLflow run {self.run_id} resumed ({mlflow.get_tracking_uri()})")
 
     def on_train_batch_end(self, batch_idx: int, loss: Any) -> None:
-        """``step_train_loss`` every ``log_every_n_steps`` batches (one host sync each time)."""
-        self.batches_seen += 1
-        if not self.active or self.run_id is None or self.batches_seen % (self.log_every_n_steps or 1):
+        """The per-step values (:class:`StepValues`) at their optimizer step, less those a resumed
+        run's MLflow run has from before the crash."""
+        if not self.active or self.run_id is None:
             return
-        if self.batches_seen <= self._logged_batches:
-            return  # logged before the crash this run resumed from
-        self._log_metrics({STEP_LOSS: float(loss)}, self.batches_seen)
+        step, values = self.steps.after_batch(self.trainer, loss)
+        due = {key: value for key, value in values.items() if step > self._logged_steps.get(key, 0)}
+        if due:
+            self._log_metrics(due, step)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         if not self.active or self.run_id is None:
@@ -264,8 +267,11 @@ class MLflowCallback(Tracker):
             self._flush_metrics()
 
     def _flush_metrics(self) -> None:
-        """Hand the waiting metrics to MLflow, asynchronously: the loop never waits on the store.
-        A batch sent earlier that failed (MLflow only logs that) stops the tracking here."""
+        """Hand the waiting metrics to a sending thread: the loop never waits on the store.
+        A batch sent earlier that failed stops the tracking here.
+
+        Not MLflow's own asynchronous logging: its queue polls once a second, so flushing it and
+        ending the run cost up to a second each, most of a tiny run's tracking time."""
         pending, self._pending = self._pending, []  # first: a Ctrl-C after sending cannot send twice
         self._flushed_at = time.monotonic()
         if not self.active or self.run_id is None:
@@ -281,23 +287,22 @@ class MLflowCallback(Tracker):
 
             def send() -> None:
                 client = mlflow.MlflowClient(tracking_uri=self.tracking_uri)
-                self._sends.append(client.log_batch(run_id, metrics=pending, synchronous=False))
+                if self._sender is None:
+                    self._sender = ThreadPoolExecutor(1, thread_name_prefix="aiforge-mlflow")
+                self._sends.append(self._sender.submit(client.log_batch, run_id, metrics=pending))
 
             self._attempt("sending metrics", send, notice=False)
 
     def _send_failure(self, wait: bool) -> BaseException | None:
         """The error of a metric batch MLflow failed to store (None: none known); batches known
-        stored are forgotten. ``wait``: wait for every batch (they are flushed by then)."""
+        stored are forgotten. ``wait``: wait for every batch."""
         failure: BaseException | None = None
         unfinished = []
-        for operations in self._sends:
-            futures = getattr(operations, "_operation_futures", None) or []
-            for future in futures:
-                if not (wait or future.done()):
-                    unfinished.append(operations)
-                    break
-                error = future.exception()
-                failure = failure or error
+        for future in self._sends:
+            if not (wait or future.done()):
+                unfinished.append(future)
+                continue
+            failure = failure or future.exception()
         self._sends = unfinished
         return failure
 
@@ -320,21 +325,15 @@ class MLflowCallback(Tracker):
     def _stop(self, what: str, error: BaseException) -> None:
         """One warning naming the store and what failed; the traceback to the debug log; nothing
         more is sent (a dead server would cost minutes of retries per call). Rank 0 only, no
-        collectives: the other ranks never track."""
-        self.active = False
+        collectives: the other ranks never track. Later failures (batches that were on their way
+        fail too) go to the debug log only."""
+        self.active, self._pending = False, []
+        if self._failed:
+            logger.opt(exception=error).debug(f"MLflow failed again while {what}")
+            return
         self._failed = True
-        self._pending = []
-        logger.opt(exception=error).debug(f"MLflow failed while {what}")
-        reason = " ".join(str(error).split("\n[SQL:")[0].split())[:300]
-        secret = password(self.tracking_uri or "")
-        if secret:
-            reason = reason.replace(secret, "***")
-        store = store_name(self.tracking_uri or "")
-        logger.warning(
-            f"MLflow tracking stopped: {what} failed in the MLflow store {store} "
-            f"({type(error).__name__}: {reason}); the rest of the run is not tracked, and the run "
-            "folder keeps every result (details in the debug log)"
-        )
+        uri = self.tracking_uri or ""
+        warn_tracking_stopped("MLflow", what, error, f"in the MLflow store {store_name(uri)}", password(uri))
 
     def on_experiment_end(
         self, orchestrator: TrackedRun, status: str, error: BaseException | None = None
@@ -353,20 +352,26 @@ class MLflowCallback(Tracker):
             if self._routing and not self._failed:
                 route_mlflow_errors(False)
                 self._routing = False
+            if self._sender is not None:  # its batches were waited for, or tracking stopped
+                self._sender.shutdown(wait=False, cancel_futures=True)
+                self._sender = None
 
     def _end_run(self, orchestrator: TrackedRun, status: str, error: BaseException | None) -> None:
         import mlflow
 
+        from aiforge.tracking.mlflow_model import log_run_model
+
         def send_last() -> None:
             self._flush_metrics()  # also after a failure: the epochs before it
-            mlflow.flush_async_logging()
             failure = self._send_failure(wait=True)
             if failure is not None:
                 raise failure
             if error is not None:
                 mlflow.set_tag("error", f"{type(error).__name__}: {error}"[:5000])
             if status == "FINISHED" and orchestrator.run_dir is not None:
-                tested = test_metrics(orchestrator.run_dir)
+                # The held-out test split's numbers (the validation ones are its last epoch's).
+                final = final_metrics(orchestrator.run_dir)
+                tested = {key: value for key, value in final.items() if key.startswith("test_")}
                 if tested:
                     mlflow.log_metrics(tested)
 
@@ -376,7 +381,7 @@ class MLflowCallback(Tracker):
 
         self._attempt("sending the last metrics to MLflow", send_last)
         if status == "FINISHED" and self.log_model:
-            self._attempt("logging the model to MLflow", lambda: self._log_model(orchestrator))
+            self._attempt("logging the model to MLflow", lambda: log_run_model(orchestrator))
         run_dir = orchestrator.run_dir
         if run_dir is not None:
             self._attempt("logging the run folder to MLflow", lambda: send_folder(run_dir))
@@ -403,59 +408,20 @@ class MLflowCallback(Tracker):
         else:
             logger.info(f"MLflow run {self.run_id} ended: FAILED (tracking stopped during the run)")
 
-    def _log_model(self, orchestrator: TrackedRun) -> None:
-        import mlflow
-
-        from aiforge.tracking.mlflow_model import example_rows, log_inference_model
-
-        example = orchestrator.numeric_example()
-        if example is None:
-            from aiforge.tracking.mlflow_raw_logging import can_log_raw_model, log_raw_input_model
-
-            if can_log_raw_model(orchestrator):  # the dataset can read raw columns without its data
-                mlflow.set_tag("aiforge.model_format", log_raw_input_model(orchestrator))
-                return
-            logger.info(
-                "MLflow model not logged: it takes numeric features, and this run's inputs are raw "
-                "values (text or categories); predict with `aiforge predict RUN_DIR --input FILE`"
-            )
-            mlflow.set_tag("aiforge.model_format", "none (raw inputs)")
-            return
-        model = orchestrator.inference_model().cpu().eval()
-        rows = example_rows(example)
-        model_format = log_inference_model(model, rows, orchestrator.feature_names())
-        mlflow.set_tag("aiforge.model_format", model_format)
-
     def state_dict(self) -> dict[str, Any]:
-        unsent = [(m.step, m.value, m.timestamp) for m in self._pending if m.key == STEP_LOSS]
-        return {
-            "run_id": self.run_id,
-            "tracking_uri": self.tracking_uri,
-            "batches_seen": self.batches_seen,
-            "unsent_steps": unsent,
-        }
+        """The run's id and store, and the per-step values still waiting to be sent (epochs are
+        sent again from the trainer's history on resume; these would be lost)."""
+        steps = (STEP_LOSS, STEP_LR)
+        unsent = [[m.key, m.step, m.value, m.timestamp] for m in self._pending if m.key in steps]
+        return {"run_id": self.run_id, "tracking_uri": self.tracking_uri, "unsent_steps": unsent}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """A resumed run continues the same MLflow run, in the store it was started in."""
         self.run_id = state.get("run_id")
         self.tracking_uri = state.get("tracking_uri") or self.tracking_uri
-        self.batches_seen = state.get("batches_seen", 0)
-        self._unsent_steps = [tuple(entry) for entry in state.get("unsent_steps", [])]
-
-
-def test_metrics(run_dir: Path) -> dict[str, float]:
-    """``test_loss`` and ``test_<metric>`` from the run's final results: the held-out test split's
-    numbers, logged once at the end (empty for a run without a test split)."""
-    from aiforge.runs import files as run_files
-
-    try:
-        results = json.loads((run_dir / run_files.RESULTS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(results, dict) or not isinstance(results.get("test_loss"), (int, float)):
-        return {}
-    metrics = {f"test_{k}": v for k, v in (results.get("test_metrics") or {}).items()}
-    return {"test_loss": results["test_loss"], **metrics}
+        unsent = state.get("unsent_steps", [])
+        # An older checkpoint's entries are step losses, (step, value, time).
+        self._unsent_steps = [(e[0], e[1], e[2], e[3]) if len(e) == 4 else (STEP_LOSS, *e) for e in unsent]
 
 
 def _saved_tracking_uri(run_dir: Path) -> str | None:

@@ -15,8 +15,9 @@ from aiforge.tracking.store_check import PROBE_TIMEOUT_S
 def run_folder_files(run_dir: Path) -> Iterator[tuple[Path, str | None]]:
     """The files of ``run_dir`` that go to MLflow, each with its artifact folder (None: the top).
 
-    Left out: the folder's lock file (reading it for an upload can drop the lock on NFS) and the
-    ``.*.tmp`` files of writes that are not finished.
+    Left out: the folder's lock file (reading it for an upload can drop the lock on NFS), the
+    ``.*.tmp`` files of writes that are not finished, and symbolic links (a run folder is data:
+    nothing is read through a link out of it; W&B's own links name files uploaded anyway).
     """
     from aiforge.runs.lock import LOCK_FILE
 
@@ -26,6 +27,8 @@ def run_folder_files(run_dir: Path) -> Iterator[tuple[Path, str | None]]:
         for name in sorted(names):
             if name == LOCK_FILE or fnmatch.fnmatch(name, ".*.tmp"):
                 continue
+            if os.path.islink(os.path.join(folder, name)):
+                continue  # never copy what a link points to (out of the run, or W&B's links twice)
             yield Path(folder) / name, None if relative == "." else relative
 
 

@@ -1,9 +1,11 @@
-"""MLflow's error logs go to AIForge's debug log, not the terminal, while AIForge talks to MLflow.
+"""MLflow's error and info logs go to AIForge's debug log, not the terminal, while AIForge talks to MLflow.
 
 MLflow logs every failed store call itself, at ERROR with a SQLAlchemy traceback (~60 lines each),
 through its own stderr handler (shared with ``sqlalchemy.engine`` and ``alembic``). AIForge
 reports a tracking failure once, as a warning naming the store; the details stay in
-``aiforge_debug.log``. MLflow's info and warning lines are left as they are.
+``aiforge_debug.log``. MLflow's INFO lines ("Creating initial MLflow database tables", "Creating a
+new experiment") go there too: ``-q`` shows only warnings, errors and the summary, and AIForge says
+itself which MLflow run it tracks to. MLflow's warnings stay on the terminal.
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ MLFLOW_LOGGERS = ("mlflow", "sqlalchemy.engine", "alembic")
 
 
 class _ErrorsToDebugLog(logging.Filter):
-    """Passes records below ERROR; an ERROR record (or one with a traceback) goes to the debug log."""
+    """Passes WARNING records; an ERROR or INFO record (or one with a traceback) goes to the debug log."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno < logging.ERROR and not record.exc_info:
+        if logging.WARNING <= record.levelno < logging.ERROR and not record.exc_info:
             return True
         from aiforge.runtime.log import logger
 

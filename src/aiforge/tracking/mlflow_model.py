@@ -197,3 +197,26 @@ def _without_mlflow_pickle_warning() -> Iterator[None]:
         yield
     finally:
         mlflow_pytorch_logger.setLevel(level)
+
+
+def log_run_model(orchestrator: Any) -> None:
+    """A finished run's model in its MLflow run (the active one), tagged with its format: the
+    numeric model with its preprocessing, a raw-input model the dataset can feed, or none."""
+    import mlflow
+
+    example = orchestrator.numeric_example()
+    if example is None:
+        from aiforge.tracking.mlflow_raw_logging import can_log_raw_model, log_raw_input_model
+
+        if can_log_raw_model(orchestrator):  # the dataset can read raw columns without its data
+            mlflow.set_tag("aiforge.model_format", log_raw_input_model(orchestrator))
+            return
+        logger.info(
+            "MLflow model not logged: it takes numeric features, and this run's inputs are raw "
+            "values (text or categories); predict with `aiforge predict RUN_DIR --input FILE`"
+        )
+        mlflow.set_tag("aiforge.model_format", "none (raw inputs)")
+        return
+    model = orchestrator.inference_model().cpu().eval()
+    model_format = log_inference_model(model, example_rows(example), orchestrator.feature_names())
+    mlflow.set_tag("aiforge.model_format", model_format)

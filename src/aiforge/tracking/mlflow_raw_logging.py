@@ -32,17 +32,15 @@ def log_raw_input_model(orchestrator: Any) -> str:
     """Log the model under ``model`` in the active MLflow run; returns its format (the tag)."""
     import mlflow
     import torch
-    import yaml
 
-    from aiforge.runs.records import config_record, labels_of
+    from aiforge.runs.records import config_file_text, labels_of
 
     inference = orchestrator.inference_model().cpu().eval()
     dataset = orchestrator.dataset
     with tempfile.TemporaryDirectory(prefix="aiforge-mlflow-model-") as folder:
         root = Path(folder)
         files = {CONFIG: root / "config.yaml", READING_STATE: root / "reading_state.json"}
-        record = yaml.safe_dump(config_record(orchestrator.config), sort_keys=False)
-        files[CONFIG].write_text(record, encoding="utf-8")
+        files[CONFIG].write_text(config_file_text(orchestrator.config), encoding="utf-8")  # as config.yaml
         state = dataset.reading_state()
         files[READING_STATE].write_text(json.dumps(state), encoding="utf-8")
         files[WEIGHTS] = root / "weights.pt"

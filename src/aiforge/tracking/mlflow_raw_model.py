@@ -30,6 +30,17 @@ import pandas as pd
 from aiforge.tracking.mlflow_raw_logging import CONFIG, LABELS, PREPROCESSOR, READING_STATE, WEIGHTS
 
 
+def load_logged_config(path: str | Path, plugins_dir: Path | None) -> Any:
+    """The logged ``config.yaml`` read as run-folder data: a dotted plugin or class path in it is
+    refused (as ``core.plugins.run_folder_plugins`` does for a run folder), and its ``callbacks``,
+    which a loaded model never runs, are neither imported nor checked."""
+    from aiforge.config.loading import load_experiment_config
+    from aiforge.core.plugins import run_folder_plugins
+
+    with run_folder_plugins(path):
+        return load_experiment_config(path, plugins_dir=plugins_dir, saved=True, ignore_callbacks=True)
+
+
 class RawInputModel(mlflow.pyfunc.PythonModel):
     """A DataFrame of raw input columns in (strings, gaps); class probabilities (one column per
     class name) or predictions (regression) out: the numbers ``aiforge predict`` gives."""
@@ -38,7 +49,6 @@ class RawInputModel(mlflow.pyfunc.PythonModel):
         """Rebuild the dataset's reading, the preprocessor and the model from the artifacts."""
         import torch
 
-        from aiforge.config.loading import load_experiment_config
         from aiforge.config.settings import get_settings
         from aiforge.core.inference import InferenceModel
         from aiforge.core.plugins import call_plugin, plugin_classes
@@ -46,7 +56,7 @@ class RawInputModel(mlflow.pyfunc.PythonModel):
 
         artifacts = context.artifacts
         plugins_dir = get_settings().PLUGINS_DIR
-        config = load_experiment_config(artifacts[CONFIG], plugins_dir=plugins_dir)
+        config = load_logged_config(artifacts[CONFIG], plugins_dir)
         classes = plugin_classes(config.model_plugin, config.dataset_plugin, plugins_dir)
         dataset = classes.dataset()
         state = json.loads(Path(artifacts[READING_STATE]).read_text(encoding="utf-8"))

@@ -38,10 +38,11 @@ class SweepParentRun:
 
     @classmethod
     def for_config(cls, config: ExperimentConfig, settings: AppSettings) -> SweepParentRun | None:
-        """The parent in the experiment and store the trials' runs use (as ``tracker_for`` picks
-        them); None when tracking is off (``tracking.enabled: false`` or AIFORGE_TRACKING=false)."""
+        """The parent in the experiment and store the trials' runs use (as ``trackers_for`` picks
+        them); None when tracking is off (``tracking.enabled: false`` or AIFORGE_TRACKING=false) or
+        MLflow is not among ``tracking.backends``."""
         tracking = config.tracking
-        if not (tracking.enabled and settings.TRACKING):
+        if not (tracking.enabled and settings.TRACKING) or "mlflow" not in tracking.backends:
             return None
         return cls(
             tracking.experiment_name or config.experiment_name,

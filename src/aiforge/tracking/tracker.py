@@ -1,7 +1,7 @@
-"""The tracker interface: what a run needs from a tracking backend (MLflow today; TensorBoard, CSV next).
+"""The tracker interface: what a run needs from a tracking backend (MLflow, TensorBoard, CSV, W&B).
 
 A tracker is a training callback with a few more duties. The run uses trackers only through this
-class, so a new backend is one subclass and one line in :func:`aiforge.tracking.trackers.tracker_for`.
+class, so a new backend is one subclass and one entry in :func:`aiforge.tracking.trackers.trackers_for`.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from aiforge.config.class_paths import import_class, is_dotted
 from aiforge.errors import ArgumentError, did_you_mean
 
 
@@ -24,25 +25,36 @@ def _lookup(namespace: Any, name: str, bases: tuple[type, ...], what: str) -> ty
 
 
 def optimizer_class(name: str) -> type:
-    """A ``torch.optim`` optimizer class by name."""
+    """A ``torch.optim`` optimizer class by name, or any Optimizer subclass by dotted path."""
     import torch
 
+    if is_dotted(name):
+        alternative = "name a torch.optim optimizer without a dot (e.g. AdamW)"
+        return import_class(name, (torch.optim.Optimizer,), "optimizer", alternative)
     return _lookup(torch.optim, name, (torch.optim.Optimizer,), "optimizer")
 
 
 def loss_class(name: str) -> type:
-    """A ``torch.nn`` loss class by name."""
+    """A ``torch.nn`` loss class by name, or any ``nn.Module`` loss by dotted path (it need not
+    subclass torch's private ``_Loss``)."""
     from torch import nn
     from torch.nn.modules.loss import _Loss
 
+    if is_dotted(name):
+        alternative = "name a torch.nn loss without a dot (e.g. CrossEntropyLoss)"
+        return import_class(name, (nn.Module,), "loss function", alternative)
     return _lookup(nn, name, (_Loss,), "loss function")
 
 
 def scheduler_class(name: str) -> type:
-    """A ``torch.optim.lr_scheduler`` class by name (ReduceLROnPlateau included)."""
+    """A ``torch.optim.lr_scheduler`` class by name (ReduceLROnPlateau included), or a subclass of
+    LRScheduler or ReduceLROnPlateau by dotted path."""
     from torch.optim import lr_scheduler
 
     bases = (lr_scheduler.LRScheduler, lr_scheduler.ReduceLROnPlateau)
+    if is_dotted(name):
+        alternative = "name a torch.optim.lr_scheduler class without a dot (e.g. StepLR)"
+        return import_class(name, bases, "LR scheduler", alternative)
     return _lookup(lr_scheduler, name, bases, "LR scheduler")
 
 
@@ -56,15 +68,47 @@ MULTI_LABEL_AND_MARGIN_LOSSES = frozenset(
 CLASSIFICATION_LOSSES = BINARY_LOSSES | CLASS_INDEX_LOSSES | MULTI_LABEL_AND_MARGIN_LOSSES
 
 
+def loss_kind(loss_name: str) -> str:
+    """The torch loss that ``loss_name`` behaves as, for the task, label and output checks.
+
+    A name without a dot is itself. A loss class by dotted path is the first torch.nn loss among
+    its bases (a subclass of CrossEntropyLoss counts as CrossEntropyLoss); a class attribute
+    ``task = "classification"`` makes any other class count as CrossEntropyLoss (a column per
+    class, integer labels, logits), ``task = "regression"`` as a regression loss; otherwise a
+    custom loss is a regression loss comparing outputs with targets of the same shape.
+    """
+    if not is_dotted(loss_name):
+        return loss_name
+    from torch import nn
+
+    cls = loss_class(loss_name)
+    base = next(
+        (
+            c.__name__
+            for c in cls.__mro__
+            if c.__module__.startswith("torch.nn")
+            and getattr(nn, c.__name__, None) is c
+            and c is not nn.Module
+        ),
+        None,
+    )
+    task = getattr(cls, "task", None)
+    if task == "classification":
+        return base if base in CLASSIFICATION_LOSSES else "CrossEntropyLoss"
+    if task == "regression" or base is None:
+        return loss_name
+    return base
+
+
 def task_for_loss(loss_name: str) -> str:
     """'classification' or 'regression', inferred from the loss, which fixes label dtype and metrics."""
-    return "classification" if loss_name in CLASSIFICATION_LOSSES else "regression"
+    return "classification" if loss_kind(loss_name) in CLASSIFICATION_LOSSES else "regression"
 
 
 def outputs_are_logits(loss_name: str) -> bool:
     """Whether the model's outputs are logits (sigmoid/softmax still to apply), as the loss takes
     them: all but BCELoss, which takes probabilities (so a binary threshold is 0.5, not 0)."""
-    return loss_name not in PROBABILITY_LOSSES
+    return loss_kind(loss_name) not in PROBABILITY_LOSSES
 
 
 def build_optimizer(parameters: Any, name: str, learning_rate: float, **kwargs: Any) -> Any:

@@ -21,7 +21,6 @@ from aiforge.core.base_model import BaseModel
 from aiforge.data.batching import first_batch, to_device
 from aiforge.errors import AIForgeError, ConfigError, TrainingError
 from aiforge.runs import files as run_files
-from aiforge.training.builders import build_scheduler
 from aiforge.training.checkpoint import config_entry
 from aiforge.training.evaluation import output_width, prediction_width
 from aiforge.training.output_checks import (
@@ -31,6 +30,7 @@ from aiforge.training.output_checks import (
     loss_to_judge,
     metrics_problem,
 )
+from aiforge.training.schedules import build_schedule, sized_length
 from aiforge.utils.callbacks import (
     Callback,
     EarlyStopping,
@@ -47,11 +47,17 @@ def standard_callbacks(
     optimizer: torch.optim.Optimizer,
     config_record: dict[str, Any],
     others: list[Callback],
+    batches_per_epoch: int | None = None,
 ) -> tuple[list[Callback], ModelCheckpoint]:
-    """History, early stopping, LR schedule, ``others`` (tracking, user callbacks), checkpoints.
+    """History, early stopping, ``others`` (tracking, user callbacks), LR schedule, checkpoints.
+
+    The schedule steps after ``others`` have seen the step or epoch: a tracker logs the LR the
+    step used, as Lightning's LearningRateMonitor does.
 
     The checkpoint callback comes last, so ``last.pt`` holds every other callback's state after
     the epoch; it also stores the resolved config, which a resume checks against.
+    ``batches_per_epoch``: the training batches of one epoch on this process (None: unknown),
+    which sizes a per-step LR schedule.
     """
     callbacks: list[Callback] = [MetricsHistory(run_dir / run_files.HISTORY_FILE)]
     if training.early_stopping_patience:
@@ -63,9 +69,11 @@ def standard_callbacks(
                 training.early_stopping_mode,
             )
         )
-    if training.scheduler is not None:
-        callbacks.append(LRSchedulerCallback(lr_scheduler(training, optimizer), training.scheduler.monitor))
     callbacks.extend(others)
+    if training.scheduler is not None:
+        scheduler = lr_scheduler(training, optimizer, batches_per_epoch)
+        monitor, interval = training.scheduler.monitor, training.scheduler.interval
+        callbacks.append(LRSchedulerCallback(scheduler, monitor, interval))
     checkpoint = ModelCheckpoint(
         run_dir / run_files.CHECKPOINT_DIR,
         training.early_stopping_monitor,
@@ -77,11 +85,17 @@ def standard_callbacks(
     return callbacks, checkpoint
 
 
-def lr_scheduler(training: TrainingConfig, optimizer: torch.optim.Optimizer) -> Any:
+def lr_scheduler(
+    training: TrainingConfig, optimizer: torch.optim.Optimizer, batches_per_epoch: int | None = None
+) -> Any:
+    """The config's scheduler on ``optimizer``, sized from the run's epochs and, per step, its
+    ``batches_per_epoch`` (see training/schedules.py); bad arguments are a ConfigError."""
     scheduler = training.scheduler
     assert scheduler is not None
+    mode = monitor_mode(scheduler.monitor)
+    accumulation = training.gradient_accumulation_steps
     try:
-        return build_scheduler(optimizer, scheduler.name, scheduler.args, monitor_mode(scheduler.monitor))
+        return build_schedule(optimizer, scheduler, training.epochs, batches_per_epoch, accumulation, mode)
     except (TypeError, ValueError) as err:
         args = ", ".join(f"{key}={value}" for key, value in scheduler.args.items())
         call = f"{scheduler.name}({args})"
@@ -206,8 +220,8 @@ def dry_run(
 ) -> dict[str, Any]:
     """``aiforge check`` once data, model and metrics are built: the scheduler built, one training
     batch forward and backward; ``samples`` are the training and validation row counts."""
-    if config.training_config.scheduler is not None:
-        lr_scheduler(config.training_config, model.optimizer)
+    if config.training_config.scheduler is not None:  # sized as the run will size it
+        lr_scheduler(config.training_config, model.optimizer, sized_length(train_batches))
     model.train()
     where = "training batch 1 (training_step)"
     batch = to_device(first_batch(train_batches, config.dataset_plugin, where), device)

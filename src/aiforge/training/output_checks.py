@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aiforge.errors import PluginError
-from aiforge.training.builders import BINARY_LOSSES, CLASS_INDEX_LOSSES
+from aiforge.training.builders import BINARY_LOSSES, CLASS_INDEX_LOSSES, loss_kind
 
 # The BaseModel methods through which the default steps apply training_config.loss_fn_name.
 LOSS_METHODS = ("training_step", "validation_step", "compute_loss", "configure_loss_fn")
@@ -57,7 +57,8 @@ def check_outputs(
     if loss_name is None or predictions.dim() > 2 or labels.dim() > 2:
         return
     width = shape[1] if predictions.dim() == 2 else 1
-    if loss_name in CLASS_INDEX_LOSSES:
+    kind = loss_kind(loss_name)  # a custom loss by dotted path: the torch loss it behaves as
+    if kind in CLASS_INDEX_LOSSES:
         if num_classes is None or (width == num_classes and predictions.dim() == 2):
             return
         expected = num_classes
@@ -66,7 +67,7 @@ def check_outputs(
         expected = labels.shape[1] if labels.dim() == 2 else 1
         if width == expected:
             return
-        if loss_name in BINARY_LOSSES and expected == 1:
+        if kind in BINARY_LOSSES and expected == 1:
             why = f"{loss_name} on binary labels takes 1 column (the score of class 1)"
         else:
             why = f"{loss_name} compares it with the target, which has {_columns(expected)}"

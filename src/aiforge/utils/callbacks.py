@@ -254,19 +254,75 @@ class ModelCheckpoint(Callback):
 
 
 class LRSchedulerCallback(Callback):
-    """Step an LR scheduler once per epoch; ReduceLROnPlateau gets the monitored value."""
+    """Step an LR scheduler once per epoch (ReduceLROnPlateau gets the monitored value), or, with
+    ``interval="step"``, once per optimizer step: after each batch whose step advanced
+    ``trainer.global_step`` (a step skipped for non-finite gradients does not count).
 
-    def __init__(self, scheduler: Any, monitor: str = "val_loss") -> None:
+    A OneCycleLR (alone or after a warmup) is stepped at most ``total_steps - 1`` times: its
+    ``total_steps`` optimizer steps use its steps 0 .. total_steps - 1, and one more step would
+    give an LR past the end of its curve (torch's formula turns back up there; further, it
+    raises). The LR then stays at its last value, with a warning once a step beyond the schedule
+    is asked for (e.g. a size given too small).
+    """
+
+    def __init__(self, scheduler: Any, monitor: str = "val_loss", interval: str = "epoch") -> None:
         self.scheduler = scheduler
         self.monitor = monitor
+        self.interval = interval
+        self._stepped_at = 0  # the trainer's global_step when the scheduler last caught up
+        self._held = 0  # steps not taken since a OneCycleLR reached its end
+        if interval == "epoch":  # nothing per batch: the Trainer then does not call this callback per batch
+            self.on_train_batch_end = super().on_train_batch_end  # type: ignore[method-assign]
+
+    def on_train_start(self, trainer: Any) -> None:
+        self._stepped_at = trainer.global_step  # a resumed scheduler has taken the steps before this
+
+    def on_train_batch_end(self, batch_idx: int, loss: Any) -> None:
+        self._catch_up()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        if self.interval == "step":
+            self._catch_up()  # a step the loop took after its last batch (a loader without length)
+            return
         from torch.optim.lr_scheduler import ReduceLROnPlateau
 
         if isinstance(self.scheduler, ReduceLROnPlateau):
             self.scheduler.step(logs[self.monitor])
         else:
+            self._step()
+
+    def _catch_up(self) -> None:
+        """One scheduler step per optimizer step taken since the last call."""
+        global_step = self.trainer.global_step
+        while self._stepped_at < global_step:
+            self._stepped_at += 1
+            self._step()
+
+    def _step(self) -> None:
+        if not self._one_cycle_done():
             self.scheduler.step()
+            return
+        self._held += 1
+        if self._held == 2:  # the first is the run's last step, whose next LR no step uses
+            logger.warning(
+                "The OneCycleLR schedule has used all its total_steps; the LR stays at "
+                f"{self.scheduler.get_last_lr()[0]:.3g} for the rest of the run"
+            )
+
+    def _one_cycle_done(self) -> bool:
+        """Whether the schedule's active part is a OneCycleLR at its last step (total_steps - 1)."""
+        from bisect import bisect_right
+
+        from torch.optim.lr_scheduler import OneCycleLR, SequentialLR
+
+        active = self.scheduler
+        if isinstance(active, SequentialLR):
+            milestones = active._milestones
+            index = bisect_right(milestones, active.last_epoch)
+            if index < len(milestones) and milestones[index] == active.last_epoch + 1:
+                return False  # this step starts the next part, at its step 0
+            active = active._schedulers[index]
+        return isinstance(active, OneCycleLR) and active.last_epoch >= active.total_steps - 1
 
     def state_dict(self) -> dict[str, Any]:
         return self.scheduler.state_dict()
