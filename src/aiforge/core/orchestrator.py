@@ -6,6 +6,7 @@ import math
 import os
 import time
 from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +16,11 @@ from aiforge.config.class_paths import build_callback
 from aiforge.config.model_configs import ExperimentConfig
 from aiforge.config.settings import AppSettings, get_settings, setting_source
 from aiforge.core.base_model import BaseModel
-from aiforge.core.data_pipeline import BaseDataset, BasePreprocessor, split_with_test
+from aiforge.core.data_pipeline import BaseDataset, BasePreprocessor
 from aiforge.core.plugins import call_plugin, plugin_classes
-from aiforge.data.batching import first_batch, loader_options, make_batches
-from aiforge.data.fitting import dims_from_data, fill_model_dims, fitted_preprocessor
-from aiforge.data.loading import (
-    load_rows,
-    load_test_file,
-    plugin_batches,
-    resolve_data_path,
-    resolve_file_arguments,
-)
-from aiforge.errors import AIForgeError, CheckpointError, DataError, DimsMismatch
+from aiforge.data import preparation
+from aiforge.data.batching import first_batch, make_batches
+from aiforge.errors import AIForgeError, CheckpointError
 from aiforge.runs import files as run_files
 from aiforge.runs.lock import RunLock
 from aiforge.runs.placement import discard_unused_run_dir, place_run
@@ -38,8 +32,6 @@ from aiforge.runtime.distributed import (
     is_main_process,
     launch_from_environment,
     process_group,
-    rank,
-    world_size,
 )
 from aiforge.runtime.log import add_run_log, configure_logging, console_configured, logger, remove_run_log
 from aiforge.runtime.seeding import seed_everything, use_deterministic_kernels
@@ -333,62 +325,26 @@ class Orchestrator:
     # -- steps ---------------------------------------------------------------------------
     def prepare_data(self) -> None:
         """Load, split, fit the preprocessor on the training rows only, and batch."""
-        self._resolve_file_arguments()
-        cfg = self.config
-        self.dataset = self.DatasetClass()
-        data_path = self._resolve_data_path()
-        logger.info(f"Loading data with {self.DatasetClass.__name__} ({cfg.dataset_plugin})")
-        data_dir = self.settings.DATA_DIR
-        load_rows(self.dataset, cfg.dataset_plugin, data_path, cfg.data_path, data_dir, cfg.dataset_args)
-        count = len(self.dataset)
-        self.train_indices, self.val_indices, test = split_with_test(
-            count, cfg.val_fraction, cfg.test_fraction, cfg.seed
+        # Seeded with the current values and taken back even after an error: the steps done
+        # so far (the loaded dataset, the resolved paths) stay visible, as callers expect.
+        data = preparation.PreparedData(
+            **{f.name: getattr(self, f.name, None) for f in fields(preparation.PreparedData)}
         )
-        self._load_test_rows(test)
-        if is_initialized() and len(self.val_indices) < world_size():  # every rank must validate
-            raise DataError(
-                f"{len(self.val_indices)} validation rows cannot be shared by {world_size()} processes; "
-                "raise val_fraction or use fewer processes"
-            )
-        if is_initialized() and self.test_indices is not None and len(self.test_indices) < world_size():
-            raise DataError(
-                f"{len(self.test_indices)} test rows cannot be shared by {world_size()} processes; "
-                "raise test_fraction (or use a larger test_data_path file) or use fewer processes"
-            )
-        if self.PreprocessorClass is not None:
-            self.preprocessor = fitted_preprocessor(
+        try:
+            preparation.prepare_data(
+                data,
+                self.DatasetClass,
                 self.PreprocessorClass,
-                self.dataset,
-                self.train_indices,
-                cfg.dataset_plugin,
-                cfg.preprocess_args,
+                self.settings.DATA_DIR,
+                self.device,
+                self.task,
+                resumed=self.resume_from is not None,
             )
-        self.train_dataloader = self._batches(self.train_indices, shuffle=True)
-        self.val_dataloader = self._batches(self.val_indices, shuffle=False)
-        self.test_dataloader = self._test_batches()
-        self._fill_model_dims()
-        tested = f", {len(self.test_indices)} test rows" if self.test_indices is not None else ""
-        rows = f"{len(self.train_indices)} training rows, {len(self.val_indices)} validation rows{tested}"
-        logger.info(f"Data: {rows}")
-
-    def _load_test_rows(self, split_off: torch.Tensor) -> None:
-        """The held-out test rows: ``split_off`` of the run's data (test_fraction), or every row of
-        test_data_path read by the same plugin with the same dataset_args; none without either."""
-        cfg = self.config
-        if cfg.test_data_path is None:
-            if len(split_off):
-                self.test_dataset, self.test_indices = self.dataset, split_off
-            return
-        self.test_dataset, absolute = load_test_file(
-            self.DatasetClass,
-            cfg.dataset_plugin,
-            cfg.test_data_path,
-            self.settings.DATA_DIR,
-            cfg.dataset_args,
-        )
-        if absolute is not None:
-            self._resolve_config(test_data_path=absolute)
-        self.test_indices = torch.arange(len(self.test_dataset))
+        finally:
+            for f in fields(data):  # train/val indices exist once the rows were split
+                value = getattr(data, f.name)
+                if value is not None or hasattr(self, f.name):
+                    setattr(self, f.name, value)
 
     def _test_batches(self) -> Any:
         """The test rows, preprocessed like validation rows (sharded under torchrun); None without."""
@@ -417,11 +373,9 @@ class Orchestrator:
     ) -> Any:
         dataset = dataset if dataset is not None else self.dataset
         assert dataset is not None
-        tcfg = self.config.training_config
-        shard = (rank(), world_size()) if sharded and is_initialized() else None
-        options = loader_options(self.device, tcfg.num_workers, tcfg.pin_memory, tcfg.persistent_workers)
-        batching = (tcfg.batch_size, shuffle, self.config.seed, shard, options)
-        return plugin_batches(self.config.dataset_plugin, dataset, indices, self.preprocessor, *batching)
+        return preparation.batches(
+            self.config, self.device, dataset, indices, self.preprocessor, shuffle, sharded
+        )
 
     def build_model(self) -> None:
         """Model, loss and optimizer from the plugin and the training config."""
@@ -540,51 +494,6 @@ class Orchestrator:
         )
 
     # -- helpers -------------------------------------------------------------------------
-    def _resolve_data_path(self) -> str | None:
-        path, absolute = resolve_data_path(self.config.data_path, self.settings.DATA_DIR)
-        if absolute is not None:
-            self._resolve_config(data_path=absolute)
-        return path
-
-    def _resolve_file_arguments(self) -> None:
-        """Files named in dataset_args/preprocess_args (``tokenizer_file``) as absolute paths."""
-        for key in ("dataset_args", "preprocess_args"):
-            resolved = resolve_file_arguments(getattr(self.config, key), self.settings.DATA_DIR)
-            if resolved is not None:
-                self._resolve_config(**{key: resolved})
-
-    def _fill_model_dims(self) -> None:
-        """Fill ``input_dim``/``output_dim`` from the data when the config leaves them out."""
-        assert self.dataset is not None
-        where = "training batch {batch}, read before training"
-        sample = first_batch(self.train_dataloader, self.config.dataset_plugin, where)["features"]
-        found = dims_from_data(
-            self.dataset,
-            sample,
-            self.task,
-            self.config.training_config.loss_fn_name,
-            self.config.dataset_plugin,
-            self.preprocessor,
-        )
-        if self.task == "classification":
-            self.num_classes = found["output_dim"]
-        try:
-            model_config, updates = fill_model_dims(
-                self.config.model_specific_config, found, self.config.dataset_plugin
-            )
-        except DimsMismatch as err:
-            if self.resume_from is None:
-                raise
-            # The resumed config holds the dims of the data the run started with.
-            raise DataError(
-                f"the training data differs from the data this run started with (it gave "
-                f"{err.name}={err.configured}, it now gives {err.found}); a resume needs the same data "
-                "and dataset_args: put them back, or start a new run"
-            ) from None
-        if updates:
-            logger.info(f"From the data: {_fmt(updates)}")
-            self._resolve_config(model_specific_config=model_config)
-
     def _metric_set(self) -> MetricSet:
         assert self.model is not None
         logits = outputs_are_logits(self.config.training_config.loss_fn_name)
