@@ -8,10 +8,8 @@ tests/test_text_cli.py). The images pages' configs are run here, on images made 
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,8 @@ import numpy as np
 import pytest
 import yaml
 from PIL import Image
+
+from cli_runner import run_aiforge
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "src" / "aiforge" / "examples"
@@ -53,15 +53,8 @@ def test_the_page_shows_its_bundled_example_as_it_is(page: str, marker: str, exa
 
 
 def aiforge(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "AIFORGE_TRACKING": "false", "AIFORGE_DATA_DIR": str(tmp_path / "data")}
-    return subprocess.run(
-        [sys.executable, "-m", "aiforge", *args],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    env = {"AIFORGE_TRACKING": "false", "AIFORGE_DATA_DIR": str(tmp_path / "data")}
+    return run_aiforge(tmp_path, *args, env=env)
 
 
 def write_pets(folder: Path) -> None:

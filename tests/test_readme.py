@@ -7,13 +7,13 @@ under my_plugins/ is collected from all of them.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from cli_runner import run_aiforge
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
@@ -45,17 +45,10 @@ def test_readme_plugin_tutorial_runs(tmp_path):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(body, encoding="utf-8")
     (tmp_path / "my_plugins" / "tiny_mlp" / "__init__.py").write_text("")
-    env = {**os.environ, "AIFORGE_PLUGINS_DIR": str(tmp_path / "my_plugins")}
+    env = {"AIFORGE_PLUGINS_DIR": str(tmp_path / "my_plugins")}
 
     def aiforge(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "aiforge", *args],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        return run_aiforge(tmp_path, *args, env=env, timeout=300)
 
     listing = aiforge("plugins", "--json")
     assert listing.returncode == 0, listing.stderr

@@ -12,6 +12,7 @@ import yaml
 
 from aiforge.config.loading import load_experiment_config
 from aiforge.errors import ConfigError
+from config_files import write
 
 COMMON = {
     "experiment_name": "common",
@@ -22,13 +23,6 @@ COMMON = {
     "training_config": {"epochs": 3, "batch_size": 16, "learning_rate": 0.01},
     "metrics": ["accuracy", "f1"],
 }
-
-
-def write(path: Path, data: dict | str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = data if isinstance(data, str) else yaml.safe_dump(data, sort_keys=False)
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 def test_bases_are_merged_in_order_then_the_file(tmp_path: Path) -> None:

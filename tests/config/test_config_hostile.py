@@ -14,6 +14,7 @@ from aiforge.config.composition import compose
 from aiforge.config.loading import apply_overrides, load_experiment_config, read_config_file
 from aiforge.core.base_model import align_for_loss
 from aiforge.errors import ConfigError
+from config_files import write
 
 COMMON = {
     "experiment_name": "common",
@@ -23,13 +24,6 @@ COMMON = {
     "model_config": {"hidden_dim": 32},
     "training_config": {"epochs": 3, "batch_size": 16},
 }
-
-
-def write(path: Path, data: dict | str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = data if isinstance(data, str) else yaml.safe_dump(data, sort_keys=False)
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 def test_bases_that_name_one_file_twice_at_every_level_fail_fast(tmp_path: Path) -> None:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import csv
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from cli_runner import run_aiforge
 from plugin_builders import tiny_experiment
 
 SPACE = {
@@ -29,16 +28,7 @@ def sweep_file(folder: Path, name: str = "tiny_sweep", **sweep: Any) -> Path:
 
 
 def aiforge(cwd: Path, *args: str, **options: Any) -> subprocess.CompletedProcess:
-    env = {**os.environ, "AIFORGE_TRACKING": "false"}
-    return subprocess.run(
-        [sys.executable, "-m", "aiforge", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        **options,
-    )
+    return run_aiforge(cwd, *args, env={"AIFORGE_TRACKING": "false"}, **options)
 
 
 def trial_rows(sweep_dir: Path) -> list[dict[str, str]]:
